@@ -1,0 +1,1 @@
+"""Shared test support: real servers (PostgreSQL) and free ports."""
