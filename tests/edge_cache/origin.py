@@ -8,7 +8,7 @@ Shared by everyone who tests the sidecar (core RFC tests and the offline half). 
     origin.route("/b", etag='"v1"', headers={"Cache-Control": "max-age=0"})   # 304 on match
     origin.route("/c", handler=my_fn)              # my_fn(request: web.Request, body) -> Script
     origin.mode = "ok" | "refuse" | "blackhole" | "slow" | "5xx" | "broken"
-    await origin.set_mode("refuse")                # refuse closes the listening socket; "ok" reopens
+    await origin.set_mode("refuse")                # closes the listening socket; "ok" reopens
     origin.count("/a")                             # requests seen for a path (any method)
     origin.count("/a", "POST")
     origin.requests                                # list[Seen]: method, target, headers, body
