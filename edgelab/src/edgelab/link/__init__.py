@@ -1,0 +1,23 @@
+"""WAN links between an edge node and the cloud: emulated locally, or cut on a real node."""
+
+from edgelab.link.base import (
+    LINK_MODES,
+    Link,
+    LinkError,
+    LinkMode,
+    LinkState,
+    LinkStateName,
+    validate_degrade,
+    validate_mode,
+)
+
+__all__ = [
+    "LINK_MODES",
+    "Link",
+    "LinkError",
+    "LinkMode",
+    "LinkState",
+    "LinkStateName",
+    "validate_degrade",
+    "validate_mode",
+]
