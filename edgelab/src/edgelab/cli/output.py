@@ -1,0 +1,82 @@
+"""Printing for the CLI: rich tables and colours on a terminal, plain text in pipes, or JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from edgelab.targets.base import PartHealth
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _jsonable(value.item())
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(data), indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def console() -> Console:
+    return Console(highlight=False)
+
+
+def error_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def health_table(rows: Sequence[PartHealth], title: str = "EdgeLab") -> Table:
+    table = Table(title=title)
+    for col in ("part", "kind", "url", "pid/node", "healthy", "state", "outbox", "hit ratio"):
+        table.add_column(col, no_wrap=col in {"part", "url"})
+    for r in rows:
+        state_style = {"online": "green", "ready": "green", "up": "green", "offline": "red",
+                       "down": "red", "stopped": "red"}.get(r.state.split(" ")[0], "yellow")
+        table.add_row(
+            r.name,
+            r.kind,
+            r.url,
+            str(r.pid) if r.pid else (r.node or "–"),
+            "[green]yes[/]" if r.healthy else "[red]no[/]",
+            f"[{state_style}]{r.state}[/]" + (f"\n[dim]{r.detail}[/]" if r.detail else ""),
+            _fmt(r.outbox_depth),
+            "–" if r.hit_ratio is None else f"{r.hit_ratio:.1%}",
+        )
+    return table
+
+
+def kv_table(data: Mapping[str, Any], title: str) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key, value in data.items():
+        if isinstance(value, Mapping | list):
+            value = json.dumps(_jsonable(value))
+        table.add_row(str(key), _fmt(value))
+    return table
