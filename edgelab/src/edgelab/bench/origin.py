@@ -7,6 +7,9 @@
 - ``GET /slow?ms=N``: answers after N ms (for timeouts).
 - ``POST /items/{key}`` (any unsafe method on any path): sleeps ``--write-delay-ms`` (a stand-in
   for a database commit), counts the write by ``Idempotency-Key`` and answers 201 with JSON.
+- ``GET|POST /status/{code}[?cache=HIT]``: answers `code` (with ``X-Edge-Cache`` if given).
+- ``GET /api/warehouses/{w}/stock/{p}``: an inventory-shaped balance with ``qty`` 7.
+- ``GET /writes/{idempotency key}``: the body of that write, as received.
 - ``GET /stats``: ``{"reads": n, "writes": n, "distinct_writes": n}``; ``/healthz``.
 """
 
@@ -39,7 +42,7 @@ def item_body(key: str) -> bytes:
 
 
 def make_app(write_delay_ms: float = 0.0) -> web.Application:
-    stats: dict[str, Any] = {"reads": 0, "writes": 0, "keys": set()}
+    stats: dict[str, Any] = {"reads": 0, "writes": 0, "keys": set(), "bodies": {}}
     cache: dict[str, tuple[bytes, str]] = {}
 
     async def get_item(request: web.Request) -> web.StreamResponse:
@@ -65,11 +68,29 @@ def make_app(write_delay_ms: float = 0.0) -> web.Application:
         stats["writes"] += 1
         key = request.headers.get("Idempotency-Key") or hashlib.sha256(body).hexdigest()
         stats["keys"].add(key)
+        if len(stats["bodies"]) < 100_000:
+            stats["bodies"][key] = body
         return web.json_response(
             {"ok": True, "path": request.path, "idempotency_key": key},
             status=201,
             headers={"Cache-Control": "no-store"},
         )
+
+    async def status(request: web.Request) -> web.Response:
+        headers = {"Cache-Control": "no-store"}
+        if "cache" in request.query:
+            headers["X-Edge-Cache"] = request.query["cache"]
+            headers["X-Edge-Outbox-Depth"] = request.query.get("depth", "0")
+        code = int(request.match_info["code"])
+        return web.json_response({"status": code}, status=code, headers=headers)
+
+    async def stock(request: web.Request) -> web.Response:
+        balance = {
+            "warehouse_id": int(request.match_info["w"]),
+            "product_id": int(request.match_info["p"]),
+            "qty": 7,
+        }
+        return web.json_response(balance, headers={"Cache-Control": "no-store"})
 
     async def get_stats(request: web.Request) -> web.Response:
         return web.json_response(
@@ -81,6 +102,12 @@ def make_app(write_delay_ms: float = 0.0) -> web.Application:
             headers={"Cache-Control": "no-store"},
         )
 
+    async def written(request: web.Request) -> web.Response:
+        body = stats["bodies"].get(request.match_info["key"])
+        if body is None:
+            return web.json_response({"found": False}, status=404)
+        return web.Response(body=body, content_type="application/json")
+
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
@@ -88,6 +115,10 @@ def make_app(write_delay_ms: float = 0.0) -> web.Application:
     app.router.add_get("/items/{key}", get_item)
     app.router.add_get("/slow", slow)
     app.router.add_get("/stats", get_stats)
+    app.router.add_get("/writes/{key}", written)
+    app.router.add_route("GET", "/status/{code:[0-9]{3}}", status)
+    app.router.add_route("POST", "/status/{code:[0-9]{3}}", status)
+    app.router.add_get("/api/warehouses/{w:[0-9]+}/stock/{p:[0-9]+}", stock)
     app.router.add_get("/healthz", healthz)
     app.router.add_route("POST", "/{tail:.*}", write)
     app.router.add_route("PUT", "/{tail:.*}", write)
