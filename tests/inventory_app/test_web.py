@@ -1,0 +1,488 @@
+"""Web UI tests: sign-in, roles, every page in English and Chinese, form posts, CSRF.
+
+In-process (Starlette TestClient) against the real app from ``create_app`` on a SQLite file
+created by the Alembic migrations, with a small seed written through the services.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from inventory_app.db import Database
+from inventory_app.i18n import catalogue, choose_locale, negotiate, normalise_locale
+from inventory_app.main import create_app
+from inventory_app.migrate import upgrade
+from inventory_app.settings import Settings
+
+from tests.inventory_app.test_web_support import (
+    PASSWORDS,
+    Seed,
+    balance,
+    client_id_of,
+    csrf_of,
+    seed_small,
+)
+
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+EN = {"Accept-Language": "en-US,en;q=0.9"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Database, Seed]]:
+    data_dir = tmp_path_factory.mktemp("web")
+    url = f"sqlite:///{data_dir / 'inventory.db'}"
+    upgrade(url)
+    settings = Settings(database_url=url, data_dir=data_dir, log_requests=False)
+    app = create_app(settings)
+    with TestClient(app, base_url="http://testserver") as client:
+        db: Database = app.state.db
+        seed = seed_small(db)
+        yield client, db, seed
+
+
+def login(client: TestClient, role: str) -> TestClient:
+    """A fresh client (own cookie jar) signed in as ``role``."""
+    fresh = TestClient(client.app, base_url="http://testserver")
+    page = fresh.get("/login")
+    response = fresh.post(
+        "/login",
+        data={"username": role, "password": PASSWORDS[role], "csrf_token": csrf_of(page.text),
+              "next": "/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return fresh
+
+
+@pytest.fixture(scope="module")
+def clerk(world: tuple[TestClient, Database, Seed]) -> TestClient:
+    return login(world[0], "clerk")
+
+
+@pytest.fixture(scope="module")
+def viewer(world: tuple[TestClient, Database, Seed]) -> TestClient:
+    return login(world[0], "viewer")
+
+
+def pages(seed: Seed) -> list[str]:
+    return [
+        "/",
+        "/products",
+        "/products?q=tea",
+        f"/products/{seed.tea}",
+        "/stock",
+        f"/stock?warehouse_id={seed.shop}",
+        "/ledger",
+        f"/ledger?warehouse_id={seed.shop}&product_id={seed.tea}",
+        "/documents/purchase",
+        "/documents/sale",
+        "/documents/transfer",
+        f"/documents/stocktake?warehouse_id={seed.shop}",
+    ]
+
+
+# ---- languages --------------------------------------------------------------------------------
+def test_catalogues_have_the_same_keys_and_cover_every_used_key() -> None:
+    en, zh = catalogue("en"), catalogue("zh-CN")
+    assert set(en) == set(zh)
+    untranslated = [k for k in en if zh[k] == en[k] and not re.fullmatch(r"[\W\d_A-Z]*", en[k])]
+    assert untranslated == []
+    package = resources.files("inventory_app")
+    sources = [p.read_text("utf-8") for p in package.joinpath("templates").iterdir()]
+    web_dir = Path(str(package.joinpath("web")))
+    sources += [p.read_text("utf-8") for p in web_dir.glob("*.py")]
+    used = set()
+    for text in sources:
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+)["']""", text))
+        used |= set(re.findall(r'"((?:nav|form|error|tile|flash|col)\.[a-z_.]+)"', text))
+    used = {k for k in used if not k.endswith((".", ".html"))}
+    missing = sorted(k for k in used if k not in en)
+    assert missing == []
+    js = package.joinpath("static", "app.js").read_text("utf-8")
+    js_keys = set(re.findall(r'msg\("(js\.[a-z_]+)"', js))
+    assert js_keys and js_keys <= set(en)
+    for slug in ("csrf", "forbidden", "not_found"):
+        assert f"error.{slug}.title" in en and f"error.{slug}.detail" in en
+
+
+def test_locale_negotiation() -> None:
+    assert negotiate("zh-CN,zh;q=0.9,en;q=0.8") == "zh-CN"
+    assert negotiate("en-GB,zh;q=0.5") == "en"
+    assert negotiate("fr, zh-Hans;q=0.4") == "zh-CN"
+    assert negotiate("zh-TW") == "en"
+    assert negotiate("") == "en"
+    assert negotiate("de;q=1, en;q=0") == "en"
+    assert normalise_locale("zh_CN") == "zh-CN"
+    assert choose_locale("en", "zh-CN", "zh") == "en"
+    assert choose_locale(None, "zh-CN", "en") == "zh-CN"
+    assert choose_locale("xx", None, "zh") == "zh-CN"
+
+
+# ---- sign-in and roles ------------------------------------------------------------------------
+def test_every_page_needs_a_sign_in(world: tuple[TestClient, Database, Seed]) -> None:
+    client, _db, seed = world
+    anonymous = TestClient(client.app, base_url="http://testserver")
+    for path in pages(seed):
+        response = anonymous.get(path, follow_redirects=False)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/login?next=")
+        assert "Accept-Language" in response.headers["vary"]
+    response = anonymous.post("/documents/sale", data={"warehouse_id": "1"},
+                              follow_redirects=False)
+    assert response.status_code == 303
+
+
+def test_login_page_and_failures(world: tuple[TestClient, Database, Seed]) -> None:
+    client, _db, _seed = world
+    anonymous = TestClient(client.app, base_url="http://testserver")
+    page = anonymous.get("/login", headers=ZH)
+    assert page.status_code == 200
+    assert "登录" in page.text and 'lang="zh-Hans-CN"' in page.text
+    assert "Accept-Language" in page.headers["vary"]
+    assert "no-store" in page.headers["cache-control"]
+    wrong = anonymous.post(
+        "/login",
+        data={"username": "clerk", "password": "nope", "csrf_token": csrf_of(page.text)},
+        headers=ZH,
+    )
+    assert wrong.status_code == 401
+    assert "用户名或密码错误" in wrong.text
+    assert "inventory_session" not in wrong.cookies
+    forged = TestClient(client.app, base_url="http://testserver").post(
+        "/login", data={"username": "clerk", "password": PASSWORDS["clerk"], "csrf_token": "x"}
+    )
+    assert forged.status_code == 403
+    assert "inventory_session" not in forged.cookies
+
+
+def test_session_cookie_flags_and_logout(world: tuple[TestClient, Database, Seed]) -> None:
+    client, _db, _seed = world
+    fresh = TestClient(client.app, base_url="http://testserver")
+    page = fresh.get("/login?next=/stock")
+    response = fresh.post(
+        "/login",
+        data={"username": "admin", "password": PASSWORDS["admin"],
+              "csrf_token": csrf_of(page.text), "next": "/stock"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/stock"
+    cookie = response.headers["set-cookie"].lower()
+    assert "inventory_session=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    dashboard = fresh.get("/")
+    assert dashboard.status_code == 200
+    token = csrf_of(dashboard.text)
+    assert fresh.post("/logout", data={"csrf_token": "bad"}).status_code == 403
+    out = fresh.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    # The session token was revoked, not only forgotten by the browser.
+    session_value = response.cookies.get("inventory_session")
+    again = TestClient(client.app, base_url="http://testserver",
+                       cookies={"inventory_session": session_value or ""})
+    assert again.get("/", follow_redirects=False).status_code == 303
+
+
+def test_open_redirect_is_refused(world: tuple[TestClient, Database, Seed]) -> None:
+    client, _db, _seed = world
+    fresh = TestClient(client.app, base_url="http://testserver")
+    page = fresh.get("/login")
+    response = fresh.post(
+        "/login",
+        data={"username": "viewer", "password": PASSWORDS["viewer"],
+              "csrf_token": csrf_of(page.text), "next": "//evil.example/"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/"
+
+
+def test_viewer_sees_no_forms_and_cannot_post(
+    world: tuple[TestClient, Database, Seed], viewer: TestClient
+) -> None:
+    _client, db, seed = world
+    dashboard = viewer.get("/")
+    assert dashboard.status_code == 200
+    assert 'href="/documents/sale"' not in dashboard.text
+    assert viewer.get("/documents/sale").status_code == 403
+    assert viewer.get("/documents/stocktake").status_code == 403
+    before = balance(db, seed.shop, seed.tea)
+    response = viewer.post(
+        "/documents/sale",
+        data={"csrf_token": csrf_of(dashboard.text), "warehouse_id": str(seed.shop),
+              "product_id": str(seed.tea), "qty": "1"},
+    )
+    assert response.status_code == 403
+    assert balance(db, seed.shop, seed.tea) == before
+
+
+def test_clerk_nav_has_the_forms(clerk: TestClient) -> None:
+    page = clerk.get("/")
+    for href in ("/documents/purchase", "/documents/sale", "/documents/transfer",
+                 "/documents/stocktake"):
+        assert f'href="{href}"' in page.text
+
+
+# ---- pages in both languages ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("headers", "lang", "words"),
+    [(EN, "en", ["Dashboard", "Log out"]), (ZH, "zh-Hans-CN", ["概览", "退出登录"])],
+)
+def test_every_page_renders_in_both_languages(
+    world: tuple[TestClient, Database, Seed], clerk: TestClient,
+    headers: dict[str, str], lang: str, words: list[str],
+) -> None:
+    _client, _db, seed = world
+    for path in pages(seed):
+        response = clerk.get(path, headers=headers)
+        assert response.status_code == 200, (path, response.text[:500])
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Accept-Language" in response.headers["vary"]
+        assert "no-store" in response.headers["cache-control"]
+        assert "private" in response.headers["cache-control"]
+        assert f'<html lang="{lang}">' in response.text
+        for word in words:
+            assert word in response.text, (path, word)
+        other = ["概览", "退出登录"] if lang == "en" else ["Dashboard", "Log out"]
+        for word in other:
+            assert word not in response.text, (path, word)
+
+
+def test_dashboard_lists_low_stock(clerk: TestClient) -> None:
+    page = clerk.get("/", headers=ZH)
+    assert "库存预警" in page.text
+    assert "CUP-01" in page.text and "Paper cup" in page.text
+
+
+def test_language_switch_is_remembered(world: tuple[TestClient, Database, Seed]) -> None:
+    client, _db, _seed = world
+    user = login(client, "clerk")
+    switched = user.get("/stock?lang=zh-CN", headers=EN)
+    assert switched.status_code == 200 and "各仓库存" in switched.text
+    assert switched.headers["content-language"] == "zh-CN"
+    assert "inventory_lang=zh-CN" in switched.headers["set-cookie"]
+    later = user.get("/stock", headers=EN)
+    assert "各仓库存" in later.text
+    back = user.get("/stock?lang=en")
+    assert "Stock by warehouse" in back.text
+    assert 'href="/stock?lang=zh-CN"' in back.text
+
+
+def test_product_search_and_pagination(
+    clerk: TestClient, world: tuple[TestClient, Database, Seed]
+) -> None:
+    _client, _db, seed = world
+    found = clerk.get("/products?q=tea")
+    assert "TEA-01" in found.text and "CUP-01" not in found.text
+    none = clerk.get("/products?q=no-such-thing")
+    assert "No products found." in none.text
+    detail = clerk.get(f"/products/{seed.tea}")
+    assert "Shop One" in detail.text and "Central" in detail.text
+    assert clerk.get("/products/999999").status_code == 404
+    assert clerk.get("/products/abc").status_code == 404
+    assert clerk.get("/products?after=zzz").status_code == 200
+
+
+def test_static_assets_are_local_and_immutable(clerk: TestClient) -> None:
+    page = clerk.get("/")
+    css = re.search(r'href="(/static/app\.css\?v=[0-9a-f]+)"', page.text)
+    js = re.search(r'src="(/static/app\.js\?v=[0-9a-f]+)"', page.text)
+    assert css and js
+    assert "http://" not in page.text.split("<main>")[0].replace("http://testserver", "")
+    response = clerk.get(css.group(1))
+    assert response.status_code == 200 and "immutable" in response.headers["cache-control"]
+    assert clerk.get(css.group(1), headers={"If-None-Match": response.headers["etag"]}
+                     ).status_code == 304
+    assert clerk.get(js.group(1)).headers["content-type"].startswith("text/javascript")
+    assert clerk.get("/static/../settings.py").status_code == 404
+
+
+# ---- posting documents through the forms ------------------------------------------------------
+def form_page(client: TestClient, path: str, headers: dict[str, str] | None = None) -> str:
+    response = client.get(path, headers=headers or EN)
+    assert response.status_code == 200
+    return response.text
+
+
+def test_sale_form_posts_and_changes_stock(
+    world: tuple[TestClient, Database, Seed], clerk: TestClient
+) -> None:
+    _client, db, seed = world
+    before = balance(db, seed.shop, seed.tea)
+    html = form_page(clerk, "/documents/sale")
+    data = {
+        "csrf_token": csrf_of(html), "client_id": client_id_of(html),
+        "warehouse_id": str(seed.shop), "partner_id": str(seed.customer),
+        "product_id": [str(seed.tea), "", ""], "qty": ["3", "", ""],
+        "unit_price": ["12.50", "", ""],
+    }
+    response = clerk.post("/documents/sale", data=data, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/documents/sale"
+    assert balance(db, seed.shop, seed.tea) == before - 3
+    shown = clerk.get("/documents/sale", headers=ZH)
+    assert "已过账" in shown.text and "SI" in shown.text
+    # Posting the same form again (double click, back button, edge replay) posts nothing new.
+    again = clerk.post("/documents/sale", data=data, follow_redirects=False)
+    assert again.status_code == 303
+    assert balance(db, seed.shop, seed.tea) == before - 3
+    ledger = clerk.get(f"/ledger?warehouse_id={seed.shop}&product_id={seed.tea}")
+    assert "-3" in ledger.text
+
+
+def test_purchase_form_posts(world: tuple[TestClient, Database, Seed], clerk: TestClient) -> None:
+    _client, db, seed = world
+    before = balance(db, seed.central, seed.pen)
+    html = form_page(clerk, "/documents/purchase")
+    response = clerk.post(
+        "/documents/purchase",
+        data={"csrf_token": csrf_of(html), "client_id": client_id_of(html),
+              "warehouse_id": str(seed.central), "partner_id": str(seed.supplier),
+              "product_id": [str(seed.pen), str(seed.cup)], "qty": ["25", "4"],
+              "unit_price": ["0.80", ""]},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    assert balance(db, seed.central, seed.pen) == before + 25
+
+
+def test_transfer_form_posts(world: tuple[TestClient, Database, Seed], clerk: TestClient) -> None:
+    _client, db, seed = world
+    src, dst = balance(db, seed.central, seed.tea), balance(db, seed.shop, seed.tea)
+    html = form_page(clerk, "/documents/transfer")
+    response = clerk.post(
+        "/documents/transfer",
+        data={"csrf_token": csrf_of(html), "client_id": client_id_of(html),
+              "warehouse_id": str(seed.central), "to_warehouse_id": str(seed.shop),
+              "product_id": [str(seed.tea)], "qty": ["10"]},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    assert balance(db, seed.central, seed.tea) == src - 10
+    assert balance(db, seed.shop, seed.tea) == dst + 10
+
+
+def test_stocktake_posts_the_difference(
+    world: tuple[TestClient, Database, Seed], clerk: TestClient
+) -> None:
+    _client, db, seed = world
+    html = form_page(clerk, f"/documents/stocktake?warehouse_id={seed.shop}", ZH)
+    assert "实盘数量" in html and "PEN-01" in html
+    expected = balance(db, seed.shop, seed.pen)
+    assert f'name="expected_qty" value="{expected}"' in html
+    # A sale happens after the count sheet was printed: the count still posts only the
+    # difference counted - expected, so the sale is not undone.
+    with_sale = form_page(clerk, "/documents/sale")
+    clerk.post(
+        "/documents/sale",
+        data={"csrf_token": csrf_of(with_sale), "client_id": client_id_of(with_sale),
+              "warehouse_id": str(seed.shop), "product_id": [str(seed.pen)], "qty": ["2"]},
+    )
+    products = re.findall(r'name="product_id" value="(\d+)"', html)
+    counted = ["" for _ in products]
+    counted[products.index(str(seed.pen))] = str(expected - 5)
+    expected_values = re.findall(r'name="expected_qty" value="(-?\d+)"', html)
+    response = clerk.post(
+        "/documents/stocktake",
+        data={"csrf_token": csrf_of(html), "client_id": client_id_of(html),
+              "warehouse_id": str(seed.shop), "product_id": products,
+              "expected_qty": expected_values, "counted_qty": counted},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    assert balance(db, seed.shop, seed.pen) == expected - 2 - 5
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "message_en", "message_zh"),
+    [
+        ("/documents/sale", {"qty": ["abc"]}, "Enter a whole number.", "请输入整数。"),
+        ("/documents/sale", {"qty": ["-4"]}, "greater than zero", "数量必须大于零"),
+        ("/documents/sale", {"qty": ["0"]}, "greater than zero", "数量必须大于零"),
+        ("/documents/sale", {"warehouse_id": ""}, "This field is required.", "此项必填。"),
+        ("/documents/sale", {"warehouse_id": "99999"}, "Unknown warehouse.", "仓库不存在。"),
+        ("/documents/sale", {"product_id": ["99999"]}, "Unknown product.", "商品不存在。"),
+        ("/documents/sale", {"product_id": [""], "qty": [""]}, "Add at least one line",
+         "请至少填写一行"),
+        ("/documents/sale", {"qty": ["100000"]}, "Not enough stock of Green tea",
+         "Green tea 库存不足"),
+        ("/documents/sale", {"unit_price": ["cheap"]}, "Enter a price", "请输入零或正数的价格"),
+        ("/documents/transfer", {"to_warehouse_id": "SAME"}, "Choose a different warehouse",
+         "调入仓库不能与调出仓库相同"),
+    ],
+)
+def test_bad_form_input_shows_a_clear_error(
+    world: tuple[TestClient, Database, Seed], clerk: TestClient, path: str,
+    fields: dict[str, object], message_en: str, message_zh: str,
+) -> None:
+    _client, db, seed = world
+    before = balance(db, seed.shop, seed.tea)
+    for headers, message in ((EN, message_en), (ZH, message_zh)):
+        html = form_page(clerk, path)
+        data: dict[str, object] = {
+            "csrf_token": csrf_of(html), "client_id": client_id_of(html),
+            "warehouse_id": str(seed.shop), "product_id": [str(seed.tea)], "qty": ["1"],
+        }
+        if path.endswith("transfer"):
+            data["to_warehouse_id"] = str(seed.central)
+        data.update(fields)
+        if data.get("to_warehouse_id") == "SAME":
+            data["to_warehouse_id"] = data["warehouse_id"]
+        response = clerk.post(path, data=data, headers=headers, follow_redirects=False)
+        assert response.status_code == 422, response.text[:300]
+        assert message in response.text
+        assert 'aria-invalid="true"' in response.text or "Add at least" in message \
+            or "请至少" in message or "stock" in message or "库存" in message
+    assert balance(db, seed.shop, seed.tea) == before
+
+
+def test_bad_stocktake_input(world: tuple[TestClient, Database, Seed], clerk: TestClient) -> None:
+    _client, _db, seed = world
+    html = form_page(clerk, f"/documents/stocktake?warehouse_id={seed.shop}")
+    for counted, message in (("-1", "Enter zero or more."), ("x", "Enter a whole number."),
+                             ("", "Enter the counted quantity")):
+        response = clerk.post(
+            "/documents/stocktake",
+            data={"csrf_token": csrf_of(html), "client_id": client_id_of(html),
+                  "warehouse_id": str(seed.shop), "product_id": [str(seed.tea)],
+                  "expected_qty": ["5"], "counted_qty": [counted]},
+        )
+        assert response.status_code == 422
+        assert message in response.text
+
+
+# ---- CSRF -------------------------------------------------------------------------------------
+def test_form_posts_without_the_csrf_token_are_refused(
+    world: tuple[TestClient, Database, Seed], clerk: TestClient
+) -> None:
+    _client, db, seed = world
+    before = balance(db, seed.shop, seed.tea)
+    html = form_page(clerk, "/documents/sale")
+    base = {"client_id": client_id_of(html), "warehouse_id": str(seed.shop),
+            "product_id": [str(seed.tea)], "qty": ["1"]}
+    missing = clerk.post("/documents/sale", data=base)
+    assert missing.status_code == 403 and "Form expired" in missing.text
+    wrong = clerk.post("/documents/sale", data={**base, "csrf_token": "0" * 64}, headers=ZH)
+    assert wrong.status_code == 403 and "表单已失效" in wrong.text
+    other_user = login(world[0], "admin")
+    foreign = csrf_of(other_user.get("/").text)
+    assert clerk.post("/documents/sale", data={**base, "csrf_token": foreign}).status_code == 403
+    cross = clerk.post(
+        "/documents/sale", data={**base, "csrf_token": csrf_of(html)},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert cross.status_code == 403
+    assert balance(db, seed.shop, seed.tea) == before
+
+
+def test_pages_carry_the_js_messages(clerk: TestClient) -> None:
+    page = clerk.get("/documents/sale", headers=ZH)
+    blob = re.search(r'<script type="application/json" id="ui-messages">(.*?)</script>',
+                     page.text, re.S)
+    assert blob
+    messages = json.loads(blob.group(1))
+    assert messages["js.queued"] == "已排队，联网后将自动同步。"
+    assert 'data-document-type="sales_issue"' in page.text
