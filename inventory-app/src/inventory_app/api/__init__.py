@@ -1,0 +1,1 @@
+"""HTTP API of the inventory app (routers, dependencies, middleware)."""

@@ -1,0 +1,67 @@
+"""Application factory: `create_app(settings=None)`.
+
+Layout after FastAPI's "bigger applications": routers in `inventory_app.api.routes_*`, shared
+dependencies in `inventory_app.api.deps`, services in `inventory_app.services`. The web UI
+(`inventory_app.web.router`) is included when that module exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import FastAPI
+
+from inventory_app import __version__
+from inventory_app.api import (
+    problem_handlers,
+    routes_auth,
+    routes_documents,
+    routes_feed,
+    routes_health,
+    routes_masters,
+    routes_stock,
+)
+from inventory_app.api.etag import ETagMiddleware
+from inventory_app.api.idempotency import IdempotencyMiddleware
+from inventory_app.api.observability import ObservabilityMiddleware, configure_logging
+from inventory_app.db import Database
+from inventory_app.settings import Settings
+
+log = logging.getLogger("inventory_app")
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Build the ASGI app. The database must already be migrated (`inventory-app migrate`)."""
+    settings = settings or Settings()
+    configure_logging()
+    db = db or Database(settings.resolved_database_url())
+    app = FastAPI(
+        title="EdgeLab inventory app",
+        version=__version__,
+        description="进销存 system of record with a cache-friendly, replay-safe API "
+        "(see docs/contracts.md).",
+    )
+    app.state.settings = settings
+    app.state.db = db
+    problem_handlers.install(app)
+    for module in (routes_health, routes_auth, routes_masters, routes_stock, routes_documents,
+                   routes_feed):
+        app.include_router(module.router)
+    try:
+        web = importlib.import_module("inventory_app.web")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("inventory_app.web",):
+            raise
+    else:
+        app.include_router(web.router)
+    # innermost first: idempotency sees the raw request, ETag the final body, observability all
+    app.add_middleware(IdempotencyMiddleware, db=db, settings=settings)
+    app.add_middleware(ETagMiddleware)
+    app.add_middleware(ObservabilityMiddleware, log_requests=settings.log_requests)
+
+    @app.on_event("shutdown")
+    def _dispose() -> None:
+        db.dispose()
+
+    return app

@@ -1,0 +1,1 @@
+"""Alembic migrations of the inventory app (shipped inside the package)."""

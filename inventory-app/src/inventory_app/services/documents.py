@@ -1,0 +1,522 @@
+"""Documents (单据) and posting to the stock ledger.
+
+Life cycle: draft → posted → voided. Posting appends signed movements to the append-only ledger
+and updates the balance projection in the same transaction; voiding appends the negated
+movements. Run these inside `Database.write()` (the writer lock makes balance checks and `seq`
+allocation race-free).
+
+Oversell: a movement that would drive a balance negative is rejected with a 409
+`insufficient-stock` problem, except for a sale or stocktake replayed from an edge node
+(`edge` given): those already happened in the shop, so they are accepted, flagged
+(`negative_after`) and a review item is created.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from inventory_app import metrics
+from inventory_app.db import next_seq
+from inventory_app.models import (
+    Document,
+    DocumentLine,
+    Partner,
+    Product,
+    ReviewItem,
+    StockBalance,
+    StockMovement,
+    Warehouse,
+    utcnow,
+)
+from inventory_app.problems import FieldError, ProblemError, invalid, not_found
+from inventory_app.schemas import DocumentIn, DocumentLineIn, DocumentPatch, to_utc
+from inventory_app.services.auth import EdgeReplay, Principal
+from inventory_app.services.changes import record_change, stock_paths
+
+SIGN = {
+    "purchase_receipt": 1,
+    "purchase_return": -1,
+    "sales_issue": -1,
+    "sales_return": 1,
+    "other_in": 1,
+    "other_out": -1,
+}
+PREFIX = {
+    "purchase_receipt": "PR",
+    "purchase_return": "PRR",
+    "sales_issue": "SI",
+    "sales_return": "SR",
+    "transfer": "TR",
+    "stocktake": "ST",
+    "other_in": "OI",
+    "other_out": "OO",
+}
+# Types that record something that already happened physically at an edge shop.
+EDGE_ACCEPTS_NEGATIVE = frozenset({"sales_issue", "stocktake"})
+PARTNER_TYPES = {
+    "purchase_receipt": ("supplier", "both"),
+    "purchase_return": ("supplier", "both"),
+    "sales_issue": ("customer", "both"),
+    "sales_return": ("customer", "both"),
+}
+LATE_THRESHOLD = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    product_id: int
+    warehouse_id: int
+    available: int
+    requested: int
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return to_utc(value)
+
+
+def get_document(session: Session, document_id: str) -> Document:
+    """A document with its lines, or a 404 problem."""
+    doc = session.scalar(
+        select(Document).where(Document.id == document_id).options(selectinload(Document.lines))
+    )
+    if doc is None:
+        raise not_found("document", document_id)
+    return doc
+
+
+def list_documents(
+    session: Session,
+    *,
+    after_seq: int | None,
+    limit: int,
+    warehouse_id: int | None = None,
+    type: str | None = None,
+    status: str | None = None,
+) -> Sequence[Document]:
+    """Documents ordered by creation `seq` (stable under inserts)."""
+    stmt = select(Document).options(selectinload(Document.lines)).order_by(Document.seq)
+    if after_seq is not None:
+        stmt = stmt.where(Document.seq > after_seq)
+    if warehouse_id is not None:
+        stmt = stmt.where(Document.warehouse_id == warehouse_id)
+    if type is not None:
+        stmt = stmt.where(Document.type == type)
+    if status is not None:
+        stmt = stmt.where(Document.status == status)
+    return session.scalars(stmt.limit(limit)).all()
+
+
+def _validate(
+    session: Session,
+    *,
+    type: str,
+    warehouse_id: int,
+    to_warehouse_id: int | None,
+    partner_id: int | None,
+    reason: str | None,
+    lines: Sequence[DocumentLineIn],
+    principal: Principal | None,
+) -> None:
+    errors: list[FieldError] = []
+
+    def live_warehouse(field: str, ident: int) -> None:
+        wh = session.get(Warehouse, ident)
+        if wh is None or wh.deleted_at is not None:
+            errors.append(FieldError(field, f"unknown warehouse {ident}"))
+        elif not wh.active:
+            errors.append(FieldError(field, f"warehouse {ident} is inactive"))
+
+    live_warehouse("warehouse_id", warehouse_id)
+    if type == "transfer":
+        if to_warehouse_id is None:
+            errors.append(FieldError("to_warehouse_id", "a transfer needs to_warehouse_id"))
+        elif to_warehouse_id == warehouse_id:
+            errors.append(
+                FieldError("to_warehouse_id", "cannot transfer to the same warehouse")
+            )
+        else:
+            live_warehouse("to_warehouse_id", to_warehouse_id)
+    elif to_warehouse_id is not None:
+        errors.append(FieldError("to_warehouse_id", "only transfers have to_warehouse_id"))
+    if partner_id is not None:
+        partner = session.get(Partner, partner_id)
+        if partner is None or partner.deleted_at is not None:
+            errors.append(FieldError("partner_id", f"unknown partner {partner_id}"))
+        elif type in PARTNER_TYPES and partner.type not in PARTNER_TYPES[type]:
+            errors.append(
+                FieldError("partner_id", f"partner {partner_id} is a {partner.type}")
+            )
+    if type in ("other_in", "other_out") and not (reason and reason.strip()):
+        errors.append(FieldError("reason", f"{type} needs a reason"))
+    product_ids = {line.product_id for line in lines}
+    known = set(
+        session.scalars(
+            select(Product.id).where(Product.id.in_(product_ids), Product.deleted_at.is_(None))
+        ).all()
+    ) if product_ids else set()
+    for i, line in enumerate(lines):
+        if line.product_id not in known:
+            errors.append(FieldError(f"lines[{i}].product_id",
+                                     f"unknown product {line.product_id}"))
+        if type == "stocktake":
+            if line.counted_qty is None:
+                errors.append(FieldError(f"lines[{i}].counted_qty", "stocktake needs counted_qty"))
+            if line.expected_qty is None:
+                errors.append(
+                    FieldError(f"lines[{i}].expected_qty", "stocktake needs expected_qty")
+                )
+        else:
+            if line.qty is None:
+                errors.append(FieldError(f"lines[{i}].qty", "qty is required and must be > 0"))
+            if line.counted_qty is not None or line.expected_qty is not None:
+                errors.append(
+                    FieldError(f"lines[{i}]", "counted_qty/expected_qty are for stocktakes only")
+                )
+    if principal is not None and principal.is_device and principal.warehouse_id not in (
+        warehouse_id,
+        to_warehouse_id,
+    ):
+        raise ProblemError(
+            403,
+            "forbidden",
+            "Forbidden",
+            "a device token may only post documents for its own warehouse",
+            [FieldError("warehouse_id", "not this device's warehouse")],
+        )
+    if errors:
+        raise invalid(errors, errors[0].message)
+
+
+def _lines(lines: Sequence[DocumentLineIn]) -> list[DocumentLine]:
+    return [
+        DocumentLine(
+            line_no=i + 1,
+            product_id=line.product_id,
+            qty=line.qty or 0,
+            unit_price=None if line.unit_price is None else Decimal(str(line.unit_price)),
+            counted_qty=line.counted_qty,
+            expected_qty=line.expected_qty,
+        )
+        for i, line in enumerate(lines)
+    ]
+
+
+def create_document(
+    session: Session,
+    data: DocumentIn,
+    principal: Principal | None = None,
+    edge: EdgeReplay | None = None,
+) -> tuple[Document, bool]:
+    """Create (and, when `data.post`, post) a document.
+
+    Returns `(document, created)`. The client UUID is unique: when a document with that id
+    exists already, it is returned with `created=False` (a replay after the idempotency key
+    expired), or a 409 problem is raised if it describes a different document.
+    """
+    doc_id = str(data.id)
+    existing = session.scalar(
+        select(Document).where(Document.id == doc_id).options(selectinload(Document.lines))
+    )
+    if existing is not None:
+        if existing.type != data.type or existing.warehouse_id != data.warehouse_id:
+            raise ProblemError(
+                409,
+                "document-exists",
+                "Conflict",
+                f"document {doc_id} exists with different content",
+                [FieldError("id", "already used by another document")],
+            )
+        return existing, False
+    _validate(
+        session,
+        type=data.type,
+        warehouse_id=data.warehouse_id,
+        to_warehouse_id=data.to_warehouse_id,
+        partner_id=data.partner_id,
+        reason=data.reason,
+        lines=data.lines,
+        principal=principal,
+    )
+    if edge is not None and edge.warehouse_id not in (data.warehouse_id, data.to_warehouse_id):
+        raise ProblemError(
+            403, "forbidden", "Forbidden",
+            "the edge device may only replay documents for its own warehouse",
+            [FieldError("X-Edge-Device-Authorization", "device bound to another warehouse")],
+        )
+    occurred = data.occurred_at or (edge.queued_at if edge else None) or utcnow()
+    doc = Document(
+        id=doc_id,
+        type=data.type,
+        status="draft",
+        warehouse_id=data.warehouse_id,
+        to_warehouse_id=data.to_warehouse_id,
+        partner_id=data.partner_id,
+        occurred_at=_aware(occurred),
+        created_at=utcnow(),
+        reason=data.reason,
+        remark=data.remark,
+        created_by=principal.name if principal else "",
+        origin_device=edge.device_name if edge else None,
+        flagged=False,
+        version=1,
+        lines=_lines(data.lines),
+    )
+    session.add(doc)
+    session.flush()
+    if data.post:
+        post_document(session, doc, principal, edge)
+    else:
+        doc.seq = record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
+    return doc, True
+
+
+def update_draft(
+    session: Session,
+    document_id: str,
+    expected_version: int | None,
+    patch: DocumentPatch,
+    principal: Principal | None = None,
+) -> Document:
+    """Change a draft (If-Match version checked). Posted/voided documents are immutable."""
+    doc = get_document(session, document_id)
+    if expected_version is not None and doc.version != expected_version:
+        raise ProblemError(412, "precondition-failed", "Precondition failed",
+                           f"the document is at version {doc.version}",
+                           [FieldError("If-Match", "does not match the current ETag")])
+    if doc.status != "draft":
+        raise ProblemError(409, "document-not-draft", "Conflict",
+                           f"document is {doc.status}; only drafts can be changed",
+                           [FieldError("status", doc.status)])
+    fields = patch.model_dump(exclude_unset=True)
+    new_lines = patch.lines if patch.lines is not None else [
+        DocumentLineIn(product_id=line.product_id,
+                       qty=line.qty if doc.type != "stocktake" else None,
+                       unit_price=None if line.unit_price is None else float(line.unit_price),
+                       counted_qty=line.counted_qty, expected_qty=line.expected_qty)
+        for line in doc.lines
+    ]
+    wh = fields.get("warehouse_id", doc.warehouse_id)
+    to_wh = fields.get("to_warehouse_id", doc.to_warehouse_id)
+    partner = fields.get("partner_id", doc.partner_id)
+    reason = fields.get("reason", doc.reason)
+    _validate(session, type=doc.type, warehouse_id=wh, to_warehouse_id=to_wh, partner_id=partner,
+              reason=reason, lines=new_lines, principal=principal)
+    doc.warehouse_id, doc.to_warehouse_id, doc.partner_id, doc.reason = wh, to_wh, partner, reason
+    if patch.occurred_at is not None:
+        doc.occurred_at = _aware(patch.occurred_at)
+    if patch.remark is not None:
+        doc.remark = patch.remark
+    if patch.lines is not None:
+        doc.lines.clear()
+        session.flush()
+        doc.lines.extend(_lines(patch.lines))
+    doc.version += 1
+    session.flush()
+    record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
+    return doc
+
+
+def _doc_paths(document_id: str) -> list[str]:
+    return ["/api/documents", f"/api/documents/{document_id}"]
+
+
+def _balance(session: Session, warehouse_id: int, product_id: int) -> StockBalance:
+    bal = session.get(StockBalance, (warehouse_id, product_id))
+    if bal is None:
+        bal = StockBalance(warehouse_id=warehouse_id, product_id=product_id, qty=0, last_seq=0)
+        session.add(bal)
+    return bal
+
+
+def _insufficient(shortfalls: list[Shortfall]) -> ProblemError:
+    first = shortfalls[0]
+    return ProblemError(
+        409,
+        "insufficient-stock",
+        "Insufficient stock",
+        f"product {first.product_id} in warehouse {first.warehouse_id}: "
+        f"{first.available} available, {first.requested} requested",
+        [FieldError(f"product:{s.product_id}", f"only {s.available} available in warehouse "
+                    f"{s.warehouse_id}, {s.requested} requested") for s in shortfalls],
+        extra={
+            "product": first.product_id,
+            "warehouse": first.warehouse_id,
+            "shortfall": first.requested - first.available,
+            "shortfalls": [
+                {"product_id": s.product_id, "warehouse_id": s.warehouse_id,
+                 "available": s.available, "requested": s.requested} for s in shortfalls
+            ],
+        },
+    )
+
+
+def _apply(
+    session: Session,
+    doc: Document,
+    planned: list[tuple[DocumentLine, int, int, int, bool]],
+    kind: str,
+    edge: EdgeReplay | None,
+) -> None:
+    """Append movements (line, warehouse, product, delta, outdated) and update balances."""
+    now = utcnow()
+    allow_negative = edge is not None and doc.type in EDGE_ACCEPTS_NEGATIVE and kind == "post"
+    # Check first (all or nothing), in line order, with running balances.
+    running: dict[tuple[int, int], int] = {}
+    shortfalls: list[Shortfall] = []
+    for _line, wh, prod, delta, _outdated in planned:
+        key = (wh, prod)
+        if key not in running:
+            bal = session.get(StockBalance, key)
+            running[key] = bal.qty if bal is not None else 0
+        before = running[key]
+        running[key] = before + delta
+        if delta < 0 and running[key] < 0 and not allow_negative:
+            shortfalls.append(Shortfall(prod, wh, max(before, 0), -delta))
+    if shortfalls:
+        raise _insufficient(shortfalls)
+    late = (now - _aware(doc.occurred_at)) > LATE_THRESHOLD
+    touched: set[tuple[int, int]] = set()
+    for line, wh, prod, delta, outdated in planned:
+        bal = _balance(session, wh, prod)
+        seq = next_seq(session)
+        bal.qty += delta
+        bal.last_seq = seq
+        negative = delta < 0 and bal.qty < 0
+        session.add(
+            StockMovement(
+                seq=seq,
+                product_id=prod,
+                warehouse_id=wh,
+                delta=delta,
+                balance_after=bal.qty,
+                document_id=doc.id,
+                line_id=line.id,
+                doc_type=doc.type,
+                kind=kind,
+                occurred_at=_aware(doc.occurred_at),
+                recorded_at=now,
+                negative_after=negative,
+                outdated_count=outdated,
+                late=late and kind == "post",
+                edge_replay=edge is not None,
+            )
+        )
+        if negative:
+            doc.flagged = True
+            _review(session, "oversell", doc, seq, prod, wh,
+                    f"balance went to {bal.qty} after an edge-replayed {doc.type}")
+        if outdated:
+            doc.flagged = True
+            _review(session, "outdated_count", doc, seq, prod, wh,
+                    f"expected {line.expected_qty} but the ledger had {bal.qty - delta}")
+        touched.add((wh, prod))
+    session.flush()
+    for wh, prod in sorted(touched):
+        record_change(session, "stock", f"{wh}:{prod}", "upsert", stock_paths(wh, prod))
+
+
+def _review(session: Session, reason: str, doc: Document, seq: int, prod: int, wh: int,
+            detail: str) -> None:
+    session.add(ReviewItem(reason=reason, document_id=doc.id, movement_seq=seq, product_id=prod,
+                           warehouse_id=wh, detail=detail, origin_device=doc.origin_device,
+                           created_at=utcnow()))
+    session.flush()
+    record_change(session, "review", doc.id, "upsert", ["/api/reviews"])
+
+
+def post_document(
+    session: Session,
+    doc: Document | str,
+    principal: Principal | None = None,
+    edge: EdgeReplay | None = None,
+) -> Document:
+    """Post a draft: append its movements, assign its `number`. Posting twice is a no-op."""
+    if isinstance(doc, str):
+        doc = get_document(session, doc)
+    if doc.status == "posted":
+        return doc
+    if doc.status != "draft":
+        raise ProblemError(409, "document-voided", "Conflict", "a voided document cannot be posted",
+                           [FieldError("status", doc.status)])
+    if principal is not None and principal.is_device and principal.warehouse_id not in (
+        doc.warehouse_id, doc.to_warehouse_id
+    ):
+        raise ProblemError(403, "forbidden", "Forbidden",
+                           "a device token may only post documents for its own warehouse")
+    planned: list[tuple[DocumentLine, int, int, int, bool]] = []
+    for line in doc.lines:
+        if doc.type == "transfer":
+            assert doc.to_warehouse_id is not None
+            planned.append((line, doc.warehouse_id, line.product_id, -line.qty, False))
+            planned.append((line, doc.to_warehouse_id, line.product_id, line.qty, False))
+        elif doc.type == "stocktake":
+            counted = line.counted_qty or 0
+            expected = line.expected_qty or 0
+            bal = session.get(StockBalance, (doc.warehouse_id, line.product_id))
+            current = bal.qty if bal is not None else 0
+            # running effect of earlier lines of this document on the same product
+            earlier = sum(
+                p[3] for p in planned if p[1] == doc.warehouse_id and p[2] == line.product_id
+            )
+            planned.append((line, doc.warehouse_id, line.product_id, counted - expected,
+                            current + earlier != expected))
+        else:
+            planned.append((line, doc.warehouse_id, line.product_id, SIGN[doc.type] * line.qty,
+                            False))
+    _apply(session, doc, planned, "post", edge)
+    now = utcnow()
+    doc.status = "posted"
+    doc.posted_at = now
+    doc.version += 1
+    if edge is not None and doc.origin_device is None:
+        doc.origin_device = edge.device_name
+    seq = record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
+    if not doc.seq:
+        doc.seq = seq
+    doc.number = f"{PREFIX[doc.type]}-{_aware(doc.occurred_at):%Y%m%d}-{seq:07d}"
+    session.flush()
+    metrics.DOCUMENTS_POSTED.labels(type=doc.type).inc()
+    return doc
+
+
+def void_document(session: Session, doc: Document | str, principal: Principal | None = None
+                  ) -> Document:
+    """Void a posted document by appending the negated movements. Voiding twice is a no-op."""
+    if isinstance(doc, str):
+        doc = get_document(session, doc)
+    if doc.status == "voided":
+        return doc
+    if doc.status != "posted":
+        raise ProblemError(409, "document-not-posted", "Conflict",
+                           "only posted documents can be voided",
+                           [FieldError("status", doc.status)])
+    movements = session.scalars(
+        select(StockMovement)
+        .where(StockMovement.document_id == doc.id, StockMovement.kind == "post")
+        .order_by(StockMovement.seq)
+    ).all()
+    lines = {line.id: line for line in doc.lines}
+    planned = [
+        (lines[m.line_id], m.warehouse_id, m.product_id, -m.delta, False)
+        for m in movements
+        if m.line_id is not None
+    ]
+    _apply(session, doc, planned, "void", None)
+    doc.status = "voided"
+    doc.voided_at = utcnow()
+    doc.version += 1
+    record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
+    session.flush()
+    return doc
+
+
+def new_document_id() -> str:
+    """A fresh client-style document id (UUID4)."""
+    return str(uuid.uuid4())

@@ -1,0 +1,38 @@
+"""Settings of the inventory app, read from `INVENTORY_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One settings object for the whole package (prefix `INVENTORY_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="INVENTORY_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="where the SQLite file lives")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file <data_dir>/inventory.db",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    idempotency_retention_hours: float = 24 * 14
+    idempotency_inflight_timeout_s: float = 60.0
+    change_retention_days: float = 30.0
+    session_secret: str = "dev-only-change-me"
+    session_ttl_hours: float = 12.0
+    max_page_limit: int = 500
+    default_page_limit: int = 100
+    longpoll_max_timeout_ms: int = 60_000
+    late_threshold_s: float = 3600.0
+    log_requests: bool = True
+
+    def resolved_database_url(self) -> str:
+        """The database URL to use (explicit URL, or the SQLite file under `data_dir`)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'inventory.db').resolve()}"
