@@ -1,0 +1,317 @@
+"""The wiring object: `EdgeCache` owns every component of one sidecar.
+
+Components and how they are built (the offline half plugs in here):
+
+* `store`   : `store.CacheStore` (cache tier, SQLite WAL, synchronous=NORMAL, hot tier)
+* `origin`  : `upstream.OriginClient` (aiohttp pool, per-request deadline)
+* `health`  : `health.OriginHealth(origin, probe_path=, interval=, timeout=, window=, fall=, rise=)`
+              — `standins.AlwaysOnline` when `health=False` is passed (tests, plain mode)
+* `outbox`  : `outbox.Outbox(data_dir, max_entries=, max_bytes=, policy=, clock=)` and
+              `outbox.Replayer(outbox, health, origin, device_token=, concurrency=, evict=, ...)`
+* `auth`    : `auth.create(edge) -> CredentialVerifier` when `edge_cache.auth` has `create`,
+              else `standins.OpenAccess`
+* `admin`   : `admin.create(edge) -> obj with handle(request) -> Response | None` (sync or
+              async), else `standins.MinimalAdmin`
+* `changefeed`: `changefeed.create(edge) -> obj with start()/async stop()` when the module
+              has `create` and `EDGE_CACHE_CHANGES_PATH` is set
+* `metrics` : `metrics.Metrics` — the one registry (core and offline metric names)
+* `policies`: `policy.Policies` from `EDGE_CACHE_POLICY_FILE`
+
+`handle(request)` serves one request in-process (internal endpoints, `/_edge/*`, proxy);
+`fast_response(request, fields)` is the task-free hit path used by the HTTP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from edge_cache.messages import Request, Response
+from edge_cache.metrics import CONTENT_TYPE, Metrics
+from edge_cache.policy import Policies, load_policies
+from edge_cache.proxy import Proxy
+from edge_cache.settings import Settings
+from edge_cache.standins import AlwaysOnline, MinimalAdmin, OpenAccess
+from edge_cache.store import CacheStore
+from edge_cache.upstream import OriginClient
+
+log = logging.getLogger("edge_cache.app")
+
+
+class HealthLike(Protocol):
+    state: str
+    since: float
+
+    def is_online(self) -> bool: ...
+    def record_failure(self, reason: str) -> None: ...
+    def record_success(self) -> None: ...
+
+
+class OutboxLike(Protocol):
+    async def enqueue(self, request: Request) -> Any: ...
+    def depth(self) -> int: ...
+    def pending_for(self, path: str) -> int: ...
+
+
+class AuthLike(Protocol):
+    def verify(self, request: Request) -> bool: ...
+    def is_admin(self, request: Request) -> bool: ...
+
+
+def _optional_module(name: str) -> Any:
+    try:
+        return importlib.import_module(f"edge_cache.{name}")
+    except ImportError as exc:
+        if exc.name and exc.name.startswith(f"edge_cache.{name}"):
+            return None
+        raise
+
+
+class EdgeCache:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        health: bool | HealthLike = True,
+        outbox: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.metrics = Metrics()
+        self.policies: Policies = load_policies(settings.policy_file, settings.max_offline_stale)
+        self.store = CacheStore(
+            settings.cache_db,
+            max_bytes=settings.max_bytes,
+            max_entries=settings.max_entries,
+            hot_entries=settings.hot_entries,
+            clock=clock,
+            metrics=self.metrics,
+        )
+        self.origin = OriginClient(
+            settings.origin,
+            timeout=settings.origin_timeout,
+            connections=settings.origin_connections,
+            metrics=self.metrics,
+        )
+        self.health: Any = self._build_health(health)
+        self.outbox: Any = None
+        self.replayer: Any = None
+        self._want_outbox = outbox
+        self.auth: Any = self._build_auth()
+        self.admin: Any = None
+        self.changefeed: Any = None
+        self.proxy = Proxy(self)
+        self.ready = False
+        self.started_at = time.time()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _build_health(self, health: bool | HealthLike) -> Any:
+        if not isinstance(health, bool):
+            return health
+        module = _optional_module("health") if health else None
+        if module is None or not hasattr(module, "OriginHealth"):
+            return AlwaysOnline()
+        s = self.settings
+        built = module.OriginHealth(
+            s.origin,
+            probe_path=s.probe_path,
+            interval=s.probe_interval,
+            timeout=s.probe_timeout,
+            window=s.probe_window,
+            fall=s.probe_failures,
+            rise=s.probe_successes,
+        )
+        built.add_listener(self._on_transition)
+        return built
+
+    def _on_transition(self, state: str, reason: str) -> None:
+        self.metrics.origin_up.set(1 if state == "online" else 0)
+        self.metrics.origin_transitions_total.labels(state).inc()
+
+    def _build_auth(self) -> Any:
+        module = _optional_module("auth")
+        if module is not None and hasattr(module, "create"):
+            return module.create(self)
+        return OpenAccess(self.settings.admin_token)
+
+    def _build_outbox(self) -> None:
+        module = _optional_module("outbox")
+        if module is None or not hasattr(module, "Outbox"):
+            return
+        s = self.settings
+        plan = getattr(module, "ReplayPlan", None)
+
+        def lookup(method: str, path: str) -> Any:
+            route = self.policies.for_request(method, path)
+            assert plan is not None
+            return plan(affects=route.affects, parallel=route.replay == "parallel")
+
+        kwargs: dict[str, Any] = {
+            "max_entries": s.outbox_max_entries,
+            "max_bytes": s.outbox_max_bytes,
+        }
+        if plan is not None:
+            kwargs["policy"] = lookup
+        self.outbox = module.Outbox(s.data_dir, clock=self.clock, **kwargs)
+        self.outbox.open()  # raises OutboxStartupError: never discard queued writes silently
+        if hasattr(self.outbox, "add_listener"):
+            self.outbox.add_listener(self._outbox_changed)
+        self._outbox_changed()
+        if hasattr(module, "Replayer") and not isinstance(self.health, AlwaysOnline):
+            self.replayer = module.Replayer(
+                self.outbox,
+                self.health,
+                s.origin,
+                device_token=s.device_token or None,
+                concurrency=s.replay_concurrency,
+                evict=self.store.evict_path,
+                backoff_cap=s.replay_backoff_max,
+                max_attempts=s.replay_max_attempts,
+                request_timeout=max(s.origin_timeout, 1.0),
+            )
+            self.replayer.on_result = self._replay_result
+
+    def _outbox_changed(self) -> None:
+        if self.outbox is not None:
+            self.metrics.outbox_depth.set(self.outbox.depth())
+
+    def _replay_result(self, result: str) -> None:
+        self.metrics.replay_total.labels(result).inc()
+        if result in ("conflict", "rejected", "exhausted"):
+            self.metrics.deadletters_total.inc()
+
+    def _build_late(self) -> None:
+        admin = _optional_module("admin")
+        self.admin = admin.create(self) if admin is not None and hasattr(admin, "create") else None
+        if self.admin is None:
+            self.admin = MinimalAdmin(self)
+        if self.settings.changes_path:
+            feed = _optional_module("changefeed")
+            if feed is not None and hasattr(feed, "create"):
+                self.changefeed = feed.create(self)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.store.open()
+        if self._want_outbox:
+            self._build_outbox()
+        self._build_late()
+        await self.origin.start()
+        for component in (self.health, self.replayer, self.auth, self.changefeed):
+            starter = getattr(component, "start", None)
+            if starter is not None:
+                result = starter()  # may return a Task that runs until stop(): not awaited
+                if inspect.iscoroutine(result):
+                    await result
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="edge-housekeeping"))
+        self.ready = True
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(2.0)
+            try:
+                self.store.flush()
+            except Exception:
+                log.exception("cache store flush failed")
+
+    async def stop(self) -> None:
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for component in (self.changefeed, self.replayer, self.auth, self.health):
+            stopper = getattr(component, "stop", None)
+            if stopper is not None:
+                try:
+                    result = stopper()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("stopping %s failed", type(component).__name__)
+        pending = list(self.proxy.background)
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
+        await self.origin.close()
+        if self.outbox is not None:
+            result = self.outbox.close()
+            if inspect.isawaitable(result):
+                await result
+        self.store.close()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def status(self) -> dict[str, object]:
+        stats = self.store.stats()
+        outbox = self.outbox
+        oldest = getattr(outbox, "oldest_age", lambda: None)()
+        dead = getattr(outbox, "dead_count", lambda: 0)()
+        replayer = self.replayer
+        return {
+            "state": self.health.state,
+            "since": self.health.since,
+            "outbox_depth": outbox.depth() if outbox is not None else 0,
+            "outbox_oldest_age_s": oldest,
+            "dead_letters": dead,
+            "last_sync": getattr(replayer, "last_success_at", None),
+            "cache_entries": stats["entries"],
+            "cache_bytes": stats["bytes"],
+            "hits": stats["hits"],
+            "misses": stats["misses"],
+        }
+
+    def render_metrics(self) -> bytes:
+        outbox = self.outbox
+        if outbox is not None:
+            self.metrics.outbox_depth.set(outbox.depth())
+            if hasattr(outbox, "oldest_age"):
+                self.metrics.outbox_oldest_age_seconds.set(outbox.oldest_age() or 0.0)
+        self.metrics.origin_up.set(1 if self.health.is_online() else 0)
+        return self.metrics.render()
+
+    async def handle(self, request: Request) -> Response:
+        path = request.path
+        if path == "/healthz":
+            return Response(200, [("Content-Type", "text/plain")], b"ok\n")
+        if path == "/readyz":
+            if self.ready:
+                return Response(200, [("Content-Type", "text/plain")], b"ready\n")
+            return Response(503, [("Content-Type", "text/plain")], b"starting\n")
+        if path == "/metrics":
+            return Response(200, [("Content-Type", CONTENT_TYPE)], self.render_metrics())
+        if path.startswith("/_edge/") and self.admin is not None:
+            result = self.admin.handle(request)
+            if inspect.isawaitable(result):
+                result = await result
+            if result is None:
+                return Response(404, [("Content-Type", "text/plain")], b"not found\n")
+            return result
+        return await self.proxy.handle(request)
+
+    def fast_response(self, request: Request, fields: dict[str, str]) -> tuple[bytes, bytes] | None:
+        """(head without the final CRLF, body) for a fresh hit, or None for the full path."""
+        found = self.proxy.fast_hit(request, fields)
+        if found is None:
+            return None
+        entry, age = found
+        outbox = self.outbox
+        depth = outbox.depth() if outbox is not None else 0
+        extra = b"Age: %d\r\nX-Edge-Cache: HIT\r\nX-Edge-Outbox-Depth: %d\r\n" % (age, depth)
+        if depth:
+            pending = outbox.pending_for(request.path)
+            if pending:
+                extra += b"X-Edge-Pending: %d\r\n" % pending
+        self.metrics.by_status["HIT"].inc()
+        body = b"" if request.method == "HEAD" else entry.body
+        return entry.wire_head() + extra, body

@@ -1,0 +1,116 @@
+"""`edge-cache [--host H] [--port P]`: run the sidecar until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+
+from edge_cache.app import EdgeCache
+from edge_cache.logs import AccessLog, configure_logging
+from edge_cache.policy import PolicyError
+from edge_cache.server import HttpServer
+from edge_cache.settings import ENV_VARS, Settings, SettingsError
+from edge_cache.store import StoreError
+
+log = logging.getLogger("edge_cache.cli")
+
+
+def _epilog() -> str:
+    lines = ["environment variables (all prefixed EDGE_CACHE_):"]
+    for name, default, text in ENV_VARS:
+        shown = "required" if default is None else f"default {default!r}"
+        lines.append(f"  EDGE_CACHE_{name:<20} {text} ({shown})")
+    lines.append("")
+    lines.append(
+        "With only EDGE_CACHE_ORIGIN (and a data dir) set it runs as a plain RFC 9111 caching "
+        "proxy. Endpoints: /healthz /readyz /metrics /_edge/status /_edge/outbox /_edge/purge."
+    )
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-cache",
+        description="RFC 9111 caching reverse proxy sidecar with offline autonomy "
+        "and a durable write outbox.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", help="listen address (overrides EDGE_CACHE_HOST)")
+    parser.add_argument("--port", type=int, help="listen port (overrides EDGE_CACHE_PORT)")
+    return parser
+
+
+async def serve(settings: Settings) -> int:
+    edge = EdgeCache(settings)
+    started = time.perf_counter()
+    await edge.start()
+    access = AccessLog(enabled=settings.access_log)
+    access.start()
+    server = HttpServer(edge, access)
+    try:
+        await server.start(settings.host, settings.port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc)
+        await edge.stop()
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "edge-cache serving",
+        extra={
+            "event": "serving",
+            "host": settings.host,
+            "port": server.port,
+            "origin": settings.origin,
+            "startup_s": round(time.perf_counter() - started, 3),
+            "cache_entries": edge.store.entries,
+        },
+    )
+    await stop.wait()
+    log.info("shutting down", extra={"event": "shutdown", "inflight": server.inflight})
+    await server.shutdown(grace=10.0)
+    await edge.stop()
+    await access.stop()
+    log.info("stopped", extra={"event": "stopped"})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(host=args.host, port=args.port)
+    except SettingsError as exc:
+        print(f"edge-cache: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run  # type: ignore[assignment]
+    try:
+        return runner(serve(settings))
+    except (PolicyError, StoreError) as exc:
+        log.error("%s", exc, extra={"event": "startup_error"})
+        print(f"edge-cache: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if type(exc).__name__ == "OutboxStartupError":
+            log.error("%s", exc, extra={"event": "startup_error"})
+            print(f"edge-cache: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Structured logging: one JSON object per line on stderr.
+
+`configure_logging(level)` installs a JSON formatter on the root logger (record `extra` fields
+are included). `AccessLog` writes the one-line-per-request log cheaply: lines are buffered and
+written every 100 ms (or at 256 lines), so the hit path never blocks on stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from typing import Any, TextIO
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": getattr(record, "event", None) or "log",
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in out:
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class AccessLog:
+    def __init__(self, enabled: bool = True, stream: TextIO | None = None) -> None:
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self._lines: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def record(
+        self,
+        method: str,
+        target: str,
+        status: int,
+        cache: str,
+        size: int,
+        started: float,
+        client: str,
+    ) -> None:
+        if not self.enabled:
+            return
+        self._lines.append(
+            json.dumps(
+                {
+                    "ts": round(time.time(), 3),
+                    "event": "request",
+                    "method": method,
+                    "target": target,
+                    "status": status,
+                    "cache": cache,
+                    "bytes": size,
+                    "ms": round((time.perf_counter() - started) * 1000, 3),
+                    "client": client,
+                }
+            )
+        )
+        if len(self._lines) >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._lines:
+            lines, self._lines = self._lines, []
+            with contextlib.suppress(OSError, ValueError):
+                self.stream.write("\n".join(lines) + "\n")
+                self.stream.flush()
+
+    def start(self) -> None:
+        if self.enabled and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="edge-access-log")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            self.flush()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.flush()

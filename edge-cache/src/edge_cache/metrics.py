@@ -1,0 +1,90 @@
+"""The one Prometheus registry of the sidecar (core and offline half).
+
+Names (all prefixed `edge_`): requests_total{cache_status}, origin_request_seconds,
+origin_errors_total{kind}, coalesced_total, cache_bytes, cache_entries, evictions_total,
+origin_up, origin_transitions_total{to}, outbox_depth, outbox_oldest_age_seconds,
+replay_total{result}, deadletters_total, changefeed_evictions_total.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CACHE_STATUSES = (
+    "HIT",
+    "MISS",
+    "STALE",
+    "UPDATING",
+    "REVALIDATED",
+    "EXPIRED",
+    "OFFLINE-HIT",
+    "BYPASS",
+    "QUEUED",
+)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests_total = Counter(
+            "edge_requests_total", "Client requests by cache status", ["cache_status"], registry=r
+        )
+        # Pre-resolved children: the hit path increments without a label lookup.
+        self.by_status = {
+            s: self.requests_total.labels(s.replace("-", "_")) for s in CACHE_STATUSES
+        }
+        self.by_status["NONE"] = self.requests_total.labels("NONE")
+        self.origin_request_seconds = Histogram(
+            "edge_origin_request_seconds",
+            "Latency of requests to the origin",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.origin_errors_total = Counter(
+            "edge_origin_errors_total",
+            "Origin failures seen on the request path",
+            ["kind"],
+            registry=r,
+        )
+        self.coalesced_total = Counter(
+            "edge_coalesced_total", "Requests that waited for another request's fetch", registry=r
+        )
+        self.cache_bytes = Gauge("edge_cache_bytes", "Bytes in the cache store", registry=r)
+        self.cache_entries = Gauge("edge_cache_entries", "Entries in the cache store", registry=r)
+        self.evictions_total = Counter(
+            "edge_evictions_total", "Entries evicted by the LRU size bound", registry=r
+        )
+        self.invalidations_total = Counter(
+            "edge_invalidations_total",
+            "Entries removed by invalidation (unsafe methods, purge, change feed)",
+            registry=r,
+        )
+        # The offline half's metrics (health, outbox, replay, change feed).
+        self.origin_up = Gauge("edge_origin_up", "1 when the origin is ONLINE", registry=r)
+        self.origin_up.set(1)
+        self.origin_transitions_total = Counter(
+            "edge_origin_transitions_total",
+            "ONLINE/OFFLINE transitions",
+            ["to"],
+            registry=r,
+        )
+        self.outbox_depth = Gauge("edge_outbox_depth", "Writes queued in the outbox", registry=r)
+        self.outbox_oldest_age_seconds = Gauge(
+            "edge_outbox_oldest_age_seconds", "Age of the oldest queued write", registry=r
+        )
+        self.replay_total = Counter(
+            "edge_replay_total", "Outbox replay attempts by result", ["result"], registry=r
+        )
+        self.deadletters_total = Counter(
+            "edge_deadletters_total", "Writes moved to the dead-letter list", registry=r
+        )
+        self.changefeed_evictions_total = Counter(
+            "edge_changefeed_evictions_total",
+            "Entries evicted because the change feed said so",
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,703 @@
+"""The request path: RFC 9111 shared-cache decisions, coalescing, offline fallback, write routing.
+
+`Proxy.handle(request)` turns one client request into one response; every response carries
+`X-Edge-Cache` and `X-Edge-Outbox-Depth` (and `Age` when it comes from the store). The hit path
+that the HTTP server can answer without a task lives in `Proxy.fast_hit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from edge_cache.coalescing import Coalescer
+from edge_cache.directives import EMPTY, CacheControl, parse_cache_control
+from edge_cache.entry import GENERATED, CachedResponse, variant_values, vary_fields
+from edge_cache.freshness import (
+    freshness_lifetime,
+    initial_age,
+    is_storable,
+    parse_http_date,
+)
+from edge_cache.messages import Headers, Request, Response
+from edge_cache.policy import RoutePolicy
+from edge_cache.upstream import OriginError, forwardable
+
+if TYPE_CHECKING:
+    from edge_cache.app import EdgeCache
+
+log = logging.getLogger("edge_cache.proxy")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+CONDITIONAL = ("if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range")
+ERROR_STATUSES = frozenset({500, 502, 503, 504})
+PROBLEM = "https://edgelab.dev/problems/"
+
+
+def problem(status: int, slug: str, title: str, detail: str, *extra: tuple[str, str]) -> Response:
+    body = json.dumps(
+        {"type": PROBLEM + slug, "title": title, "status": status, "detail": detail}
+    ).encode()
+    return Response(status, [("Content-Type", "application/problem+json"), *extra], body)
+
+
+def fields_of(headers: Headers) -> dict[str, str]:
+    """Lower-cased field name -> combined value."""
+    out: dict[str, str] = {}
+    for k, v in headers:
+        lk = k.lower()
+        out[lk] = f"{out[lk]}, {v}" if lk in out else v
+    return out
+
+
+def credential_of(fields: dict[str, str]) -> str:
+    """A digest naming the request's credential ('' when anonymous)."""
+    cred = fields.get("authorization", "") + "\x00" + fields.get("cookie", "")
+    if cred == "\x00":
+        return ""
+    return hashlib.sha256(cred.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class Fetched:
+    """What one origin fetch for a cache key produced."""
+
+    response: Response | None = None
+    entry: CachedResponse | None = None  # stored (or freshened) entry usable by waiters
+    status: str = "MISS"  # MISS | EXPIRED | REVALIDATED
+    error: OriginError | None = None
+
+
+class Proxy:
+    def __init__(self, edge: EdgeCache) -> None:
+        self.edge = edge
+        self.settings = edge.settings
+        self.clock = edge.clock
+        self.metrics = edge.metrics
+        self.store = edge.store
+        self.origin = edge.origin
+        self.coalescer: Coalescer[Fetched] = Coalescer()
+        self.background: set[asyncio.Task[Any]] = set()
+        self.origin_host = self.settings.origin_host
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _decorate(self, resp: Response, status: str, path: str) -> Response:
+        outbox = self.edge.outbox
+        depth = outbox.depth() if outbox is not None else 0
+        resp.headers.append(("X-Edge-Cache", status))
+        resp.headers.append(("X-Edge-Outbox-Depth", str(depth)))
+        if depth and outbox is not None:
+            pending = outbox.pending_for(path)
+            if pending:
+                resp.headers.append(("X-Edge-Pending", str(pending)))
+        self.metrics.by_status[status].inc()
+        return resp
+
+    def _serve_entry(
+        self,
+        entry: CachedResponse,
+        req: Request,
+        fields: dict[str, str],
+        status: str,
+        now: float,
+    ) -> Response:
+        age = int(entry.current_age(now))
+        self.store.touch(entry)
+        if status in ("HIT", "OFFLINE-HIT", "STALE", "UPDATING", "REVALIDATED"):
+            self.store.hits += 1
+        headers = list(entry.headers)
+        headers.append(("Age", str(age)))
+        if self._not_modified(entry, fields):
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            return Response(304, headers, b"")
+        if req.method == "HEAD":
+            headers.append(("Content-Length", str(len(entry.body))))
+            return Response(entry.status, headers, b"")
+        return Response(entry.status, headers, entry.body)
+
+    @staticmethod
+    def _not_modified(entry: CachedResponse, fields: dict[str, str]) -> bool:
+        """RFC 9111 §4.3.2: answer a client's conditional GET/HEAD from the stored response."""
+        if entry.status != 200:
+            return False
+        inm = fields.get("if-none-match")
+        if inm is not None:
+            if entry.etag is None:
+                return False
+            tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+            return "*" in tags or entry.etag.strip().removeprefix("W/") in tags
+        ims = fields.get("if-modified-since")
+        if ims is not None:
+            since = parse_http_date(ims)
+            modified = parse_http_date(entry.last_modified)
+            if modified is None:
+                modified = parse_http_date(entry.header("date"))
+            return since is not None and modified is not None and modified <= since
+        return False
+
+    def _select(
+        self, key: str, fields: dict[str, str], credentialed: bool
+    ) -> CachedResponse | None:
+        for entry in self.store.variants(key):
+            if entry.matches(fields) and (not credentialed or entry.shareable):
+                return entry
+        return None
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def _offline_response(self) -> Response:
+        retry = max(1, int(self.settings.probe_interval * self.settings.probe_successes + 0.999))
+        return problem(
+            503,
+            "origin-offline",
+            "Origin unreachable",
+            "The origin is offline and this resource is not in the edge cache.",
+            ("Retry-After", str(retry)),
+        )
+
+    # -- entry point --------------------------------------------------------------------------
+
+    async def handle(self, req: Request) -> Response:
+        fields = fields_of(req.headers)
+        path = req.path
+        auth = self.edge.auth
+        if auth is not None and not auth.verify(req):
+            resp = problem(
+                401,
+                "unauthorized",
+                "Unauthorized",
+                "A valid credential is required.",
+                ("WWW-Authenticate", 'Bearer realm="edge-cache"'),
+            )
+            return self._decorate(resp, "BYPASS", path)
+        policy = self.edge.policies.for_request(req.method, path)
+        if req.method in ("GET", "HEAD"):
+            return await self._read(req, fields, policy)
+        if req.method in SAFE_METHODS:
+            return await self._pass(req, fields, policy)
+        return await self._write(req, fields, policy)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def _read(self, req: Request, fields: dict[str, str], policy: RoutePolicy) -> Response:
+        path = req.path
+        cc_value = fields.get("cache-control")
+        req_cc = parse_cache_control(cc_value) if cc_value else EMPTY
+        if cc_value is None and "no-cache" in fields.get("pragma", "").lower():
+            req_cc = parse_cache_control("no-cache")
+        online = self.edge.health.is_online()
+        if policy.bypass or req_cc.no_store or "range" in fields:
+            if not online:
+                return self._decorate(self._offline_response(), "BYPASS", path)
+            return await self._pass(req, fields, policy)
+        key = req.target
+        credential = credential_of(fields)
+        entry = self._select(key, fields, bool(credential))
+        now = self.clock()
+        if entry is None:
+            self.store.misses += 1
+            if req_cc.only_if_cached:
+                resp = problem(504, "not-cached", "Not cached", "only-if-cached and no entry")
+                return self._decorate(resp, "MISS", path)
+            if not online:
+                return self._decorate(self._offline_response(), "MISS", path)
+            return await self._fill(req, fields, policy, credential, None, req_cc)
+
+        age = entry.current_age(now)
+        staleness = age - entry.lifetime
+        if not online:
+            if self._may_serve_disconnected(entry, staleness, policy, req_cc):
+                return self._decorate(
+                    self._serve_entry(entry, req, fields, "OFFLINE-HIT", now), "OFFLINE-HIT", path
+                )
+            self.store.misses += 1
+            return self._decorate(self._offline_response(), "MISS", path)
+
+        must_validate = req_cc.no_cache or entry.cc.no_cache
+        if not must_validate and self._acceptable(entry, age, staleness, req_cc, allow_stale=False):
+            return self._decorate(self._serve_entry(entry, req, fields, "HIT", now), "HIT", path)
+        if req_cc.only_if_cached:
+            if self._acceptable(entry, age, staleness, req_cc, allow_stale=True):
+                return self._decorate(
+                    self._serve_entry(entry, req, fields, "STALE", now), "STALE", path
+                )
+            resp = problem(504, "not-cached", "Not cached", "only-if-cached and no usable entry")
+            return self._decorate(resp, "MISS", path)
+        if not must_validate and staleness > 0:
+            swr = entry.cc.stale_while_revalidate
+            if (
+                swr is not None
+                and staleness <= swr
+                and not entry.cc.revalidate_when_stale
+                and self._acceptable(entry, age, 0.0, req_cc, allow_stale=True)
+            ):
+                self._spawn(self._background_refresh(req, fields, policy, credential))
+                return self._decorate(
+                    self._serve_entry(entry, req, fields, "UPDATING", now), "UPDATING", path
+                )
+            if (
+                req_cc.max_stale is not None
+                and not entry.cc.revalidate_when_stale
+                and self._acceptable(entry, age, staleness, req_cc, allow_stale=True)
+            ):
+                return self._decorate(
+                    self._serve_entry(entry, req, fields, "STALE", now), "STALE", path
+                )
+        return await self._fill(req, fields, policy, credential, entry, req_cc)
+
+    @staticmethod
+    def _acceptable(
+        entry: CachedResponse,
+        age: float,
+        staleness: float,
+        req_cc: CacheControl,
+        *,
+        allow_stale: bool,
+    ) -> bool:
+        """Freshness as modified by the request's max-age, min-fresh and max-stale (§5.2.1)."""
+        if req_cc.max_age is not None and age > req_cc.max_age:
+            return False
+        if req_cc.min_fresh is not None and entry.lifetime - age < req_cc.min_fresh:
+            return False
+        if staleness < 0:
+            return True
+        if not allow_stale:
+            return False
+        if req_cc.max_stale is not None:
+            return staleness <= req_cc.max_stale
+        return True
+
+    def _may_serve_disconnected(
+        self,
+        entry: CachedResponse,
+        staleness: float,
+        policy: RoutePolicy,
+        req_cc: CacheControl,
+    ) -> bool:
+        if staleness < 0:
+            return True
+        if entry.cc.revalidate_when_stale:
+            return False
+        limit = policy.max_offline_stale
+        for sie in (entry.cc.stale_if_error, req_cc.stale_if_error):
+            if sie is not None:
+                limit = max(limit, sie)
+        return staleness <= limit
+
+    def _may_serve_on_error(
+        self,
+        entry: CachedResponse,
+        policy: RoutePolicy,
+        req_cc: CacheControl,
+        transport: bool,
+    ) -> bool:
+        """RFC 5861 stale-if-error; transport errors also use the route's offline licence."""
+        staleness = entry.current_age(self.clock()) - entry.lifetime
+        if staleness < 0:
+            return True
+        if entry.cc.revalidate_when_stale:
+            return False
+        limits = [s for s in (entry.cc.stale_if_error, req_cc.stale_if_error) if s is not None]
+        if transport:
+            limits.append(policy.max_offline_stale)
+        return any(staleness <= limit for limit in limits)
+
+    async def _fill(
+        self,
+        req: Request,
+        fields: dict[str, str],
+        policy: RoutePolicy,
+        credential: str,
+        stale: CachedResponse | None,
+        req_cc: CacheControl,
+    ) -> Response:
+        """Fetch or revalidate through the coalescer, then answer this request."""
+        path = req.path
+        ckey = (req.target, credential)
+
+        def fetch() -> Awaitable[Fetched]:
+            return self._fetch(req, fields, policy, credential, stale, req_cc)
+
+        result, waited = await self.coalescer.run(ckey, fetch, self.settings.coalesce_timeout)
+        if waited:
+            self.metrics.coalesced_total.inc()
+            if result is not None and result.entry is not None and (
+                result.entry.matches(fields) and (not credential or result.entry.shareable)
+            ):
+                resp = self._serve_entry(result.entry, req, fields, "HIT", self.clock())
+                return self._decorate(resp, "MISS", path)
+            if result is not None and result.error is not None:
+                pass  # fall through: decide on the error like the leader did
+            else:
+                return await self._pass(req, fields, policy, status="MISS")
+        if result is None:  # pragma: no cover - the leader always returns a result
+            return await self._pass(req, fields, policy, status="MISS")
+        if result.error is not None:
+            transport = True
+            if stale is not None and self._may_serve_on_error(stale, policy, req_cc, transport):
+                resp = self._serve_entry(stale, req, fields, "STALE", self.clock())
+                return self._decorate(resp, "STALE", path)
+            return self._decorate(self._error_response(result.error), "MISS", path)
+        assert result.response is not None
+        upstream = result.response
+        if (
+            upstream.status in ERROR_STATUSES
+            and stale is not None
+            and self._may_serve_on_error(stale, policy, req_cc, transport=False)
+        ):
+            resp = self._serve_entry(stale, req, fields, "STALE", self.clock())
+            return self._decorate(resp, "STALE", path)
+        if result.entry is not None and result.entry.matches(fields):
+            resp = self._serve_entry(result.entry, req, fields, result.status, self.clock())
+            return self._decorate(resp, result.status, path)
+        headers = list(upstream.headers)
+        body = upstream.body
+        if req.method == "HEAD":
+            headers.append(("Content-Length", str(len(body))))
+            body = b""
+        return self._decorate(Response(upstream.status, headers, body), result.status, path)
+
+    def _error_response(self, error: OriginError) -> Response:
+        if error.kind == "timeout":
+            return problem(504, "origin-timeout", "Origin timeout", error.detail)
+        return problem(502, "origin-error", "Bad gateway", error.detail)
+
+    async def _background_refresh(
+        self, req: Request, fields: dict[str, str], policy: RoutePolicy, credential: str
+    ) -> None:
+        """stale-while-revalidate: one coalesced refresh; errors only reach the health state."""
+        greq = Request("GET", req.target, list(req.headers), b"")
+        entry = self._select(req.target, fields, bool(credential))
+
+        def fetch() -> Awaitable[Fetched]:
+            return self._fetch(greq, fields, policy, credential, entry, EMPTY)
+
+        with contextlib.suppress(Exception):
+            await self.coalescer.run((req.target, credential), fetch, 0.0)
+
+    async def _fetch(
+        self,
+        req: Request,
+        fields: dict[str, str],
+        policy: RoutePolicy,
+        credential: str,
+        stale: CachedResponse | None,
+        req_cc: CacheControl,
+    ) -> Fetched:
+        """The leader's origin request: GET (HEAD becomes GET), validators from `stale`."""
+        headers = forwardable(req.headers, "host", "range", *CONDITIONAL)
+        headers.append(("Via", "1.1 edge-cache"))
+        if stale is not None:
+            if stale.etag:
+                headers.append(("If-None-Match", stale.etag))
+            if stale.last_modified:
+                headers.append(("If-Modified-Since", stale.last_modified))
+        request_time = self.clock()
+        health = self.edge.health
+        try:
+            upstream = await self.origin.send("GET", req.target, headers)
+        except OriginError as exc:
+            health.record_failure(f"{exc.kind}: {exc.detail}")
+            return Fetched(error=exc, status="EXPIRED" if stale else "MISS")
+        response_time = self.clock()
+        if upstream.status in ERROR_STATUSES:
+            health.record_failure(f"origin answered {upstream.status}")
+            return Fetched(response=upstream, status="EXPIRED" if stale else "MISS")
+        health.record_success()
+        if upstream.status == 304 and stale is not None:
+            self._freshen(stale, upstream, request_time, response_time, policy)
+            return Fetched(response=upstream, entry=stale, status="REVALIDATED")
+        entry = self._maybe_store(
+            req, fields, credential, upstream, request_time, response_time, policy, req_cc
+        )
+        if entry is None and stale is not None and upstream.status < 400:
+            self.store.evict_key(req.target)  # the new response replaces the old one
+        return Fetched(response=upstream, entry=entry, status="EXPIRED" if stale else "MISS")
+
+    def _maybe_store(
+        self,
+        req: Request,
+        fields: dict[str, str],
+        credential: str,
+        upstream: Response,
+        request_time: float,
+        response_time: float,
+        policy: RoutePolicy,
+        req_cc: CacheControl,
+    ) -> CachedResponse | None:
+        rfields = fields_of(upstream.headers)
+        cc = parse_cache_control(rfields.get("cache-control"))
+        vary = vary_fields(rfields.get("vary"))
+        if not is_storable(
+            status=upstream.status,
+            response_cc=cc,
+            request_cc=req_cc,
+            expires=rfields.get("expires"),
+            has_credentials=bool(credential),
+            vary_star=vary is None,
+            set_cookie="set-cookie" in rfields,
+        ):
+            return None
+        assert vary is not None
+        strip = set(cc.private_fields) | set(cc.no_cache_fields) | GENERATED
+        headers = [(k, v) for k, v in upstream.headers if k.lower() not in strip]
+        date = parse_http_date(rfields.get("date"))
+        entry = CachedResponse(
+            key=req.target,
+            path=req.path,
+            vary=vary,
+            vary_values=variant_values(vary, fields),
+            status=upstream.status,
+            headers=headers,
+            body=upstream.body,
+            request_time=request_time,
+            response_time=response_time,
+            initial_age=initial_age(
+                age_header=rfields.get("age"),
+                date=date,
+                request_time=request_time,
+                response_time=response_time,
+            ),
+            lifetime=freshness_lifetime(
+                status=upstream.status,
+                cc=cc,
+                date=date,
+                expires=rfields.get("expires"),
+                last_modified=rfields.get("last-modified"),
+                response_time=response_time,
+                heuristic_max=self.settings.heuristic_max,
+                ttl_override=policy.ttl,
+            ),
+        )
+        if entry.size > self.settings.max_bytes:
+            return None
+        self.store.put(entry)
+        return entry
+
+    def _freshen(
+        self,
+        entry: CachedResponse,
+        upstream: Response,
+        request_time: float,
+        response_time: float,
+        policy: RoutePolicy,
+    ) -> None:
+        """RFC 9111 §4.3.4: update the stored headers from a 304 (except Content-Length)."""
+        skip = GENERATED | {"content-length", "x-origin-count"}
+        incoming = [(k, v) for k, v in upstream.headers if k.lower() not in skip]
+        names = {k.lower() for k, _ in incoming}
+        headers = [(k, v) for k, v in entry.headers if k.lower() not in names]
+        headers.extend(incoming)
+        entry.headers = headers
+        entry.refresh_derived()
+        strip = set(entry.cc.private_fields) | set(entry.cc.no_cache_fields)
+        if strip:
+            entry.headers = [(k, v) for k, v in entry.headers if k.lower() not in strip]
+        rfields = fields_of(entry.headers)
+        date = parse_http_date(rfields.get("date"))
+        entry.request_time = request_time
+        entry.response_time = response_time
+        entry.initial_age = initial_age(
+            age_header=fields_of(upstream.headers).get("age"),
+            date=parse_http_date(fields_of(upstream.headers).get("date")) or date,
+            request_time=request_time,
+            response_time=response_time,
+        )
+        entry.lifetime = freshness_lifetime(
+            status=entry.status,
+            cc=entry.cc,
+            date=date,
+            expires=rfields.get("expires"),
+            last_modified=rfields.get("last-modified"),
+            response_time=response_time,
+            heuristic_max=self.settings.heuristic_max,
+            ttl_override=policy.ttl,
+        )
+        self.store.update(entry)
+
+    # -- pass-through and writes --------------------------------------------------------------
+
+    async def _pass(
+        self,
+        req: Request,
+        fields: dict[str, str],
+        policy: RoutePolicy,
+        status: str = "BYPASS",
+    ) -> Response:
+        """Forward without touching the cache."""
+        path = req.path
+        if not self.edge.health.is_online():
+            return self._decorate(self._offline_response(), status, path)
+        headers = forwardable(req.headers, "host")
+        headers.append(("Via", "1.1 edge-cache"))
+        try:
+            upstream = await self.origin.send(req.method, req.target, headers, req.body)
+        except OriginError as exc:
+            self.edge.health.record_failure(f"{exc.kind}: {exc.detail}")
+            return self._decorate(self._error_response(exc), status, path)
+        self._note_status(upstream.status)
+        resp = Response(upstream.status, list(upstream.headers), upstream.body)
+        if req.method == "HEAD":
+            resp.headers = [(k, v) for k, v in resp.headers if k.lower() != "content-length"]
+            length = fields_of(upstream.headers).get("content-length")
+            resp.headers.append(("Content-Length", length or "0"))
+            resp.body = b""
+        return self._decorate(resp, status, path)
+
+    def _note_status(self, status: int) -> None:
+        if status in ERROR_STATUSES:
+            self.edge.health.record_failure(f"origin answered {status}")
+        else:
+            self.edge.health.record_success()
+
+    async def _write(self, req: Request, fields: dict[str, str], policy: RoutePolicy) -> Response:
+        path = req.path
+        outbox = self.edge.outbox
+        queueable = policy.queue and outbox is not None
+        if not self.edge.health.is_online():
+            if queueable:
+                return await self._enqueue(req)
+            return self._decorate(self._offline_response(), "BYPASS", path)
+        if queueable:
+            assert outbox is not None
+            if outbox.pending_for(path) > 0:
+                return await self._enqueue(req)  # keep order behind queued writes
+            if "idempotency-key" not in fields:
+                # The same key goes with this attempt and with any replay of it.
+                req.headers.append(("Idempotency-Key", _new_key()))
+        headers = forwardable(req.headers, "host")
+        headers.append(("Via", "1.1 edge-cache"))
+        try:
+            upstream = await self.origin.send(req.method, req.target, headers, req.body)
+        except OriginError as exc:
+            self.edge.health.record_failure(f"{exc.kind}: {exc.detail}")
+            if queueable:
+                return await self._enqueue(req)
+            return self._decorate(self._error_response(exc), "BYPASS", path)
+        self._note_status(upstream.status)
+        if 200 <= upstream.status < 400:
+            self.invalidate_after_write(req, fields, upstream, policy)
+        resp = Response(upstream.status, list(upstream.headers), upstream.body)
+        return self._decorate(resp, "BYPASS", path)
+
+    def invalidate_after_write(
+        self, req: Request, fields: dict[str, str], upstream: Response, policy: RoutePolicy
+    ) -> int:
+        """RFC 9111 §4.4: the target URI, plus Location / Content-Location on the same host."""
+        removed = self.store.evict_key(req.target)
+        own_hosts = {self.origin_host.lower()}
+        if "host" in fields:
+            own_hosts.add(fields["host"].lower())
+        rfields = fields_of(upstream.headers)
+        for name in ("location", "content-location"):
+            value = rfields.get(name)
+            if not value:
+                continue
+            parts = urlsplit(value.strip())
+            if parts.netloc and parts.netloc.lower() not in own_hosts:
+                continue
+            target = parts.path or "/"
+            if not target.startswith("/"):
+                base = req.path.rsplit("/", 1)[0]
+                target = f"{base}/{target}"
+            if parts.query:
+                target += "?" + parts.query
+            removed += self.store.evict_key(target)
+        for affected in policy.affects:
+            removed += self.store.evict_path(affected)
+        return removed
+
+    async def _enqueue(self, req: Request) -> Response:
+        outbox = self.edge.outbox
+        assert outbox is not None
+        path = req.path
+        try:
+            entry = await outbox.enqueue(req)
+        except Exception as exc:
+            if type(exc).__name__ == "OutboxFull":
+                resp = problem(
+                    507,
+                    "outbox-full",
+                    "Outbox full",
+                    "The edge cannot queue more writes until the origin is back.",
+                    ("Retry-After", "30"),
+                )
+                return self._decorate(resp, "QUEUED", path)
+            raise
+        body = json.dumps(
+            {
+                "queued": True,
+                "id": str(entry.id),
+                "idempotency_key": entry.idempotency_key,
+                "outbox_depth": outbox.depth(),
+            }
+        ).encode()
+        resp = Response(
+            202,
+            [
+                ("Content-Type", "application/json"),
+                ("Location", f"/_edge/outbox/{entry.id}"),
+                ("Idempotency-Key", entry.idempotency_key),
+            ],
+            body,
+        )
+        return self._decorate(resp, "QUEUED", path)
+
+    # -- the fast hit path ----------------------------------------------------------------------
+
+    def fast_hit(self, req: Request, fields: dict[str, str]) -> tuple[CachedResponse, int] | None:
+        """A fresh stored entry for a plain GET/HEAD that needs no further decision, with its Age.
+
+        Returns None whenever anything needs the full path (request directives, conditionals,
+        credentials on a non-shareable entry, staleness, offline state, bypass routes...).
+        """
+        if (
+            "cache-control" in fields
+            or "pragma" in fields
+            or "range" in fields
+            or "if-none-match" in fields
+            or "if-modified-since" in fields
+        ):
+            return None
+        target = req.target
+        variants = self.store.variants(target)
+        if not variants or not self.edge.health.is_online():
+            return None
+        auth = self.edge.auth
+        if auth is not None and not auth.verify(req):
+            return None
+        credentialed = "authorization" in fields or "cookie" in fields
+        for entry in variants:
+            if entry.vary and not entry.matches(fields):
+                continue
+            if credentialed and not entry.shareable:
+                return None
+            if entry.cc.no_cache:
+                return None
+            now = self.clock()
+            age = entry.current_age(now)
+            if age >= entry.lifetime:
+                return None
+            policies = self.edge.policies
+            if policies.routes and policies.for_request(req.method, target.split("?", 1)[0]).bypass:
+                return None
+            self.store.touch(entry)
+            self.store.hits += 1
+            return entry, int(age)
+        return None
+
+
+def _new_key() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,342 @@
+"""The client-facing HTTP/1.1 server: an `asyncio.Protocol` on httptools (llhttp).
+
+* keep-alive and pipelining: requests on one connection are answered strictly in order, one at
+  a time; reading pauses while more than `PIPELINE_MAX` requests wait;
+* limits: request line + headers over `max_header_bytes` -> 431, body over `max_body_bytes`
+  -> 413 (from Content-Length before reading, or while reading a chunked body), malformed -> 400;
+  each of these closes the connection;
+* fresh hits are answered synchronously from pre-serialized bytes (no task, no Response object);
+  everything else runs `EdgeCache.handle` in a task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import socket
+import time
+from collections import deque
+from typing import Any
+
+import httptools
+
+from edge_cache.app import EdgeCache
+from edge_cache.entry import reason
+from edge_cache.logs import AccessLog
+from edge_cache.messages import Request, Response
+
+log = logging.getLogger("edge_cache.server")
+
+PIPELINE_MAX = 32
+NO_BODY_STATUSES = frozenset({204, 304})
+_date_cache: list[Any] = [0, b""]
+
+
+def http_date() -> bytes:
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = email.utils.formatdate(now, usegmt=True).encode()
+    value: bytes = _date_cache[1]
+    return value
+
+
+def serialize(resp: Response, head_request: bool, keep_alive: bool) -> bytes:
+    lines = [b"HTTP/1.1 %d %s" % (resp.status, reason(resp.status).encode())]
+    has_date = False
+    length: bytes | None = None
+    for k, v in resp.headers:
+        lk = k.lower()
+        if lk == "content-length":
+            length = v.encode("latin-1", "replace")
+            continue
+        if lk in ("connection", "keep-alive", "transfer-encoding"):
+            continue
+        if lk == "date":
+            has_date = True
+        lines.append(k.encode("latin-1", "replace") + b": " + v.encode("latin-1", "replace"))
+    if not has_date:
+        lines.append(b"Date: " + http_date())
+    body = resp.body
+    if resp.status in NO_BODY_STATUSES or 100 <= resp.status < 200:
+        body = b""
+        if resp.status == 304 and length is not None:
+            lines.append(b"Content-Length: " + length)
+    elif head_request:
+        lines.append(b"Content-Length: " + (length if length is not None else b"%d" % len(body)))
+        body = b""
+    else:
+        lines.append(b"Content-Length: %d" % len(body))
+    if not keep_alive:
+        lines.append(b"Connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+class _Pending:
+    __slots__ = ("fields", "keep_alive", "request", "started")
+
+    def __init__(
+        self, request: Request, fields: dict[str, str], keep_alive: bool, started: float
+    ) -> None:
+        self.request = request
+        self.fields = fields
+        self.keep_alive = keep_alive
+        self.started = started
+
+
+class HttpServer:
+    def __init__(self, edge: EdgeCache, access_log: AccessLog | None = None) -> None:
+        self.edge = edge
+        self.access_log = access_log or AccessLog(enabled=False)
+        self.connections: set[Connection] = set()
+        self.server: asyncio.Server | None = None
+        self.max_header = edge.settings.max_header_bytes
+        self.max_body = edge.settings.max_body_bytes
+        self.closing = False
+        self.inflight = 0
+        self.tasks: set[asyncio.Future[None]] = set()
+
+    async def start(self, host: str, port: int) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: Connection(self), host, port, reuse_address=True, backlog=1024
+        )
+        return self.server
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Stop accepting, let in-flight requests finish (up to `grace` s), close connections."""
+        self.closing = True
+        if self.server is not None:
+            self.server.close()
+        for conn in list(self.connections):
+            conn.close_when_idle()
+        deadline = time.monotonic() + grace
+        while self.connections and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            conn.abort()
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 1.0)
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.edge = server.edge
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.queue: deque[_Pending] = deque()
+        self.busy = False
+        self.closed = False
+        self.close_after = False
+        self.paused = False
+        self.client = ""
+        self._url: list[bytes] = []
+        self._headers: list[tuple[str, str]] = []
+        self._fields: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._header_bytes = 0
+        self._body_bytes = 0
+        self._started = 0.0
+
+    # -- transport callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        self.client = str(peer[0]) if peer else ""
+        self.server.connections.add(self)
+        if self.server.closing:
+            self.close_after = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.close_after and not self.busy and not self.queue:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400, "protocol upgrades are not supported")
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__ if isinstance(exc.__context__, _Reject) else None
+            if cause is not None:
+                self._fail(cause.status, str(cause))
+            else:
+                log.exception("request parsing callback failed")
+                self._fail(400, "malformed request")
+        except httptools.HttpParserError:
+            self._fail(400, "malformed request")
+
+    def _fail(self, status: int, detail: str) -> None:
+        """Answer a protocol error after the responses already owed, then close."""
+        self.queue.clear()
+        self.close_after = True
+        if self.busy:
+            # The in-flight response goes first; the error is dropped with the connection.
+            return
+        resp = Response(status, [("Content-Type", "text/plain")], (detail + "\n").encode())
+        self._write(serialize(resp, False, False))
+        self.edge.metrics.by_status["NONE"].inc()
+        self._close()
+
+    # -- parser callbacks ---------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = []
+        self._headers = []
+        self._fields = {}
+        self._body = []
+        self._header_bytes = 0
+        self._body_bytes = 0
+        self._started = time.perf_counter()
+
+    def on_url(self, url: bytes) -> None:
+        self._header_bytes += len(url)
+        if self._header_bytes > self.server.max_header:
+            raise _Reject(414 if len(url) > self.server.max_header else 431, "request too large")
+        self._url.append(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4
+        if self._header_bytes > self.server.max_header:
+            raise _Reject(431, "request header fields too large")
+        k = name.decode("latin-1")
+        v = value.decode("latin-1").strip()
+        self._headers.append((k, v))
+        lk = k.lower()
+        fields = self._fields
+        fields[lk] = f"{fields[lk]}, {v}" if lk in fields else v
+
+    def on_headers_complete(self) -> None:
+        length = self._fields.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise _Reject(400, "invalid Content-Length")
+            if int(length) > self.server.max_body:
+                raise _Reject(413, "request body too large")
+        expect = self._fields.get("expect")
+        if expect is not None and expect.lower() == "100-continue" and not self.busy:
+            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self.server.max_body:
+            raise _Reject(413, "request body too large")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        target = b"".join(self._url).decode("latin-1")
+        if not target.startswith("/"):
+            if target.startswith(("http://", "https://")):
+                rest = target.split("://", 1)[1]
+                target = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+            else:
+                raise _Reject(400, "invalid request target")
+        method = self.parser.get_method().decode("ascii", "replace")
+        request = Request(method, target, self._headers, b"".join(self._body))
+        keep_alive = self.parser.should_keep_alive()
+        self.queue.append(_Pending(request, self._fields, keep_alive, self._started))
+        if len(self.queue) > PIPELINE_MAX and self.transport is not None and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+        self._dispatch()
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        while self.queue and not self.busy and not self.closed:
+            item = self.queue.popleft()
+            req = item.request
+            keep_alive = item.keep_alive and not self.close_after and not self.server.closing
+            fast = None
+            if req.method in ("GET", "HEAD") and not req.target.startswith("/_edge/"):
+                try:
+                    fast = self.edge.fast_response(req, item.fields)
+                except Exception:
+                    log.exception("fast path failed")
+                    fast = None
+            if fast is not None:
+                head, body = fast
+                conn = b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
+                self._write(head + conn + body)
+                self.server.access_log.record(
+                    req.method, req.target, 200, "HIT", len(body), item.started, self.client
+                )
+                if not keep_alive:
+                    self._close()
+                    return
+                continue
+            self.busy = True
+            self.server.inflight += 1
+            task = asyncio.ensure_future(self._run(item, keep_alive))
+            self.server.tasks.add(task)
+            task.add_done_callback(self.server.tasks.discard)
+        if self.paused and len(self.queue) < PIPELINE_MAX // 2 and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+
+    async def _run(self, item: _Pending, keep_alive: bool) -> None:
+        req = item.request
+        try:
+            try:
+                resp = await self.edge.handle(req)
+            except Exception:
+                log.exception("request failed", extra={"event": "request_error"})
+                resp = Response(
+                    500, [("Content-Type", "text/plain"), ("X-Edge-Cache", "BYPASS")],
+                    b"internal error\n",
+                )
+            keep_alive = keep_alive and not self.close_after and not self.server.closing
+            self._write(serialize(resp, req.method == "HEAD", keep_alive))
+            cache = next((v for k, v in resp.headers if k == "X-Edge-Cache"), "")
+            self.server.access_log.record(
+                req.method, req.target, resp.status, cache, len(resp.body), item.started,
+                self.client,
+            )
+        finally:
+            self.busy = False
+            self.server.inflight -= 1
+        if not keep_alive:
+            self._close()
+            return
+        self._dispatch()
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _close(self) -> None:
+        self.closed = True
+        self.queue.clear()
+        if self.transport is not None:
+            self.transport.close()
+
+    def close_when_idle(self) -> None:
+        self.close_after = True
+        if not self.busy and not self.queue:
+            self._close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()

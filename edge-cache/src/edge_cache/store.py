@@ -1,0 +1,373 @@
+"""The cache store: SQLite (WAL, synchronous=NORMAL) behind an in-memory hot tier.
+
+* One row per (key, variant); running totals (entries, bytes) kept by triggers, so start-up
+  reads one row instead of scanning (lazy load: entries come into memory on first use).
+* LRU: `last_access` updates are batched in memory and flushed every few seconds and before
+  eviction; eviction deletes the least recently used rows until both bounds hold.
+* A file that is not a usable SQLite database is moved aside (`cache.sqlite3.corrupt-<time>`)
+  with a loud log line and the cache tier starts empty: it only holds copies of origin data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+from edge_cache.entry import CachedResponse
+from edge_cache.metrics import Metrics
+
+log = logging.getLogger("edge_cache.store")
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    path TEXT NOT NULL,
+    vary TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    headers BLOB NOT NULL,
+    body BLOB NOT NULL,
+    request_time REAL NOT NULL,
+    response_time REAL NOT NULL,
+    initial_age REAL NOT NULL,
+    lifetime REAL NOT NULL,
+    size INTEGER NOT NULL,
+    last_access REAL NOT NULL,
+    PRIMARY KEY (key, variant)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_path ON entries (path);
+CREATE INDEX IF NOT EXISTS entries_lru ON entries (last_access);
+CREATE TABLE IF NOT EXISTS totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1), entries INTEGER NOT NULL, bytes INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO totals VALUES (1, 0, 0);
+CREATE TRIGGER IF NOT EXISTS entries_ins AFTER INSERT ON entries BEGIN
+    UPDATE totals SET entries = entries + 1, bytes = bytes + NEW.size WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS entries_del AFTER DELETE ON entries BEGIN
+    UPDATE totals SET entries = entries - 1, bytes = bytes - OLD.size WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS entries_upd AFTER UPDATE OF size ON entries BEGIN
+    UPDATE totals SET bytes = bytes - OLD.size + NEW.size WHERE id = 1;
+END;
+"""
+
+COLUMNS = (
+    "key, variant, path, vary, status, headers, body, request_time, response_time, "
+    "initial_age, lifetime, size, last_access"
+)
+
+
+class StoreError(RuntimeError):
+    """The cache database cannot be opened or created."""
+
+
+def _encode_headers(headers: list[tuple[str, str]]) -> bytes:
+    return "\r\n".join(f"{k}: {v}" for k, v in headers).encode("utf-8", "surrogateescape")
+
+
+def _decode_headers(blob: bytes) -> list[tuple[str, str]]:
+    if not blob:
+        return []
+    out = []
+    for line in bytes(blob).decode("utf-8", "surrogateescape").split("\r\n"):
+        k, _, v = line.partition(": ")
+        out.append((k, v))
+    return out
+
+
+class CacheStore:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int,
+        max_entries: int,
+        hot_entries: int = 4096,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self.hot_entries = hot_entries
+        self.clock = clock
+        self.metrics = metrics
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+        self.entries = 0
+        self.bytes = 0
+        self.recovered_from: Path | None = None
+        self._hot: OrderedDict[str, list[CachedResponse]] = OrderedDict()
+        self._touched: dict[tuple[str, str], float] = {}
+        self._db: sqlite3.Connection | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            log.error(
+                "cache database %s is unusable (%s): moved aside to %s; "
+                "the cache tier starts EMPTY (cached copies only, no queued writes lost)",
+                self.path,
+                exc,
+                aside,
+            )
+            self.path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    side.rename(aside.with_name(aside.name + suffix))
+            self.recovered_from = aside
+            self._db = self._connect()
+        self._load_totals()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot open cache database {self.path}: {exc}") from exc
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif row[0] != str(SCHEMA_VERSION):
+                raise sqlite3.DatabaseError(f"unknown schema version {row[0]}")
+            db.execute("SELECT key FROM entries LIMIT 1").fetchall()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self.flush()
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("cache store is not open")
+        return self._db
+
+    def _load_totals(self) -> None:
+        row = self.db.execute("SELECT entries, bytes FROM totals WHERE id = 1").fetchone()
+        self.entries, self.bytes = (int(row[0]), int(row[1])) if row else (0, 0)
+        if self.metrics is not None:
+            self.metrics.cache_entries.set(self.entries)
+            self.metrics.cache_bytes.set(self.bytes)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def variants(self, key: str) -> list[CachedResponse]:
+        """Every stored variant of `key`, most recent first (hot tier, then SQLite)."""
+        hot = self._hot.get(key)
+        if hot is not None:
+            self._hot.move_to_end(key)
+            return hot
+        rows = self.db.execute(
+            f"SELECT {COLUMNS} FROM entries WHERE key = ? ORDER BY response_time DESC", (key,)
+        ).fetchall()
+        found = [self._from_row(r) for r in rows]
+        if found:
+            self._remember(key, found)
+        return found
+
+    def touch(self, entry: CachedResponse) -> None:
+        self._touched[(entry.key, entry.variant)] = self.clock()
+
+    def _remember(self, key: str, variants: list[CachedResponse]) -> None:
+        if self.hot_entries <= 0:
+            return
+        self._hot[key] = variants
+        self._hot.move_to_end(key)
+        while len(self._hot) > self.hot_entries:
+            self._hot.popitem(last=False)
+
+    @staticmethod
+    def _from_row(row: tuple[object, ...]) -> CachedResponse:
+        (key, _variant, path, vary, status, headers, body, req_t, resp_t, age, life, _s, _la) = row
+        vary_pairs = json.loads(str(vary))
+        entry = CachedResponse(
+            key=str(key),
+            path=str(path),
+            vary=tuple(p[0] for p in vary_pairs),
+            vary_values=tuple(p[1] for p in vary_pairs),
+            status=int(status),  # type: ignore[call-overload]
+            headers=_decode_headers(headers),  # type: ignore[arg-type]
+            body=bytes(body),  # type: ignore[call-overload]
+            request_time=float(req_t),  # type: ignore[arg-type]
+            response_time=float(resp_t),  # type: ignore[arg-type]
+            initial_age=float(age),  # type: ignore[arg-type]
+            lifetime=float(life),  # type: ignore[arg-type]
+        )
+        entry.refresh_derived()
+        return entry
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def put(self, entry: CachedResponse) -> None:
+        """Store (or replace) one variant, then evict down to the bounds."""
+        entry.refresh_derived()
+        variant = entry.variant
+        vary = json.dumps([[f, v] for f, v in zip(entry.vary, entry.vary_values, strict=True)])
+        db = self.db
+        now = self.clock()
+        db.execute("BEGIN")
+        try:
+            db.execute("DELETE FROM entries WHERE key = ? AND variant = ?", (entry.key, variant))
+            db.execute(
+                f"INSERT INTO entries ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    entry.key,
+                    variant,
+                    entry.path,
+                    vary,
+                    entry.status,
+                    _encode_headers(entry.headers),
+                    entry.body,
+                    entry.request_time,
+                    entry.response_time,
+                    entry.initial_age,
+                    entry.lifetime,
+                    entry.size,
+                    now,
+                ),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._touched.pop((entry.key, variant), None)
+        hot = self._hot.get(entry.key)
+        if hot is not None:
+            kept = [e for e in hot if e.variant != variant]
+            kept.insert(0, entry)
+            self._hot[entry.key] = kept
+        else:
+            self._hot.pop(entry.key, None)  # reload all variants on next read
+        self._load_totals()
+        if self.entries > self.max_entries or self.bytes > self.max_bytes:
+            self.evict_lru()
+
+    def update(self, entry: CachedResponse) -> None:
+        """Write back a freshened entry (after a 304): headers and timing only."""
+        entry.refresh_derived()
+        self.db.execute(
+            "UPDATE entries SET headers = ?, request_time = ?, response_time = ?, "
+            "initial_age = ?, lifetime = ?, size = ?, last_access = ? "
+            "WHERE key = ? AND variant = ?",
+            (
+                _encode_headers(entry.headers),
+                entry.request_time,
+                entry.response_time,
+                entry.initial_age,
+                entry.lifetime,
+                entry.size,
+                self.clock(),
+                entry.key,
+                entry.variant,
+            ),
+        )
+        self._load_totals()
+
+    def evict_lru(self) -> int:
+        self.flush()
+        removed = 0
+        db = self.db
+        while self.entries > self.max_entries or self.bytes > self.max_bytes:
+            over_entries = max(0, self.entries - self.max_entries)
+            batch = max(over_entries, 16)
+            rows = db.execute(
+                "SELECT key, variant, size FROM entries ORDER BY last_access LIMIT ?", (batch,)
+            ).fetchall()
+            if not rows:
+                break
+            freed = 0
+            chosen = []
+            for key, variant, size in rows:
+                chosen.append((key, variant))
+                freed += int(size)
+                if (
+                    len(chosen) >= over_entries
+                    and self.bytes - freed <= self.max_bytes
+                ):
+                    break
+            db.execute("BEGIN")
+            db.executemany("DELETE FROM entries WHERE key = ? AND variant = ?", chosen)
+            db.execute("COMMIT")
+            for key, _ in chosen:
+                self._hot.pop(key, None)
+            removed += len(chosen)
+            self._load_totals()
+        if removed:
+            self.evictions += removed
+            if self.metrics is not None:
+                self.metrics.evictions_total.inc(removed)
+            log.debug("evicted %d entries (LRU)", removed)
+        return removed
+
+    def flush(self) -> None:
+        """Write batched LRU access times."""
+        if not self._touched or self._db is None:
+            return
+        touched, self._touched = self._touched, {}
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "UPDATE entries SET last_access = ? WHERE key = ? AND variant = ?",
+            [(t, k, v) for (k, v), t in touched.items()],
+        )
+        self.db.execute("COMMIT")
+
+    def _delete(self, where: str, args: tuple[object, ...]) -> int:
+        db = self.db
+        keys = [r[0] for r in db.execute(f"SELECT DISTINCT key FROM entries WHERE {where}", args)]
+        cur = db.execute(f"DELETE FROM entries WHERE {where}", args)
+        for key in keys:
+            self._hot.pop(key, None)
+        self._load_totals()
+        count = max(cur.rowcount, 0)
+        if count and self.metrics is not None:
+            self.metrics.invalidations_total.inc(count)
+        return count
+
+    def evict_key(self, key: str) -> int:
+        """Remove every variant stored for one request target (path + query)."""
+        self._hot.pop(key, None)
+        return self._delete("key = ?", (key,))
+
+    def evict_path(self, path: str) -> int:
+        """Remove every entry for `path`: any query string, any variant."""
+        return self._delete("path = ?", (path,))
+
+    def purge(self) -> int:
+        self._hot.clear()
+        self._touched.clear()
+        return self._delete("1 = 1", ())
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "entries": self.entries,
+            "bytes": self.bytes,
+            "hits": self.hits,
+            "misses": self.misses,
+            "evictions": self.evictions,
+            "hot_entries": len(self._hot),
+        }

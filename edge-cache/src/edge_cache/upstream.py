@@ -1,0 +1,118 @@
+"""The origin client: pooled keep-alive connections (aiohttp) with a per-request deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+from yarl import URL
+
+from edge_cache.freshness import HOP_BY_HOP
+from edge_cache.messages import Headers, Response
+from edge_cache.metrics import Metrics
+
+
+class OriginError(Exception):
+    """The origin could not be reached or sent no usable response.
+
+    `kind`: "connect" (refused/reset before a response), "timeout" (deadline passed) or
+    "broken" (the origin sent an invalid response).
+    """
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+def forwardable(headers: Headers, *drop: str) -> Headers:
+    """Request or response fields minus hop-by-hop ones (incl. those named in Connection)."""
+    named = {
+        t.strip().lower() for k, v in headers if k.lower() == "connection" for t in v.split(",")
+    }
+    skip = HOP_BY_HOP | named | {d.lower() for d in drop}
+    return [(k, v) for k, v in headers if k.lower() not in skip]
+
+
+class OriginClient:
+    def __init__(
+        self,
+        base: str,
+        *,
+        timeout: float,
+        connections: int = 64,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.base = base.rstrip("/")
+        self.timeout = timeout
+        self.connections = connections
+        self.metrics = metrics
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.connections, keepalive_timeout=30, ttl_dns_cache=60
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("origin client not started")
+        return self._session
+
+    async def send(
+        self,
+        method: str,
+        target: str,
+        headers: Headers,
+        body: bytes = b"",
+        *,
+        deadline: float | None = None,
+    ) -> Response:
+        """One request to the origin; raises OriginError on transport failures."""
+        url = URL(self.base + target, encoded=True)
+        started = time.perf_counter()
+        try:
+            async with self.session.request(
+                method,
+                url,
+                headers=headers,
+                data=body if body else None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=deadline or self.timeout),
+            ) as resp:
+                payload = await resp.read()
+                raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers]
+                status = resp.status
+        except TimeoutError as exc:
+            self._error("timeout")
+            raise OriginError("timeout", f"no answer within {deadline or self.timeout}s") from exc
+        except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError) as exc:
+            self._error("broken")
+            raise OriginError("broken", str(exc) or type(exc).__name__) from exc
+        except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
+            self._error("connect")
+            raise OriginError("connect", str(exc) or type(exc).__name__) from exc
+        except ValueError as exc:  # e.g. an invalid URL or header built from client input
+            self._error("broken")
+            raise OriginError("broken", str(exc)) from exc
+        if self.metrics is not None:
+            self.metrics.origin_request_seconds.observe(time.perf_counter() - started)
+        return Response(status, forwardable(raw, "content-length"), payload)
+
+    def _error(self, kind: str) -> None:
+        if self.metrics is not None:
+            self.metrics.origin_errors_total.labels(kind).inc()
