@@ -74,7 +74,7 @@ class Replayer:
         evict: Evictor | None = None,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
-        max_attempts: int = 10,
+        max_attempts: int = 0,  # 0 = retry transient failures forever
         request_timeout: float = 15.0,
         window: int = 1000,
         clock: Callable[[], float] = time.time,
@@ -256,7 +256,7 @@ class Replayer:
         retry_delay = retry_after_seconds(retry_after, self.clock())
         retryable = status >= 500 or status in (408, 429) or (
             status == 409 and retry_after is not None)
-        if retryable and attempts < self.max_attempts:
+        if retryable and (self.max_attempts <= 0 or attempts < self.max_attempts):
             delay = self._backoff(attempts)
             if retry_delay is not None:
                 delay = max(delay, min(retry_delay, self.backoff_cap * 4))

@@ -509,6 +509,7 @@ class Outbox:
         if ref is not None and self._drop_queued(entry_id) is not None:
             self._entries -= 1
             self._bytes -= ref.size
+        self._notify()
 
     async def defer(
         self, entry_id: int, *, attempts: int, next_attempt_at: float,
@@ -535,6 +536,7 @@ class Outbox:
             " attempts=? WHERE id=?", (DEAD, status, kept, error, now, attempts, entry_id)))
         if self._drop_queued(entry_id) is not None:
             self._dead += 1
+        self._notify()
         log.warning(
             "write dead-lettered",
             extra={"event": "outbox_dead_letter", "id": entry_id, "status": status,
@@ -575,6 +577,7 @@ class Outbox:
             self._dead -= 1
             self._entries -= 1
             self._bytes -= entry.size
+        self._notify()
         return bool(deleted)
 
     # -- reads ------------------------------------------------------------------------------
