@@ -20,6 +20,8 @@ is reported, never silently replaced.
 | `EDGELAB_KUBECONFIG` | `~/.kube/config` | kubeconfig of the cluster target |
 | `EDGELAB_INVENTORY` | `playbooks/inventory/hosts.yml` | Ansible inventory of the cluster target |
 | `EDGELAB_SEED` | `42` | default seed of the experiments |
+| `EDGELAB_DEMO_DAYS` | `21` | days of demo history `edgelab up`/`seed` loads |
+| `EDGELAB_DEMO_PRODUCTS` | `300` | products in the demo catalogue |
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class LabSettings:
     kubeconfig: Path = field(default_factory=lambda: Path("~/.kube/config").expanduser())
     inventory: Path = Path("playbooks/inventory/hosts.yml")
     seed: int = 42
+    demo_days: int = 21
+    demo_products: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LabSettings:
@@ -111,6 +115,8 @@ class LabSettings:
             kubeconfig=Path(e.get("EDGELAB_KUBECONFIG") or "~/.kube/config").expanduser(),
             inventory=Path(e.get("EDGELAB_INVENTORY") or "playbooks/inventory/hosts.yml"),
             seed=_int(e, "EDGELAB_SEED", 42),
+            demo_days=_int(e, "EDGELAB_DEMO_DAYS", 21, minimum=1),
+            demo_products=_int(e, "EDGELAB_DEMO_PRODUCTS", 300, minimum=10),
         )
 
     def with_changes(self, **changes: object) -> LabSettings:

@@ -359,13 +359,13 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     target = LocalTarget(_settings(args))
     target.cloud_dir.mkdir(parents=True, exist_ok=True)
-    already = (target.cloud_dir / ".demo-seeded").exists()
-    target._inventory_cli("migrate")
-    target.seed()
+    target.migrate()
+    loaded = target.seed()
     if _want_json(args):
-        print_json({"lab_dir": str(target.lab_dir), "seeded": not already})
+        print_json({"lab_dir": str(target.lab_dir), "seeded": loaded})
     else:
-        console().print("demo data already loaded" if already else "demo data loaded")
+        console().print("demo data loaded" if loaded else
+                        f"demo data already loaded in {target.cloud_dir}")
     return 0
 
 

@@ -72,6 +72,9 @@ LOCAL_EDGE_DEFAULTS: dict[str, str] = {
 }
 
 
+MAX_EDGES = 3  # the demo data has warehouses SHOP-1..SHOP-3
+
+
 def edge_name(index: int) -> str:
     return f"shop-{index}"
 
@@ -92,6 +95,22 @@ def _script(name: str) -> str:
             "(or run `make setup`)"
         )
     return found
+
+
+def parse_seed_tokens(output: str) -> dict[str, str]:
+    """Tokens printed by `inventory-app seed-demo` ("admin API token: …",
+    "device token SHOP-1: …") keyed like `tokens.json` ("admin", "device SHOP-1")."""
+    tokens: dict[str, str] = {}
+    for line in output.splitlines():
+        head, sep, value = line.rpartition(":")
+        if not sep or not value.strip():
+            continue
+        head = head.strip()
+        if head == "admin API token":
+            tokens["admin"] = value.strip()
+        elif head.startswith("device token "):
+            tokens[f"device {head.removeprefix('device token ').strip()}"] = value.strip()
+    return tokens
 
 
 def parse_token(output: str) -> str:
@@ -132,8 +151,11 @@ class LocalTarget:
             s = s.with_changes(edges=edges)
         if lab_dir is not None:
             s = s.with_changes(lab_dir=Path(lab_dir))
-        if s.edges < 1:
-            raise TargetError("the local lab needs at least one edge")
+        if not 1 <= s.edges <= MAX_EDGES:
+            raise TargetError(
+                f"the local lab supports 1 to {MAX_EDGES} edges (the demo data has shops "
+                f"SHOP-1..SHOP-{MAX_EDGES}), got {s.edges}"
+            )
         self.settings = s
         self.lab_dir = s.lab_dir.expanduser().resolve()
         self.edge_env = {k: dict(v) for k, v in (edge_env or {}).items()}
@@ -239,19 +261,55 @@ class LocalTarget:
             )
         return done.stdout
 
-    def seed(self) -> None:
-        """Load the demo data into the cloud database (idempotent: once per lab directory)."""
+    def migrate(self) -> None:
+        """Create or upgrade the cloud's SQLite schema."""
+        self.cloud_dir.mkdir(parents=True, exist_ok=True)
+        self._inventory_cli("migrate")
+
+    @property
+    def tokens_file(self) -> Path:
+        return self.cloud_dir / "tokens.json"
+
+    def _load_tokens(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.tokens_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _save_tokens(self, tokens: Mapping[str, str]) -> None:
+        fd = os.open(self.tokens_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(dict(tokens), fh, indent=2)
+
+    def seed(self) -> bool:
+        """Load the demo data into the cloud database (once per lab directory).
+
+        Returns True when data was loaded now. The tokens the demo data prints (admin, one
+        device per shop) are kept in `<lab>/cloud/tokens.json` (mode 0600).
+        """
         marker = self.cloud_dir / ".demo-seeded"
         if marker.exists():
-            return
-        self._inventory_cli("seed-demo")
+            return False
+        out = self._inventory_cli("seed-demo", "--days", str(self.settings.demo_days),
+                                  "--products", str(self.settings.demo_products),
+                                  timeout_s=600.0)
+        tokens = self._load_tokens()
+        tokens.update(parse_seed_tokens(out))
+        self._save_tokens(tokens)
         marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        return True
 
-    def _create_token(self, role: str, warehouse: str | None = None) -> str:
-        args = ["create-token", "--role", role]
-        if warehouse:
-            args += ["--warehouse", warehouse]
-        return parse_token(self._inventory_cli(*args))
+    def _token(self, tokens: dict[str, str], key: str, role: str,
+               warehouse: str | None = None) -> str:
+        """`tokens[key]`, created with `inventory-app create-token` when missing."""
+        if key not in tokens:
+            args = ["create-token", "--role", role, "--name", f"edgelab {key}"]
+            if warehouse:
+                args += ["--warehouse", warehouse]
+            tokens[key] = parse_token(self._inventory_cli(*args))
+            self._save_tokens(tokens)
+        return tokens[key]
 
     # ------------------------------------------------------------------ up / down
 
@@ -291,17 +349,20 @@ class LocalTarget:
                       for i, n in enumerate(names)}
 
         self._progress("cloud: migrate + demo data")
-        self._inventory_cli("migrate")
+        self.migrate()
         self.seed()
+        stored = self._load_tokens()
         tokens: dict[str, Any] = {
-            "admin": self._create_token("admin"),
+            "admin": self._token(stored, "admin", "admin"),
             "clerks": {},
             "devices": {},
-            "edge_admin": os.urandom(24).hex(),
+            "edge_admin": stored.setdefault("edge-admin", os.urandom(24).hex()),
         }
         for i, n in enumerate(names, start=1):
-            tokens["clerks"][n] = self._create_token("clerk", warehouse_code(i))
-            tokens["devices"][n] = self._create_token("device", warehouse_code(i))
+            code = warehouse_code(i)
+            tokens["clerks"][n] = self._token(stored, f"clerk {code}", "clerk", code)
+            tokens["devices"][n] = self._token(stored, f"device {code}", "device", code)
+        self._save_tokens(stored)
         state.tokens = tokens
         save_state(self.lab_dir, state)
 

@@ -1,0 +1,219 @@
+"""The cache sweep: hit ratio and latency vs TTL, cache size, popularity skew and WAN latency.
+
+For every point of the grid, one edge cache is restarted with an empty store,
+`EDGE_CACHE_MAX_ENTRIES = cache_size` and a policy file that sets the freshness lifetime of
+product resources to `ttl_s` (0: every request revalidates with the cloud); its link gets the
+point's one-way WAN latency. A seeded read workload (`GET /api/products/{id}`, bounded Zipf(s)
+over the real catalogue) runs through the edge: the first `warmup_requests` fill the cache and
+are not counted, the next `requests_per_point` are measured.
+
+`hit_ratio` counts fresh hits only (`X-Edge-Cache: HIT`, no contact with the cloud).
+`che_hit_ratio` is Che's approximation for an LRU cache of that size under the same Zipf law;
+`ttl_hit_ratio` is the TTL-cache formula for the measured request rate (no size bound);
+`expected_hit_ratio` = min of the two (an approximation of a TTL cache with an LRU bound).
+`direct_latency_*` is the same kind of request sent to the cloud through the link, no cache.
+
+Without a running `LocalTarget` the sweep starts its own one-edge lab in
+`<lab_dir>-sweep` (free ports) and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from edgelab.analysis import che_hit_ratio, ttl_hit_ratio
+from edgelab.experiments.cloud import CloudClient
+from edgelab.experiments.plotting import sweep_plots
+from edgelab.experiments.runtime import run_async
+from edgelab.results import write_csv, write_json
+from edgelab.settings import LabSettings
+from edgelab.targets.base import TargetError
+from edgelab.targets.local import LocalTarget
+from edgelab.workload import BoundedZipf, Operation, run_workload
+
+COLUMNS = ["ttl_s", "cache_size", "zipf_s", "wan_latency_ms", "n_items", "requests", "hits",
+           "revalidated", "misses", "errors", "hit_ratio", "che_hit_ratio", "ttl_hit_ratio",
+           "expected_hit_ratio", "request_rate_per_s", "latency_mean_ms", "latency_p50_ms",
+           "latency_p95_ms", "direct_latency_p50_ms", "direct_latency_p95_ms"]
+
+
+@dataclass
+class CacheSweepResult:
+    table: pd.DataFrame
+    requests: pd.DataFrame
+    settings: dict[str, Any]
+    plots: list[Path] = field(default_factory=list)
+
+    def save(self, results_dir: Path | str) -> Path:
+        out = Path(results_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(out / "cache_sweep.csv", self.table)
+        write_csv(out / "requests.csv", self.requests)
+        self.plots = sweep_plots(out, self.table, self.requests,
+                                 int(self.settings.get("n_items", 0)))
+        write_json(out / "summary.json", {"experiment": "cache-sweep", **self.settings,
+                                          "points": self.table.to_dict(orient="records"),
+                                          "plots": [p.name for p in self.plots]})
+        return out
+
+
+def _policy(path: Path, ttl_s: float) -> Path:
+    path.write_text(
+        "routes:\n"
+        f"  - path: /api/products\n    methods: [GET, HEAD]\n    ttl: {float(ttl_s)!r}\n"
+    )
+    return path
+
+
+def _reads(products: Sequence[int], s: float, n: int, seed: int, edge: str) -> list[Operation]:
+    """`n` product reads, popularity bounded Zipf(s) over a seeded shuffle of the catalogue."""
+    rng = np.random.default_rng(seed)
+    order = [int(products[i]) for i in rng.permutation(len(products))]
+    ranks = BoundedZipf(len(products), s, rng).sample(n)
+    return [Operation("product", "GET", "/api/products/{id}", f"/api/products/{order[r]}", edge)
+            for r in ranks.tolist()]
+
+
+def cache_sweep(
+    source: LabSettings | LocalTarget | None = None,
+    *,
+    ttls: Sequence[float] = (0.0, 300.0),
+    cache_sizes: Sequence[int] = (5, 20, 60),
+    zipf_s: Sequence[float] = (0.8, 1.2),
+    wan_latency_ms: Sequence[float] = (20.0,),
+    requests_per_point: int = 300,
+    warmup_requests: int = 150,
+    direct_requests: int = 40,
+    concurrency: int = 4,
+    edge: str = "shop-1",
+    seed: int = 42,
+    progress: bool = True,
+) -> CacheSweepResult:
+    """Run the grid (module docstring); returns one row per point (`COLUMNS`)."""
+    if any(t < 0 for t in ttls) or any(c < 1 for c in cache_sizes) or any(s < 0 for s in zipf_s):
+        raise ValueError("ttls and zipf exponents must be >= 0, cache sizes >= 1")
+    if any(w < 0 for w in wan_latency_ms):
+        raise ValueError("WAN latencies must be >= 0")
+    if requests_per_point < 1:
+        raise ValueError("requests_per_point must be >= 1")
+    own = not isinstance(source, LocalTarget)
+    if isinstance(source, LocalTarget):
+        target = source
+    else:
+        s = source or LabSettings.from_env()
+        target = LocalTarget(
+            s.with_changes(lab_dir=Path(f"{s.lab_dir}-sweep"), edges=1, app_port=0,
+                           edge_port=0, link_port=0, link_control_port=0, strict_ports=False)
+        )
+        target.up()
+    try:
+        return _sweep(target, edge, list(ttls), list(cache_sizes), list(zipf_s),
+                      list(wan_latency_ms), requests_per_point, warmup_requests,
+                      direct_requests, concurrency, seed, progress)
+    finally:
+        if own:
+            target.down()
+
+
+def _sweep(
+    target: LocalTarget, edge: str, ttls: list[float], sizes: list[int], skews: list[float],
+    wans: list[float], n: int, warmup: int, n_direct: int, concurrency: int, seed: int,
+    progress: bool,
+) -> CacheSweepResult:
+    if edge not in target.edge_names():
+        raise TargetError(f"unknown edge {edge!r} (this lab has: {target.edge_names()})")
+    endpoints = target.endpoints()
+    tokens = target.tokens()
+    token = tokens.clerks[edge]
+    link = target.link(edge)
+    original_env = dict(target.edge_env.get(edge, {}))
+    with CloudClient(endpoints.cloud, tokens.admin) as cloud:
+        products = cloud.product_ids()
+    if not products:
+        raise TargetError("the cloud has no products; seed the demo data (`edgelab seed`)")
+    policy_dir = target.lab_dir / "sweep"
+    policy_dir.mkdir(parents=True, exist_ok=True)
+
+    direct: dict[float, tuple[float, float]] = {}
+    rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    grid = list(itertools.product(wans, ttls, sizes, skews))
+    bar = tqdm(grid, desc="cache sweep", unit="point", disable=not progress, leave=False)
+    try:
+        for wan, ttl, size, s in bar:
+            if wan > 0:
+                link.degrade(latency_ms=wan)
+            else:
+                link.up()
+            policy = _policy(policy_dir / f"policy-ttl-{ttl:g}.yaml", ttl)
+            target.restart_edge(edge, {"EDGE_CACHE_MAX_ENTRIES": str(size),
+                                       "EDGE_CACHE_HOT_ENTRIES": str(min(size, 4096)),
+                                       "EDGE_CACHE_POLICY_FILE": str(policy)}, wipe=True)
+            urls = {edge: target.endpoints().edges[edge]}
+            point_seed = seed + len(rows)
+            if warmup:
+                run_async(run_workload(_reads(products, s, warmup, point_seed + 7_919, edge),
+                                       urls, token=token, concurrency=concurrency,
+                                       progress=False))
+            table = run_async(run_workload(_reads(products, s, n, point_seed, edge), urls,
+                                           token=token, concurrency=concurrency, progress=False))
+            if wan not in direct:
+                via_link = {edge: endpoints.direct[edge]}
+                d = run_async(run_workload(_reads(products, s, n_direct, seed, edge), via_link,
+                                           token=token, concurrency=concurrency,
+                                           progress=False))
+                d["access"], d["wan_latency_ms"] = "direct", wan
+                frames.append(d)
+                ok = d[d["status"] == 200]["latency_ms"]
+                direct[wan] = (float(ok.quantile(0.5)) if len(ok) else float("nan"),
+                               float(ok.quantile(0.95)) if len(ok) else float("nan"))
+            table["ttl_s"], table["cache_size"], table["zipf_s"] = ttl, size, s
+            table["wan_latency_ms"], table["access"] = wan, "edge"
+            frames.append(table)
+            rows.append(_point(table, ttl, size, s, wan, len(products), direct[wan]))
+    finally:
+        bar.close()
+        link.up()
+        target.restart_edge(edge, original_env, wipe=True)
+    result_table = pd.DataFrame(rows, columns=COLUMNS)
+    settings = {"ttls": ttls, "cache_sizes": sizes, "zipf_s": skews, "wan_latency_ms": wans,
+                "requests_per_point": n, "warmup_requests": warmup, "concurrency": concurrency,
+                "seed": seed, "n_items": len(products)}
+    requests = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return CacheSweepResult(table=result_table, requests=requests, settings=settings)
+
+
+def _point(table: pd.DataFrame, ttl: float, size: int, s: float, wan: float, n_items: int,
+           direct: tuple[float, float]) -> dict[str, Any]:
+    ok = table[table["status"].isin((200, 304))]
+    status = table["cache_status"].fillna("")
+    hits = int((status == "HIT").sum())
+    revalidated = int((status == "REVALIDATED").sum())
+    errors = int(len(table) - len(ok))
+    measured = len(ok)
+    duration = float(table["t"].max() - table["t"].min()) if len(table) > 1 else 0.0
+    rate = measured / duration if duration > 0 else 0.0
+    che = che_hit_ratio(n_items, min(size, n_items), s)
+    ttl_ratio = ttl_hit_ratio(ttl, rate, n_items, s) if ttl > 0 else 0.0
+    lat = ok["latency_ms"]
+    return {
+        "ttl_s": ttl, "cache_size": size, "zipf_s": s, "wan_latency_ms": wan,
+        "n_items": n_items, "requests": len(table), "hits": hits, "revalidated": revalidated,
+        "misses": int(measured - hits - revalidated), "errors": errors,
+        "hit_ratio": hits / measured if measured else float("nan"),
+        "che_hit_ratio": che, "ttl_hit_ratio": ttl_ratio,
+        "expected_hit_ratio": min(che, ttl_ratio),
+        "request_rate_per_s": rate,
+        "latency_mean_ms": float(lat.mean()) if len(lat) else float("nan"),
+        "latency_p50_ms": float(lat.quantile(0.5)) if len(lat) else float("nan"),
+        "latency_p95_ms": float(lat.quantile(0.95)) if len(lat) else float("nan"),
+        "direct_latency_p50_ms": direct[0], "direct_latency_p95_ms": direct[1],
+    }

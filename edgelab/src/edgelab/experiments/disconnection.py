@@ -1,0 +1,348 @@
+"""The disconnection experiment: shops keep selling while their WAN link is down.
+
+Timeline (seconds since the workload started, column `t` of `requests`):
+
+    0 ── warm-up ── t_cut ── outage ── t_restore ── after ── end ── drain ── verify
+
+1. Warm the caches through every edge (catalogue list, every product, every stock balance of the
+   edge's warehouse), so the reads of the outage can be served from the store.
+2. Run a seeded shop workload (browse, look up products and stock, sell, receive) through every
+   edge; cut every selected link (`Link.down(mode)`) for `outage_s`; restore it; keep going
+   for `after_s`.
+3. Wait until every edge's outbox is empty (polling `/_edge/status`; `drain_timeout_s` → the
+   verification FAILS, it never passes by default).
+4. Verify against the cloud that every accepted write (201 or 202) was applied exactly once and
+   that balances equal initial + Σ accepted deltas (`experiments.verification`).
+5. Baseline: the same workload with no cache, clients talking to the cloud *through the same
+   links* (requests fail while the link is down).
+
+Stocktakes are left out of the mix: their delta depends on the balance read at run time, which
+the workload table does not record, so their effect on balances could not be checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from edgelab.experiments.cloud import CloudClient
+from edgelab.experiments.plotting import disconnection_plots
+from edgelab.experiments.runtime import StatusSampler, edge_status, run_async
+from edgelab.experiments.verification import Verification, verify_writes, writes_table
+from edgelab.results import write_csv, write_json
+from edgelab.targets.base import Target, TargetError, UnknownEdgeError
+from edgelab.workload import Operation, WorkloadRunner, iter_operations, run_workload
+
+DISCONNECTION_MIX: dict[str, float] = {
+    "browse": 0.15,
+    "product": 0.30,
+    "stock": 0.25,
+    "sell": 0.20,
+    "receive": 0.10,
+}
+READ_OK = (200, 304)
+
+
+@dataclass
+class DisconnectionResult:
+    """Tables and summary of one disconnection run (see the module docstring)."""
+
+    requests: pd.DataFrame
+    outbox: pd.DataFrame
+    writes: pd.DataFrame
+    summary: dict[str, Any]
+    plots: list[Path] = field(default_factory=list)
+
+    def save(self, results_dir: Path | str) -> Path:
+        """Write requests.csv, outbox.csv, writes.csv, summary.json and PNG plots."""
+        out = Path(results_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(out / "requests.csv", self.requests)
+        write_csv(out / "outbox.csv", self.outbox)
+        write_csv(out / "writes.csv", self.writes)
+        self.plots = disconnection_plots(out, self.requests, self.outbox, self.summary)
+        write_json(out / "summary.json", {**self.summary, "plots": [p.name for p in self.plots]})
+        return out
+
+
+class _Recorder:
+    """Wraps an operation stream and remembers every write's body by document id."""
+
+    def __init__(self, ops: Iterable[Operation]) -> None:
+        self._ops = iter(ops)
+        self.documents: dict[str, dict[str, Any]] = {}
+
+    def __iter__(self) -> Iterator[Operation]:
+        for op in self._ops:
+            if op.doc_id and op.body is not None:
+                self.documents[op.doc_id] = dict(op.body)
+            yield op
+
+
+def _select_edges(target: Target, edges: Sequence[str] | None) -> list[str]:
+    known = target.edge_names()
+    if not edges:
+        return list(known)
+    unknown = [e for e in edges if e not in known]
+    if unknown:
+        raise UnknownEdgeError(
+            f"unknown edge(s) {', '.join(unknown)} (this lab has: {', '.join(known)})"
+        )
+    return list(edges)
+
+
+def _warm_ops(edge: str, warehouse_id: int, products: Sequence[int]) -> list[Operation]:
+    ops = [Operation("browse", "GET", "/api/products", "/api/products?limit=50", edge)]
+    for pid in products:
+        ops.append(Operation("product", "GET", "/api/products/{id}", f"/api/products/{pid}", edge))
+        ops.append(Operation("stock", "GET", "/api/warehouses/{warehouse_id}/stock/{id}",
+                             f"/api/warehouses/{warehouse_id}/stock/{pid}", edge))
+    return ops
+
+
+def wait_edges(urls: Mapping[str, str], *, timeout_s: float, drained: bool,
+               online: bool = True) -> tuple[bool, float, dict[str, Any]]:
+    """Poll `/_edge/status` until every edge is online (and, if `drained`, has an empty outbox).
+
+    Returns (reached, seconds waited, last status per edge).
+    """
+    start = time.monotonic()
+    last: dict[str, Any] = {}
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            done = True
+            for edge, url in urls.items():
+                try:
+                    s = edge_status(client, url)
+                except (httpx.HTTPError, ValueError) as exc:
+                    last[edge] = {"error": str(exc)}
+                    done = False
+                    continue
+                last[edge] = s
+                if online and s.get("state") != "online":
+                    done = False
+                if drained and int(s.get("outbox_depth") or 0) != 0:
+                    done = False
+            waited = time.monotonic() - start
+            if done:
+                return True, waited, last
+            if waited >= timeout_s:
+                return False, waited, last
+            time.sleep(0.25)
+
+
+async def _timeline(
+    runner: WorkloadRunner, links: Mapping[str, Any], mode: str, warmup_s: float,
+    outage_s: float,
+) -> tuple[pd.DataFrame, float, float]:
+    task = runner.start()
+    await asyncio.sleep(warmup_s)
+    await asyncio.gather(*(asyncio.to_thread(link.down, mode) for link in links.values()))
+    t_cut = runner.elapsed()
+    try:
+        await asyncio.sleep(outage_s)
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(link.up) for link in links.values()))
+    t_restore = runner.elapsed()
+    table = await task
+    return table, t_cut, t_restore
+
+
+def _phase(t: pd.Series, t_cut: float, t_restore: float) -> pd.Series:
+    return pd.Series(
+        ["before" if x < t_cut else ("outage" if x < t_restore else "after") for x in t],
+        index=t.index, dtype="object",
+    )
+
+
+def _read_stats(requests: pd.DataFrame) -> dict[str, Any]:
+    outage = requests[(requests["phase"] == "outage") & (requests["method"] == "GET")]
+    ok = outage["status"].isin(READ_OK).sum() if len(outage) else 0
+    counts = outage["cache_status"].fillna("none").value_counts().to_dict() if len(outage) else {}
+    return {
+        "reads_during_outage": len(outage),
+        "reads_ok_during_outage": int(ok),
+        "read_success_rate_during_outage": float(ok / len(outage)) if len(outage) else None,
+        "offline_hits_during_outage": int(counts.get("OFFLINE-HIT", 0)),
+        "cache_status_during_outage": {str(k): int(v) for k, v in counts.items()},
+        "read_latency_p50_ms_during_outage": (
+            float(outage["latency_ms"].median()) if len(outage) else None
+        ),
+    }
+
+
+def _write_stats(requests: pd.DataFrame) -> dict[str, Any]:
+    writes = requests[requests["method"] != "GET"]
+    outage = writes[writes["phase"] == "outage"]
+    return {
+        "writes_during_outage": len(outage),
+        "writes_accepted_during_outage": int(outage["status"].isin((200, 201, 202)).sum()),
+        "writes_failed_during_outage": int((~outage["status"].isin((200, 201, 202))).sum()),
+    }
+
+
+def disconnection(
+    target: Target,
+    *,
+    outage_s: float = 20.0,
+    warmup_s: float = 5.0,
+    after_s: float = 5.0,
+    mode: str = "refuse",
+    edges: Sequence[str] | None = None,
+    concurrency: int = 4,
+    drain_timeout_s: float = 60.0,
+    baseline: bool = True,
+    seed: int = 42,
+    zipf_s: float = 0.99,
+    mix: Mapping[str, float] | None = None,
+    request_timeout_s: float = 5.0,
+    sample_interval_s: float = 0.5,
+    ready_timeout_s: float = 30.0,
+    progress: bool = True,
+) -> DisconnectionResult:
+    """Run the experiment (module docstring) and return its tables and summary."""
+    if outage_s <= 0 or warmup_s < 0 or after_s < 0 or drain_timeout_s <= 0:
+        raise ValueError("outage_s and drain_timeout_s must be > 0; warmup_s, after_s >= 0")
+    if mode not in ("refuse", "blackhole"):
+        raise ValueError(f"mode must be 'refuse' or 'blackhole', got {mode!r}")
+    names = _select_edges(target, edges)
+    endpoints = target.endpoints()
+    tokens = target.tokens()
+    all_links = target.links()
+    links = {e: all_links[e] for e in names}
+    edge_urls = {e: endpoints.edges[e] for e in names}
+    clerks = {e: tokens.clerks[e] for e in names}
+    for link in links.values():
+        link.up()
+    ok, _, last = wait_edges(edge_urls, timeout_s=ready_timeout_s, drained=False)
+    if not ok:
+        raise TargetError(f"edges not online before the experiment: {last}")
+
+    with CloudClient(endpoints.cloud, tokens.admin) as cloud:
+        codes = cloud.warehouse_ids()
+        warehouses: dict[str, int] = {}
+        for e in names:
+            code = target.warehouse_of(e)
+            if code not in codes:
+                raise TargetError(f"warehouse {code} of edge {e} does not exist in the cloud")
+            warehouses[e] = codes[code]
+        products = cloud.product_ids()
+        if not products:
+            raise TargetError("the cloud has no products; seed the demo data (`edgelab seed`)")
+        supplier = cloud.supplier_id()
+
+        # 1. warm-up
+        warm = [op for e in names for op in _warm_ops(e, warehouses[e], products)]
+        run_async(run_workload(warm, edge_urls, token=clerks, concurrency=8,
+                               timeout_s=request_timeout_s, progress=progress,
+                               description="warm-up"))
+
+        # 2. workload with the edge caches, outage in the middle
+        initial = {w: cloud.balances(w) for w in warehouses.values()}
+        recorder = _Recorder(iter_operations(mix or DISCONNECTION_MIX, seed, products,
+                                             {e: [warehouses[e]] for e in names}, s=zipf_s,
+                                             partner_id=supplier))
+        total = warmup_s + outage_s + after_s
+        runner = WorkloadRunner(recorder, edge_urls, token=clerks,
+                                concurrency=concurrency * len(names), duration_s=total,
+                                timeout_s=request_timeout_s, progress=progress,
+                                description=f"with edge cache (outage {outage_s:g} s)")
+        with StatusSampler(edge_urls, interval_s=sample_interval_s) as sampler:
+            table, t_cut, t_restore = run_async(
+                _timeline(runner, links, mode, warmup_s, outage_s)
+            )
+            drained, _, last = wait_edges(edge_urls, timeout_s=drain_timeout_s, drained=True)
+            drain_time_s = (time.monotonic() - (runner.t0 + t_restore)) if drained else None
+            time.sleep(sample_interval_s)
+        outbox = sampler.frame(runner.t0)
+        table["variant"] = "edge"
+        table["phase"] = _phase(table["t"], t_cut, t_restore)
+
+        reasons: list[str] = []
+        if not drained:
+            depths = {e: s.get("outbox_depth", s.get("error")) for e, s in last.items()}
+            reasons.append(f"outboxes did not drain within {drain_timeout_s:g} s "
+                           f"(depth now: {depths})")
+        dead = {e: s.get("dead_letters") for e, s in last.items() if s.get("dead_letters")}
+        if dead:
+            reasons.append(f"dead letters on the edges: {dead}")
+        verification = verify_writes(cloud, writes_table(table, recorder.documents), initial,
+                                     extra_reasons=reasons)
+
+        # 3. baseline: no cache, through the same links
+        base_summary: dict[str, Any] | None = None
+        base_table: pd.DataFrame | None = None
+        if baseline and all(e in endpoints.direct for e in names):
+            base_table, base_summary = _baseline(
+                cloud, links, {e: endpoints.direct[e] for e in names}, clerks, warehouses,
+                products, supplier, mix or DISCONNECTION_MIX, seed + 1_000_003, zipf_s,
+                concurrency, mode, warmup_s, outage_s, after_s, request_timeout_s, progress,
+            )
+        elif baseline:
+            base_summary = {"skipped": "this target has no direct path to the cloud via the link"}
+
+    requests = table if base_table is None else pd.concat([table, base_table], ignore_index=True)
+    summary: dict[str, Any] = {
+        "experiment": "disconnection",
+        "edges": names,
+        "mode": mode,
+        "seed": seed,
+        "warmup_s": warmup_s,
+        "outage_s": outage_s,
+        "after_s": after_s,
+        "t_cut": t_cut,
+        "t_restore": t_restore,
+        "requests": len(table),
+        **_read_stats(table),
+        **_write_stats(table),
+        **{k: v for k, v in verification.summary().items() if k not in ("passed", "reasons")},
+        "drained": drained,
+        "drain_time_s": drain_time_s,
+        "verification_passed": verification.passed,
+        "verification_reasons": verification.reasons,
+        "baseline": base_summary,
+    }
+    return DisconnectionResult(requests=requests, outbox=outbox,
+                               writes=verification.writes, summary=summary)
+
+
+def _baseline(
+    cloud: CloudClient, links: Mapping[str, Any], direct: Mapping[str, str],
+    clerks: Mapping[str, str], warehouses: Mapping[str, int], products: Sequence[int],
+    supplier: int | None, mix: Mapping[str, float], seed: int, zipf_s: float,
+    concurrency: int, mode: str, warmup_s: float, outage_s: float, after_s: float,
+    request_timeout_s: float, progress: bool,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    initial = {w: cloud.balances(w) for w in warehouses.values()}
+    recorder = _Recorder(iter_operations(mix, seed, products,
+                                         {e: [warehouses[e]] for e in direct}, s=zipf_s,
+                                         partner_id=supplier))
+    runner = WorkloadRunner(recorder, direct, token=dict(clerks),
+                            concurrency=concurrency * len(direct),
+                            duration_s=warmup_s + outage_s + after_s,
+                            timeout_s=request_timeout_s, progress=progress,
+                            description="no cache (baseline)")
+    table, t_cut, t_restore = run_async(_timeline(runner, links, mode, warmup_s, outage_s))
+    table["variant"] = "no-cache"
+    table["phase"] = _phase(table["t"], t_cut, t_restore)
+    verification: Verification = verify_writes(cloud, writes_table(table, recorder.documents),
+                                               initial)
+    summary = {
+        "requests": len(table),
+        "t_cut": t_cut,
+        "t_restore": t_restore,
+        **_read_stats(table),
+        **_write_stats(table),
+        "writes_accepted": verification.accepted,
+        "writes_lost": verification.lost,
+        "verification_passed": verification.passed,
+        "verification_reasons": verification.reasons,
+    }
+    return table, summary

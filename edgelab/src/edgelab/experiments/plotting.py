@@ -1,0 +1,76 @@
+"""Saving an experiment's figures (functions of `edgelab.plots`) as PNG next to its CSV.
+
+Plotting problems are logged and never fail a run; the list of files written is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from edgelab import plots
+
+log = logging.getLogger(__name__)
+
+
+def _try(path: Path, draw: Callable[[], Any], written: list[Path]) -> None:
+    try:
+        draw()
+    except Exception as exc:  # a figure must never fail the experiment
+        log.warning("figure %s failed: %s", path.name, exc)
+        return
+    if path.exists():
+        written.append(path)
+
+
+def disconnection_plots(out: Path, requests: pd.DataFrame, outbox: pd.DataFrame,
+                        summary: dict[str, Any]) -> list[Path]:
+    """timeline_edge.png, timeline_no_cache.png, outbox.png, latency_ecdf.png."""
+    written: list[Path] = []
+    edge = requests[requests["variant"] == "edge"] if "variant" in requests else requests
+    outage = (float(summary["t_cut"]), float(summary["t_restore"]))
+    p = out / "timeline_edge.png"
+    title = (f"With edge caches: link down {outage[1] - outage[0]:.0f} s "
+             f"({summary.get('mode', 'refuse')})")
+    _try(p, lambda: plots.timeline(edge, outage=outage, path=p, title=title), written)
+    base = summary.get("baseline") or {}
+    if "variant" in requests and base.get("t_cut") is not None:
+        direct = requests[requests["variant"] == "no-cache"]
+        b_outage = (float(base["t_cut"]), float(base["t_restore"]))
+        p2 = out / "timeline_no_cache.png"
+        _try(p2, lambda: plots.timeline(direct, outage=b_outage, path=p2,
+                                        title="No cache: clients straight to the cloud "
+                                        "through the same link"), written)
+    p3 = out / "outbox.png"
+    samples = outbox.dropna(subset=["outbox_depth"])
+    _try(p3, lambda: plots.outbox_depth(samples, outage=outage, path=p3), written)
+    p4 = out / "latency_ecdf.png"
+    _try(p4, lambda: plots.latency_ecdf(edge.dropna(subset=["latency_ms"]), path=p4,
+                                        title="Latency by cache status (with edge caches)"),
+         written)
+    return written
+
+
+def sweep_plots(out: Path, table: pd.DataFrame, requests: pd.DataFrame,
+                n_items: int) -> list[Path]:
+    """hit_ratio_ttl-<ttl>.png per TTL and edge_vs_direct.png."""
+    written: list[Path] = []
+    for ttl, group in table.groupby("ttl_s"):
+        mean = group.groupby(["zipf_s", "cache_size"], as_index=False)["hit_ratio"].mean()
+        path = out / f"hit_ratio_ttl-{float(str(ttl)):g}.png"
+        title = (f"Hit ratio vs cache size, TTL {float(str(ttl)):g} s "
+                 "(measured; Che approximation for LRU dashed)")
+
+        def draw(m: pd.DataFrame = mean, p: Path = path, t: str = title) -> Any:
+            return plots.hit_ratio_vs_cache_size(m, n_items, path=p, skew_col="zipf_s", title=t)
+
+        _try(path, draw, written)
+    if len(requests) and "access" in requests:
+        ok = requests[requests["status"].isin((200, 304))]
+        p = out / "edge_vs_direct.png"
+        _try(p, lambda: plots.edge_vs_direct(ok, path=p, path_col="access"), written)
+    return written

@@ -1,0 +1,95 @@
+"""Running the experiments' asyncio parts from plain (also Jupyter) code, and sampling edges.
+
+Jupyter kernels already run an event loop in the main thread, so `asyncio.run()` would fail
+there; `run_async()` runs the coroutine on a fresh loop in a worker thread instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+
+import httpx
+import pandas as pd
+
+T = TypeVar("T")
+
+STATUS_COLUMNS = ["t_mono", "edge", "state", "outbox_depth", "dead_letters", "hits", "misses",
+                  "error"]
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion on its own event loop in a worker thread."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgelab") as ex:
+        return ex.submit(asyncio.run, coro).result()
+
+
+def edge_status(client: httpx.Client, url: str) -> dict[str, Any]:
+    """`GET <edge>/_edge/status` as a dict (raises httpx errors)."""
+    r = client.get(url.rstrip("/") + "/_edge/status")
+    r.raise_for_status()
+    data = r.json()
+    return data if isinstance(data, dict) else {}
+
+
+class StatusSampler:
+    """Polls every edge's `/_edge/status` every `interval_s` in a thread (outbox depth etc.)."""
+
+    def __init__(self, edges: Mapping[str, str], interval_s: float = 0.5) -> None:
+        self.edges = dict(edges)
+        self.interval_s = interval_s
+        self.rows: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="edgelab-status", daemon=True)
+
+    def __enter__(self) -> StatusSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=min(2.0, max(self.interval_s * 2, 0.5))) as client:
+            while not self._stop.is_set():
+                for edge, url in self.edges.items():
+                    row: dict[str, Any] = {"t_mono": time.monotonic(), "edge": edge}
+                    try:
+                        s = edge_status(client, url)
+                        row.update(
+                            state=s.get("state"),
+                            outbox_depth=s.get("outbox_depth"),
+                            dead_letters=_count(s.get("dead_letters")),
+                            hits=s.get("hits"),
+                            misses=s.get("misses"),
+                        )
+                    except (httpx.HTTPError, ValueError) as exc:
+                        row["error"] = f"{type(exc).__name__}: {exc}"[:200]
+                    self.rows.append(row)
+                self._stop.wait(self.interval_s)
+
+    def frame(self, t0_mono: float) -> pd.DataFrame:
+        """Samples with `t` in seconds relative to `t0_mono` (a `time.monotonic()` value)."""
+        frame = pd.DataFrame(list(self.rows), columns=STATUS_COLUMNS)
+        frame.insert(0, "t", frame["t_mono"].astype(float) - t0_mono)
+        return frame.drop(columns=["t_mono"])
+
+
+def _count(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return len(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
