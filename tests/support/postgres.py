@@ -65,10 +65,10 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _run_as(user: str | None, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def _run_as(user: str | None, args: list[str]) -> subprocess.CompletedProcess[str]:
     if user is not None:
         args = ["runuser", "-u", user, "--", *args]
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    return subprocess.run(args, check=True, capture_output=True, text=True)
 
 
 @contextmanager
