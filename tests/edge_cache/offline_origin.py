@@ -8,7 +8,7 @@ A real aiohttp server on a loopback port with an in-memory system of record:
 * ``POST /sales`` ``{"op", "sku", "qty"}`` (a sale: stock -= qty; below zero it is accepted and
   flagged as oversold when ``X-Edge-Device-Authorization`` carries the device token, else 409);
 * ``POST /stock/<sku>`` ``{"op", "delta"}`` (a stock adjustment);
-* ``GET /stock/<sku>``.
+* ``GET /stock/<sku>``; ``GET /plain/<x>`` (``public, max-age=0`` without stale-if-error).
 
 Every write needs ``Idempotency-Key`` (400 without). A key seen before returns the stored
 response with ``Idempotent-Replayed: true`` (422 when the body differs). ``applied`` logs every
@@ -162,6 +162,9 @@ class LedgerOrigin:
             if item is None:
                 return _json(404, {"title": "not found"}, cache=False)
             return _json(200, item, etag=f'"v{item["version"]}"')
+        if len(parts) == 2 and parts[0] == "plain":  # no stale-if-error: route policy decides
+            return web.Response(text=f"plain {parts[1]}", headers={
+                "Cache-Control": "public, max-age=0", "ETag": f'"{parts[1]}"'})
         if len(parts) == 2 and parts[0] == "stock":
             qty = self.stock.get(parts[1], 0)
             return _json(200, {"sku": parts[1], "qty": qty}, etag=f'"q{qty}"')

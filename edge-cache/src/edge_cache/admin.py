@@ -5,7 +5,8 @@
 * `GET /_edge/outbox[?state=queued|dead][&limit=][&after=]` — queued entries and dead letters;
 * `GET /_edge/outbox/<id>` — one entry with its headers (credentials redacted) and body, and for
   a dead letter the origin's status and body;
-* `POST /_edge/outbox/<id>/retry` — put a dead letter back in the queue (admin);
+* `POST /_edge/outbox/<id>/retry` — put a dead letter back in the queue (admin; one refused
+  with a 4xx gets a fresh `Idempotency-Key`, as the origin would repeat its stored refusal);
 * `DELETE /_edge/outbox/<id>` — discard a dead letter (admin; queued entries cannot be dropped);
 * `POST /_edge/purge[?path=/p]` — drop the whole cache, or every entry for one path (admin).
 

@@ -544,13 +544,24 @@ class Outbox:
         )
 
     async def retry(self, entry_id: int) -> OutboxEntry | None:
-        """Put a dead letter back in the queue (admin action). None when it is not dead."""
+        """Put a dead letter back in the queue (admin action). None when it is not dead.
+
+        A dead letter the origin refused with a 4xx was not applied, and an origin that
+        stores responses per `Idempotency-Key` would answer the same key with the same
+        refusal, so such an entry gets a fresh key; other dead letters keep theirs.
+        """
         entry = await self.get(entry_id)
         if entry is None or entry.state != DEAD:
             return None
+        if entry.last_status is not None and 400 <= entry.last_status < 500:
+            entry.idempotency_key = str(uuid.uuid4())
+            entry.headers = without_headers(entry.headers, "idempotency-key")
+            entry.headers.append(("Idempotency-Key", entry.idempotency_key))
+        key, headers_json = entry.idempotency_key, json.dumps(entry.headers)
         changed = await self._write(lambda c: c.execute(
-            "UPDATE outbox SET state=?, attempts=0, next_attempt_at=0 WHERE id=? AND state=?",
-            (QUEUED, entry_id, DEAD)).rowcount)
+            "UPDATE outbox SET state=?, attempts=0, next_attempt_at=0, idempotency_key=?,"
+            " headers=? WHERE id=? AND state=?",
+            (QUEUED, key, headers_json, entry_id, DEAD)).rowcount)
         if not changed:
             return None
         self._dead -= 1

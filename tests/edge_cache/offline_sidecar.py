@@ -1,0 +1,141 @@
+"""Run the real `edge-cache` console script as a subprocess for end-to-end offline tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.support.ports import free_port
+
+EDGE_CACHE = str(Path(sys.executable).with_name("edge-cache"))
+
+# Fast probing so tests do not wait on the production defaults.
+FAST_PROBES = {
+    "EDGE_CACHE_PROBE_INTERVAL": "0.2",
+    "EDGE_CACHE_PROBE_TIMEOUT": "0.5",
+    "EDGE_CACHE_REPLAY_BACKOFF_MAX": "0.5",
+}
+
+
+class Sidecar:
+    def __init__(self, origin: str, data_dir: Path, **env: str) -> None:
+        self.origin = origin
+        self.data_dir = data_dir
+        self.env = dict(FAST_PROBES)
+        self.env.update(env)
+        self.port = free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-edge.log"
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _environ(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_CACHE_")}
+        env.update({
+            "EDGE_CACHE_ORIGIN": self.origin,
+            "EDGE_CACHE_DATA_DIR": str(self.data_dir),
+            "EDGE_CACHE_HOST": "127.0.0.1",
+            "EDGE_CACHE_PORT": str(self.port),
+            "EDGE_CACHE_ACCESS_LOG": "off",
+        })
+        env.update(self.env)
+        return env
+
+    async def launch(self) -> asyncio.subprocess.Process:
+        """Start the process without waiting for it to be ready."""
+        self.starts += 1
+        log = open(self.log_path, "ab")  # noqa: ASYNC230, SIM115
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                EDGE_CACHE, env=self._environ(), stdout=log, stderr=log,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        finally:
+            log.close()
+        return self.proc
+
+    async def start(self, deadline: float = 30.0) -> None:
+        await self.launch()
+        await self.wait_ready(deadline)
+
+    async def wait_ready(self, deadline: float = 30.0) -> None:
+        start = time.monotonic()
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if self.proc is not None and self.proc.returncode is not None:
+                    raise AssertionError(
+                        f"edge-cache exited with {self.proc.returncode}:\n{self.log_tail()}")
+                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                    async with session.get(self.url + "/readyz",
+                                           timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                        if resp.status == 200:
+                            return
+                if time.monotonic() - start > deadline:
+                    raise AssertionError(f"edge-cache not ready in {deadline}s:\n{self.log_tail()}")
+                await asyncio.sleep(0.05)
+
+    async def kill9(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+            await self.proc.wait()
+
+    async def stop(self, deadline: float = 20.0) -> int | None:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return proc.returncode if proc else None
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), deadline)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        return proc.returncode
+
+    async def exit_code(self, deadline: float = 30.0) -> int:
+        assert self.proc is not None
+        return await asyncio.wait_for(self.proc.wait(), deadline)
+
+    def log_tail(self, n: int = 30) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-n:])
+
+    async def status(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        async with session.get(self.url + "/_edge/status") as resp:
+            assert resp.status == 200
+            return json.loads(await resp.read())  # type: ignore[no-any-return]
+
+    async def wait_state(self, session: aiohttp.ClientSession, state: str,
+                         deadline: float = 30.0) -> float:
+        start = time.monotonic()
+        while (await self.status(session))["state"] != state:
+            if time.monotonic() - start > deadline:
+                raise AssertionError(f"sidecar not {state} within {deadline}s")
+            await asyncio.sleep(0.02)
+        return time.monotonic() - start
+
+    async def wait_drained(self, session: aiohttp.ClientSession,
+                           deadline: float = 60.0) -> dict[str, Any]:
+        start = time.monotonic()
+        while True:
+            st = await self.status(session)
+            if st["state"] == "online" and st["outbox_depth"] == 0 and not st.get(
+                    "replay", {}).get("inflight"):
+                return st
+            if time.monotonic() - start > deadline:
+                raise AssertionError(f"outbox not drained within {deadline}s: {st}")
+            await asyncio.sleep(0.05)
