@@ -229,7 +229,11 @@ class Proxy:
         if not must_validate and self._acceptable(entry, age, staleness, req_cc, allow_stale=False):
             return self._decorate(self._serve_entry(entry, req, fields, "HIT", now), "HIT", path)
         if req_cc.only_if_cached:
-            if self._acceptable(entry, age, staleness, req_cc, allow_stale=True):
+            if (
+                req_cc.max_stale is not None
+                and not entry.cc.revalidate_when_stale
+                and self._acceptable(entry, age, staleness, req_cc, allow_stale=True)
+            ):
                 return self._decorate(
                     self._serve_entry(entry, req, fields, "STALE", now), "STALE", path
                 )
@@ -359,9 +363,12 @@ class Proxy:
         ):
             resp = self._serve_entry(stale, req, fields, "STALE", self.clock())
             return self._decorate(resp, "STALE", path)
-        if result.entry is not None and result.entry.matches(fields):
+        if result.status == "REVALIDATED" and result.entry is not None:
             resp = self._serve_entry(result.entry, req, fields, result.status, self.clock())
             return self._decorate(resp, result.status, path)
+        if result.entry is not None and self._not_modified(result.entry, fields):
+            headers = [(k, v) for k, v in upstream.headers if k.lower() != "content-length"]
+            return self._decorate(Response(304, headers, b""), result.status, path)
         headers = list(upstream.headers)
         body = upstream.body
         if req.method == "HEAD":
