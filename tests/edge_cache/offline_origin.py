@@ -8,6 +8,7 @@ A real aiohttp server on a loopback port with an in-memory system of record:
 * ``POST /sales`` ``{"op", "sku", "qty"}`` (a sale: stock -= qty; below zero it is accepted and
   flagged as oversold when ``X-Edge-Device-Authorization`` carries the device token, else 409);
 * ``POST /stock/<sku>`` ``{"op", "delta"}`` (a stock adjustment);
+* ``GET /api/auth/token-digests`` (device token; digests of ``tokens``);
 * ``GET /stock/<sku>``; ``GET /plain/<x>`` (``public, max-age=0`` without stale-if-error).
 
 Every write needs ``Idempotency-Key`` (400 without). A key seen before returns the stored
@@ -73,6 +74,8 @@ class LedgerOrigin:
         self.keys: dict[str, Stored] = {}
         self.dropped = 0
         self.requests: list[tuple[str, str]] = []
+        self.tokens: dict[str, str | None] = {}  # token -> expires_at (ISO) for the digest list
+        self.digest_requests = 0
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._unblock = asyncio.Event()
@@ -145,14 +148,22 @@ class LedgerOrigin:
             return web.Response(status=503, text="origin error")
         path = request.path
         if request.method in ("GET", "HEAD"):
-            return self._read(path)
+            return self._read(path, request)
         if self.write_status is not None:
             return _json(self.write_status, {"title": "scripted failure"}, cache=False)
         return await self._write(request, path, body)
 
-    def _read(self, path: str) -> web.Response:
+    def _read(self, path: str, request: web.Request) -> web.Response:
         if path == "/healthz":
             return web.Response(text="ok", headers={"Cache-Control": "no-store"})
+        if path == "/api/auth/token-digests":
+            self.digest_requests += 1
+            if request.headers.get("Authorization") != f"Bearer {self.device_token}":
+                return _json(401, {"title": "device token required"}, cache=False)
+            digests = [{"sha256": hashlib.sha256(t.encode()).hexdigest(), "role": "clerk",
+                        "warehouse_id": 1, "expires_at": exp} for t, exp in self.tokens.items()]
+            return _json(200, {"digests": digests, "generated_at": "2026-01-01T00:00:00Z"},
+                         cache=False)
         parts = path.strip("/").split("/")
         if parts == ["items"]:
             payload = sorted(self.items.values(), key=lambda i: i["id"])

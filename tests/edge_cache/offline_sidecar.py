@@ -117,7 +117,8 @@ class Sidecar:
     async def status(self, session: aiohttp.ClientSession) -> dict[str, Any]:
         async with session.get(self.url + "/_edge/status") as resp:
             assert resp.status == 200
-            return json.loads(await resp.read())  # type: ignore[no-any-return]
+            data: dict[str, Any] = json.loads(await resp.read())
+            return data
 
     async def wait_state(self, session: aiohttp.ClientSession, state: str,
                          deadline: float = 30.0) -> float:

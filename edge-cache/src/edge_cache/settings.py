@@ -50,6 +50,9 @@ ENV_VARS: list[tuple[str, str | None, str]] = [
     ("AUTH_REQUIRED", "auto", "verify credentials locally: auto (when DEVICE_TOKEN set)|on|off"),
     ("TOKEN_DIGESTS_PATH", "/api/auth/token-digests", "origin path of the token digest list"),
     ("TOKEN_SYNC_INTERVAL", "60", "seconds between token digest list syncs"),
+    ("AUTH_COOKIE", "inventory_session", "session cookie whose value is checked like a token"),
+    ("AUTH_PUBLIC_PATHS", "/login,/static/,/favicon.ico",
+     "comma-separated path prefixes that need no credential when auth is on"),
     ("CHANGES_PATH", "", "origin change-feed path, e.g. /api/changes (empty = off)"),
     ("CHANGES_TIMEOUT", "25", "change-feed long-poll timeout, seconds"),
     ("ACCESS_LOG", "on", "one JSON line per request on stderr: on|off"),
@@ -99,6 +102,8 @@ class Settings:
     auth_required: str = "auto"
     token_digests_path: str = "/api/auth/token-digests"
     token_sync_interval: float = 60.0
+    auth_cookie: str = "inventory_session"
+    auth_public_paths: tuple[str, ...] = ("/login", "/static/", "/favicon.ico")
     changes_path: str = ""
     changes_timeout: float = 25.0
     access_log: bool = True
@@ -230,6 +235,10 @@ class Settings:
             auth_required=auth,
             token_digests_path=path_value("TOKEN_DIGESTS_PATH"),
             token_sync_interval=number("TOKEN_SYNC_INTERVAL", 0.1),
+            auth_cookie=raw["AUTH_COOKIE"].strip() or "inventory_session",
+            auth_public_paths=tuple(
+                p.strip() for p in raw["AUTH_PUBLIC_PATHS"].split(",") if p.strip()
+            ),
             changes_path=path_value("CHANGES_PATH"),
             changes_timeout=number("CHANGES_TIMEOUT", 0.0),
             access_log=_truthy(raw["ACCESS_LOG"], "ACCESS_LOG"),

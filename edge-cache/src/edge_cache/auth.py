@@ -1,0 +1,319 @@
+"""Local credential verification (docs/contracts.md §3), so requests are refused offline as online.
+
+Mode `digest-list` (on when `EDGE_CACHE_AUTH_REQUIRED=on`, or `auto` with a device token): the
+sidecar syncs `GET <EDGE_CACHE_TOKEN_DIGESTS_PATH>` with its device token every
+`EDGE_CACHE_TOKEN_SYNC_INTERVAL` seconds while the origin is ONLINE, keeps the list on disk
+(`token-digests.json` in the data dir, written atomically) so it still works offline after a
+restart, and accepts a request when sha256(bearer token or session cookie) is listed and not
+expired. An unknown token seen while ONLINE triggers a refresh (at most one per
+`min_refresh_gap` seconds); `authorize()` waits for that refresh before refusing, `verify()`
+(synchronous) refuses at once and lets the refresh land for the client's next attempt.
+
+With no mode configured every request passes (a plain caching proxy). Paths under
+`EDGE_CACHE_AUTH_PUBLIC_PATHS` (e.g. the login page and static assets) pass without a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime
+from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from edge_cache.messages import Request, Response
+
+if TYPE_CHECKING:
+    from edge_cache.app import EdgeCache
+
+log = logging.getLogger("edge_cache.auth")
+
+DIGESTS_FILE = "token-digests.json"
+
+
+def _parse_expiry(value: object) -> float | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0  # unreadable expiry: treat as expired (fail closed)
+
+
+def unauthorized() -> Response:
+    body = {"type": "https://edgelab.dev/problems/unauthorized", "title": "Unauthorized",
+            "status": 401, "detail": "A valid credential is required."}
+    return Response(401, [("Content-Type", "application/problem+json"),
+                          ("Cache-Control", "no-store"),
+                          ("WWW-Authenticate", 'Bearer realm="edge-cache"')],
+                    json.dumps(body).encode())
+
+
+class CredentialVerifier:
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        origin: str = "",
+        digests_path: str = "/api/auth/token-digests",
+        device_token: str = "",
+        admin_token: str = "",
+        data_dir: str | os.PathLike[str] | None = None,
+        sync_interval: float = 60.0,
+        cookie_name: str = "inventory_session",
+        public_paths: tuple[str, ...] = (),
+        is_online: Callable[[], bool] = lambda: True,
+        min_refresh_gap: float = 1.0,
+        request_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.enabled = enabled
+        self.origin = origin.rstrip("/")
+        self.digests_path = digests_path
+        self.device_token = device_token
+        self.admin_token = admin_token
+        self.file = Path(data_dir) / DIGESTS_FILE if data_dir is not None else None
+        self.sync_interval = sync_interval
+        self.cookie_name = cookie_name
+        self.public_paths = tuple(p for p in public_paths if p)
+        self.is_online = is_online
+        self.min_refresh_gap = min_refresh_gap
+        self.request_timeout = request_timeout
+        self.clock = clock
+        self._digests: dict[str, float | None] = {}
+        self.generated_at: str | None = None
+        self.last_sync_at: float | None = None
+        self.last_error: str | None = None
+        self.refused = 0
+        self._last_refresh_started = -1e9
+        self._refresh_task: asyncio.Task[bool] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._session: aiohttp.ClientSession | None = None
+        if self.enabled:
+            self._load()
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def credential_of(self, request: Request) -> str | None:
+        auth = request.header("authorization")
+        if auth:
+            scheme, _, token = auth.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+        cookie = request.header("cookie")
+        if cookie:
+            jar: SimpleCookie = SimpleCookie()
+            with contextlib.suppress(CookieError):
+                jar.load(cookie.replace(", ", "; "))
+            morsel = jar.get(self.cookie_name)
+            if morsel is not None and morsel.value:
+                return morsel.value
+        return None
+
+    def _known(self, token: str) -> bool | None:
+        """True: valid; False: listed but expired; None: not listed."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        if digest not in self._digests:
+            return None
+        expires = self._digests[digest]
+        return expires is None or expires > self.clock()
+
+    def _public(self, request: Request) -> bool:
+        path = request.path
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.public_paths)
+
+    def verify(self, request: Request) -> bool:
+        """Synchronous check; True when no auth mode is configured."""
+        if not self.enabled or self._public(request):
+            return True
+        token = self.credential_of(request)
+        if token is None:
+            self.refused += 1
+            return False
+        known = self._known(token)
+        if known:
+            return True
+        if known is None:
+            self._refresh_soon()
+        self.refused += 1
+        return False
+
+    async def authorize(self, request: Request) -> bool:
+        """Like `verify`, but an unknown token seen while ONLINE waits for one refresh."""
+        if not self.enabled or self._public(request):
+            return True
+        token = self.credential_of(request)
+        if token is None:
+            self.refused += 1
+            return False
+        known = self._known(token)
+        if known is None and self.is_online():
+            task = self._refresh_soon()
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task)
+                known = self._known(token)
+        if known:
+            return True
+        self.refused += 1
+        return False
+
+    def is_admin(self, request: Request) -> bool:
+        if not self.admin_token:
+            return False
+        given = request.header("authorization") or ""
+        return hmac.compare_digest(given.strip().encode(), f"Bearer {self.admin_token}".encode())
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "mode": "digest-list" if self.enabled else "off",
+            "digests": len(self._digests),
+            "generated_at": self.generated_at,
+            "last_sync_at": self.last_sync_at,
+            "last_error": self.last_error,
+            "refused": self.refused,
+        }
+
+    # -- the digest list --------------------------------------------------------------------
+
+    def _load(self) -> None:
+        if self.file is None or not self.file.exists():
+            return
+        try:
+            data = json.loads(self.file.read_text(encoding="utf-8"))
+            self._apply(data)
+            log.info("token digests loaded", extra={
+                "event": "auth_digests_loaded", "count": len(self._digests),
+                "generated_at": self.generated_at})
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            self.last_error = f"cannot read {self.file}: {exc}"
+            log.error("token digest file unreadable; refusing credentials until the next sync",
+                      extra={"event": "auth_digests_unreadable", "error": str(exc)})
+
+    def _apply(self, data: dict[str, Any]) -> None:
+        digests: dict[str, float | None] = {}
+        for item in data["digests"]:
+            digest = str(item["sha256"]).lower()
+            digests[digest] = _parse_expiry(item.get("expires_at"))
+        self._digests = digests
+        self.generated_at = data.get("generated_at")
+
+    def _persist(self, data: dict[str, Any]) -> None:
+        if self.file is None:
+            return
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.file)
+
+    def _refresh_soon(self) -> asyncio.Task[bool] | None:
+        """Start a refresh unless one is running or one started too recently."""
+        if self._refresh_task is not None and not self._refresh_task.done():
+            return self._refresh_task
+        if not self.is_online():
+            return None
+        now = time.monotonic()
+        if now - self._last_refresh_started < self.min_refresh_gap:
+            return None
+        try:
+            self._refresh_task = asyncio.get_running_loop().create_task(self.refresh())
+        except RuntimeError:
+            return None
+        return self._refresh_task
+
+    async def refresh(self) -> bool:
+        """Fetch the digest list once; True when it was replaced."""
+        self._last_refresh_started = time.monotonic()
+        headers = {"Accept": "application/json", "Cache-Control": "no-cache"}
+        if self.device_token:
+            headers["Authorization"] = f"Bearer {self.device_token}"
+        own = self._session is None
+        session = self._session or aiohttp.ClientSession()
+        try:
+            async with session.get(
+                self.origin + self.digests_path, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.request_timeout),
+            ) as resp:
+                raw = await resp.read()
+                if resp.status != 200:
+                    self.last_error = f"HTTP {resp.status} from {self.digests_path}"
+                    log.error("token digest sync refused", extra={
+                        "event": "auth_sync_failed", "status": resp.status})
+                    return False
+            data = json.loads(raw)
+            self._apply(data)
+            await asyncio.to_thread(self._persist, data)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, TypeError,
+                KeyError) as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.info("token digest sync failed", extra={
+                "event": "auth_sync_failed", "error": self.last_error})
+            return False
+        finally:
+            if own:
+                await session.close()
+        self.last_sync_at = self.clock()
+        self.last_error = None
+        log.info("token digests synced", extra={
+            "event": "auth_synced", "count": len(self._digests)})
+        return True
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.enabled and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self.run(), name="edge-cache-token-sync")
+
+    async def run(self) -> None:
+        self._stopping = False
+        async with aiohttp.ClientSession() as session:
+            self._session = session
+            try:
+                while not self._stopping:
+                    ok = await self.refresh() if self.is_online() else False
+                    delay = self.sync_interval if ok else min(self.sync_interval, 2.0)
+                    await asyncio.sleep(delay)
+            finally:
+                self._session = None
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in (self._task, self._refresh_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = None
+
+
+def create(edge: EdgeCache) -> CredentialVerifier:
+    s = edge.settings
+    health = edge.health
+    return CredentialVerifier(
+        enabled=s.auth_enabled,
+        origin=s.origin,
+        digests_path=s.token_digests_path,
+        device_token=s.device_token,
+        admin_token=s.admin_token,
+        data_dir=s.data_dir,
+        sync_interval=s.token_sync_interval,
+        cookie_name=s.auth_cookie,
+        public_paths=s.auth_public_paths,
+        is_online=lambda: bool(health.is_online()),
+    )

@@ -1,0 +1,144 @@
+"""Local credential verification from the origin's token-digest list (contracts §3)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from edge_cache.auth import CredentialVerifier
+from edge_cache.messages import Request
+
+from tests.edge_cache.offline_origin import LedgerOrigin
+from tests.edge_cache.offline_sidecar import Sidecar
+from tests.edge_cache.offline_wait import wait_until
+
+DEVICE = "device-secret"
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[LedgerOrigin]:
+    o = LedgerOrigin(DEVICE)
+    o.tokens = {"tok-clerk": None, "tok-old": "2001-01-01T00:00:00Z",
+                "tok-later": "2999-01-01T00:00:00+00:00"}
+    await o.start()
+    yield o
+    await o.close()
+
+
+def verifier(origin: LedgerOrigin, data_dir: Path, online: bool = True,
+             **kw: object) -> CredentialVerifier:
+    return CredentialVerifier(
+        enabled=True, origin=origin.url, device_token=DEVICE, admin_token="adm",
+        data_dir=data_dir, public_paths=("/login", "/static/"), is_online=lambda: online,
+        min_refresh_gap=0.0, **kw,  # type: ignore[arg-type]
+    )
+
+
+def bearer(token: str, path: str = "/items/1") -> Request:
+    return Request("GET", path, [("Authorization", f"Bearer {token}")])
+
+
+def test_no_mode_means_plain_proxy() -> None:
+    v = CredentialVerifier(enabled=False)
+    assert v.verify(Request("GET", "/anything"))
+    assert not v.is_admin(Request("GET", "/", [("Authorization", "Bearer x")]))
+
+
+async def test_digest_list_accepts_listed_unexpired_tokens(
+    origin: LedgerOrigin, tmp_path: Path
+) -> None:
+    v = verifier(origin, tmp_path)
+    assert await v.refresh()
+    assert v.verify(bearer("tok-clerk")) and v.verify(bearer("tok-later"))
+    assert not v.verify(bearer("tok-old"))  # listed but expired
+    assert not v.verify(Request("GET", "/items/1"))  # no credential
+    assert not v.verify(Request("GET", "/items/1", [("Authorization", "Basic dG9rLWNsZXJr")]))
+    cookie = Request("GET", "/items/1", [("Cookie", "lang=en; inventory_session=tok-clerk")])
+    assert v.verify(cookie)
+    assert v.verify(Request("GET", "/login")) and v.verify(Request("GET", "/static/app.css"))
+    assert not v.verify(Request("GET", "/loginx"))
+    assert v.is_admin(bearer("adm")) and not v.is_admin(bearer("tok-clerk"))
+
+
+async def test_list_survives_restart_while_offline(origin: LedgerOrigin, tmp_path: Path) -> None:
+    first = verifier(origin, tmp_path)
+    assert await first.refresh()
+    await origin.set_mode("refuse")
+    again = verifier(origin, tmp_path, online=False)  # a restart with the cloud unreachable
+    assert again.verify(bearer("tok-clerk"))
+    assert not again.verify(bearer("tok-unknown"))
+    assert not await again.authorize(bearer("tok-unknown"))  # offline: no refresh attempted
+    await origin.set_mode("ok")
+
+
+async def test_unknown_token_refreshes_once_before_refusing(
+    origin: LedgerOrigin, tmp_path: Path
+) -> None:
+    v = verifier(origin, tmp_path)
+    assert await v.refresh()
+    origin.tokens["tok-new"] = None  # issued at the cloud after the last sync
+    before = origin.digest_requests
+    assert await v.authorize(bearer("tok-new"))
+    assert origin.digest_requests == before + 1
+    assert not await v.authorize(bearer("tok-forged"))
+    origin.tokens["tok-newer"] = None
+    assert not v.verify(bearer("tok-newer"))  # the synchronous check refuses at once ...
+    await wait_until(lambda: v.verify(bearer("tok-newer")))  # ... and its refresh lands
+
+
+async def test_wrong_device_token_keeps_the_old_list(origin: LedgerOrigin, tmp_path: Path) -> None:
+    good = verifier(origin, tmp_path)
+    assert await good.refresh()
+    bad = CredentialVerifier(enabled=True, origin=origin.url, device_token="wrong",
+                             data_dir=tmp_path)
+    assert not await bad.refresh()
+    assert bad.last_error == "HTTP 401 from /api/auth/token-digests"
+    assert bad.verify(bearer("tok-clerk"))  # loaded from disk, not replaced
+
+
+async def test_sidecar_refuses_offline_as_online(origin: LedgerOrigin, tmp_path: Path) -> None:
+    origin.put_item("1", "secret stock")
+    edge = Sidecar(origin.url, tmp_path / "edge", EDGE_CACHE_DEVICE_TOKEN=DEVICE,
+                   EDGE_CACHE_AUTH_REQUIRED="on")
+    await edge.start()
+    good = {"Authorization": "Bearer tok-clerk"}
+    bad = {"Authorization": "Bearer tok-forged"}
+    try:
+        async with aiohttp.ClientSession() as s:
+            await wait_until(lambda: (tmp_path / "edge" / "token-digests.json").exists())
+            async with s.get(edge.url + "/items/1", headers=good) as resp:
+                assert resp.status == 200
+            async with s.get(edge.url + "/items/1", headers=bad) as resp:
+                assert resp.status == 401
+                assert resp.headers["Content-Type"].startswith("application/problem+json")
+                assert json.loads(await resp.read())["status"] == 401
+            async with s.get(edge.url + "/items/1") as resp:
+                assert resp.status == 401
+            await origin.set_mode("refuse")
+            await edge.wait_state(s, "offline")
+            async with s.get(edge.url + "/items/1", headers=good) as resp:
+                assert resp.status == 200 and resp.headers["X-Edge-Cache"] == "OFFLINE-HIT"
+            for headers in (bad, {}):
+                async with s.get(edge.url + "/items/1", headers=headers) as resp:
+                    assert resp.status == 401
+                async with s.post(edge.url + "/stock/a", json={"delta": 1},
+                                  headers=headers) as resp:
+                    assert resp.status == 401  # nothing queued for a stranger
+            async with s.post(edge.url + "/stock/a", json={"delta": 1}, headers=good) as resp:
+                assert resp.status == 202
+            # a restart while the cloud is still unreachable keeps the synced list
+            assert await edge.stop() == 0
+            await edge.start()
+            async with s.get(edge.url + "/items/1", headers=good) as resp:
+                assert resp.status == 200
+            async with s.get(edge.url + "/items/1", headers=bad) as resp:
+                assert resp.status == 401
+            await origin.set_mode("ok")
+            await edge.wait_drained(s)
+            assert origin.stock == {"a": 1}
+    finally:
+        await origin.set_mode("ok")
+        await edge.stop()
