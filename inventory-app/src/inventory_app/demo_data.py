@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from inventory_app.models import User
+from inventory_app.models import Product, User
 from inventory_app.schemas import DocumentIn, DocumentLineIn
 from inventory_app.services import auth, documents, masters
 
@@ -106,7 +106,7 @@ def seed(
             leaf_categories.append((masters.create_category(session, sub, parent.id), items))
     # products: cycle through (category, item) pairs with brands and sizes
     pairs = [(cat, item) for cat, items in leaf_categories for item in items]
-    products = []
+    products: list[Product] = []
     combos = [(b, s) for b in BRANDS for s in SIZES]
     rng.shuffle(combos)
     i = 0
@@ -138,11 +138,11 @@ def seed(
              **extra: object) -> None:
         body = DocumentIn(
             id=uuid.UUID(int=rng.getrandbits(128), version=4),
-            type=doc_type,  # type: ignore[arg-type]
+            type=doc_type,
             warehouse_id=wh,
             occurred_at=when,
             lines=[DocumentLineIn(product_id=p, qty=q) for p, q in lines],
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
         documents.create_document(session, body)
         result.documents += 1

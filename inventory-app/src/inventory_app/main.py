@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -36,7 +38,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or Settings()
     configure_logging()
     db = db or Database(settings.resolved_database_url())
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="EdgeLab inventory app",
         version=__version__,
         description="进销存 system of record with a cache-friendly, replay-safe API "
@@ -59,9 +67,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(IdempotencyMiddleware, db=db, settings=settings)
     app.add_middleware(ETagMiddleware)
     app.add_middleware(ObservabilityMiddleware, log_requests=settings.log_requests)
-
-    @app.on_event("shutdown")
-    def _dispose() -> None:
-        db.dispose()
 
     return app

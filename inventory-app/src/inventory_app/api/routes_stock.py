@@ -145,7 +145,9 @@ def summary(
     warehouse_id: OptId = None, product_id: OptId = None,
 ) -> Response:
     """进销存汇总: opening / in / out / closing per product × warehouse, by occurred_at."""
-    end = _parse_when(to, "to", utcnow())
+    tomorrow = utcnow().date() + dt.timedelta(days=1)
+    end = _parse_when(to, "to", dt.datetime(tomorrow.year, tomorrow.month, tomorrow.day,
+                                            tzinfo=dt.UTC))
     start = _parse_when(from_, "from", end - dt.timedelta(days=30))
     if start >= end:
         raise invalid_field("from", "from must be before to")
