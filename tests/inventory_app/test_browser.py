@@ -253,7 +253,7 @@ def test_sale_in_the_browser_changes_stock_and_chinese_switch(
         fill_sale(page, seed, seed.tea, 1_000_000)
         page.click("form[data-document-form] button[type=submit]")
         expect(status).to_have_attribute("data-state", "error")
-        expect(status).to_contain_text("Insufficient stock")
+        expect(status).to_contain_text("Not enough stock of TEA-01 — Green tea")
         assert stock_qty(page, base, seed, seed.tea) == before - 2
 
         # Switch to Chinese with the language link; the choice is remembered.

@@ -107,6 +107,7 @@ def test_catalogues_have_the_same_keys_and_cover_every_used_key() -> None:
     js = package.joinpath("static", "app.js").read_text("utf-8")
     js_keys = set(re.findall(r'msg\("(js\.[a-z_]+)"', js))
     assert js_keys and js_keys <= set(en)
+    assert "js.insufficient" in js_keys
     for slug in ("csrf", "forbidden", "not_found"):
         assert f"error.{slug}.title" in en and f"error.{slug}.detail" in en
 

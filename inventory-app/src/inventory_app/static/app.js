@@ -123,10 +123,21 @@
     box.setAttribute("data-state", kind);
   }
 
-  function resetForNext(form) {
+  function resetForNext(form, rows) {
+    // A stocktake row that was just posted now expects what was counted.
+    rows.forEach(function (row) {
+      var counted = row.querySelector("[name='counted_qty']");
+      var expected = row.querySelector("[name='expected_qty']");
+      var shown = row.querySelector("[data-expected]");
+      if (counted && expected && counted.value.trim() !== "") {
+        expected.value = counted.value.trim();
+        if (shown) { shown.textContent = counted.value.trim(); }
+      }
+    });
     form.querySelectorAll("[data-line] input:not([type='hidden'])").forEach(function (el) {
       el.value = "";
     });
+    form.querySelectorAll("[data-line] select").forEach(function (el) { el.value = ""; });
     var idField = form.querySelector("[name='client_id']");
     if (idField) { idField.value = uuid4(); }
     delete form.dataset.idempotencyKey;
@@ -136,6 +147,32 @@
     return response.text().then(function (text) {
       try { return text ? JSON.parse(text) : {}; } catch (e) { return {}; }
     });
+  }
+
+  function productName(form, id) {
+    var option = form.querySelector("select[name='product_id'] option[value='" + String(id) + "']");
+    if (option) { return option.textContent.trim(); }
+    var hidden = form.querySelector("input[name='product_id'][value='" + String(id) + "']");
+    var row = hidden ? hidden.closest("[data-line]") : null;
+    return row && row.dataset.label ? row.dataset.label : String(id);
+  }
+
+  /* The lines to show for an application/problem+json body (RFC 9457). */
+  function problemItems(form, body) {
+    if (Array.isArray(body.shortfalls) && body.shortfalls.length) {
+      return body.shortfalls.map(function (s) {
+        return msg("js.insufficient", { product: productName(form, s.product_id),
+          available: s.available, requested: s.requested });
+      });
+    }
+    var items = [];
+    (body.errors || []).forEach(function (err) {
+      items.push((err.field ? err.field + ": " : "") + err.message);
+    });
+    if (!items.length && (body.detail || body.title)) {
+      items.push(String(body.detail || body.title));
+    }
+    return items;
   }
 
   function submitDocument(event) {
@@ -168,19 +205,15 @@
         if (response.status === 202) {
           show(form, "queued", msg("js.queued"), body.outbox_depth !== undefined ?
             [msg("js.outbox_depth", { n: body.outbox_depth })] : []);
-          resetForNext(form);
+          resetForNext(form, built.rows);
         } else if (response.status === 200 || response.status === 201) {
           show(form, "success", msg("js.posted", { number: body.number || body.id || "" }));
-          resetForNext(form);
+          resetForNext(form, built.rows);
         } else if (response.status === 401) {
           show(form, "error", msg("js.login_again"));
         } else if (response.status >= 400 && response.status < 500) {
-          var items = [];
-          if (body.detail) { items.push(String(body.detail)); }
-          (body.errors || []).forEach(function (err) {
-            items.push((err.field ? err.field + ": " : "") + err.message);
-          });
-          show(form, "error", body.title || msg("js.rejected", { status: response.status }), items);
+          show(form, "error", msg("js.rejected", { status: response.status }),
+            problemItems(form, body));
           markErrors(form, built.rows, body.errors);
           // The server rejected this body; an edited body needs a new key (same key → 422).
           if (!(response.status === 409 && response.headers.get("Retry-After"))) {
