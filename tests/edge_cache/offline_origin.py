@@ -8,6 +8,8 @@ A real aiohttp server on a loopback port with an in-memory system of record:
 * ``POST /sales`` ``{"op", "sku", "qty"}`` (a sale: stock -= qty; below zero it is accepted and
   flagged as oversold when ``X-Edge-Device-Authorization`` carries the device token, else 409);
 * ``POST /stock/<sku>`` ``{"op", "delta"}`` (a stock adjustment);
+* ``GET /changes`` (change feed per contracts §2: ``record_change``, ``change_floor`` → 410,
+  ``feed_enabled=False`` → 404); ``GET /long/<id>`` (an item, ``max-age=3600``);
 * ``GET /api/auth/token-digests`` (device token; digests of ``tokens``);
 * ``GET /stock/<sku>``; ``GET /plain/<x>`` (``public, max-age=0`` without stale-if-error).
 
@@ -26,6 +28,7 @@ writes whose response is dropped (connection aborted) after the write was applie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -76,6 +79,10 @@ class LedgerOrigin:
         self.requests: list[tuple[str, str]] = []
         self.tokens: dict[str, str | None] = {}  # token -> expires_at (ISO) for the digest list
         self.digest_requests = 0
+        self.feed_enabled = True
+        self.changes: list[dict[str, Any]] = []  # the change feed at /changes
+        self.change_floor = 0  # since < floor -> 410 Gone
+        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._unblock = asyncio.Event()
@@ -127,6 +134,14 @@ class LedgerOrigin:
     def etag(self, item_id: str) -> str:
         return f'"v{self.items[item_id]["version"]}"'
 
+    def record_change(self, *paths: str, entity: str = "item", op: str = "upsert") -> int:
+        seq = (self.changes[-1]["seq"] if self.changes else 0) + 1
+        self.changes.append({"seq": seq, "entity": entity, "id": str(seq), "op": op,
+                             "paths": list(paths)})
+        self._changed.set()
+        self._changed = asyncio.Event()
+        return seq
+
     def duplicates(self) -> dict[str, int]:
         return {op: n for op, n in self.op_counts.items() if n > 1}
 
@@ -147,11 +162,32 @@ class LedgerOrigin:
         if self.mode == "5xx":
             return web.Response(status=503, text="origin error")
         path = request.path
+        if request.method == "GET" and path == "/changes":
+            return await self._feed(request)
         if request.method in ("GET", "HEAD"):
             return self._read(path, request)
         if self.write_status is not None:
             return _json(self.write_status, {"title": "scripted failure"}, cache=False)
         return await self._write(request, path, body)
+
+    async def _feed(self, request: web.Request) -> web.Response:
+        if not self.feed_enabled:
+            return _json(404, {"title": "not found"}, cache=False)
+        last = self.changes[-1]["seq"] if self.changes else 0
+        since_raw = request.query.get("since")
+        if since_raw is None:
+            return _json(200, {"results": [], "last_seq": last}, cache=False)
+        since, limit = int(since_raw), int(request.query.get("limit", "500"))
+        if since < self.change_floor:
+            return _json(410, {"title": "Gone", "last_seq": last}, cache=False)
+        results = [c for c in self.changes if c["seq"] > since][:limit]
+        if not results and request.query.get("feed") == "longpoll":
+            wait = int(request.query.get("timeout", "30000")) / 1000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), wait)
+            results = [c for c in self.changes if c["seq"] > since][:limit]
+        last = self.changes[-1]["seq"] if self.changes else 0
+        return _json(200, {"results": results, "last_seq": last}, cache=False)
 
     def _read(self, path: str, request: web.Request) -> web.Response:
         if path == "/healthz":
@@ -173,6 +209,10 @@ class LedgerOrigin:
             if item is None:
                 return _json(404, {"title": "not found"}, cache=False)
             return _json(200, item, etag=f'"v{item["version"]}"')
+        if len(parts) == 2 and parts[0] == "long":  # fresh for an hour: only eviction helps
+            item = self.items.get(parts[1], {"id": parts[1], "value": None, "version": 0})
+            return web.Response(body=json.dumps(item).encode(), content_type=JSON,
+                                headers={"Cache-Control": "public, max-age=3600"})
         if len(parts) == 2 and parts[0] == "plain":  # no stale-if-error: route policy decides
             return web.Response(text=f"plain {parts[1]}", headers={
                 "Cache-Control": "public, max-age=0", "ETag": f'"{parts[1]}"'})

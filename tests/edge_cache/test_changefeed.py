@@ -1,0 +1,133 @@
+"""Change-feed following: evict exactly what changed, checkpoints, 410 reset, 404 disable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from edge_cache.changefeed import ChangeFeedFollower
+from edge_cache.health import OriginHealth
+
+from tests.edge_cache.offline_origin import LedgerOrigin
+from tests.edge_cache.offline_sidecar import Sidecar
+from tests.edge_cache.offline_wait import wait_until
+
+DEVICE = "device-secret"
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[LedgerOrigin]:
+    o = LedgerOrigin(DEVICE)
+    await o.start()
+    yield o
+    await o.close()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.evicted: list[str] = []
+        self.purges = 0
+
+    def evict(self, path: str) -> int:
+        self.evicted.append(path)
+        return 1
+
+    def purge(self) -> int:
+        self.purges += 1
+        return 7
+
+
+def follower(origin: LedgerOrigin, data_dir: Path, rec: Recorder) -> ChangeFeedFollower:
+    health = OriginHealth(origin.url)  # starts ONLINE; not probing in these unit tests
+    return ChangeFeedFollower(origin=origin.url, path="/changes", health=health,
+                              evict=rec.evict, purge=rec.purge, data_dir=data_dir,
+                              device_token=DEVICE, timeout=0.2, limit=2)
+
+
+async def test_follows_from_current_then_evicts_listed_paths(
+    origin: LedgerOrigin, tmp_path: Path
+) -> None:
+    origin.record_change("/old")  # before the follower started: not its business
+    rec = Recorder()
+    feed = follower(origin, tmp_path, rec)
+    async with aiohttp.ClientSession() as s:
+        await feed.poll(s)
+        assert feed.last_seq == 1 and rec.evicted == []
+        await feed.poll(s)  # long-poll, nothing new: returns after the timeout
+        for n in range(3):
+            origin.record_change(f"/items/{n}", "/items")
+        await feed.poll(s)  # a page of 2 (limit)
+        await feed.poll(s)  # the rest
+        assert rec.evicted == ["/items/0", "/items", "/items/1", "/items", "/items/2", "/items"]
+        assert feed.last_seq == 4
+    saved = json.loads((tmp_path / "changefeed.json").read_text())
+    assert saved["last_seq"] == 4
+
+    origin.record_change("/items/9")  # while this sidecar was down
+    again = follower(origin, tmp_path, rec)
+    assert again.last_seq == 4  # resumes from the checkpoint
+    async with aiohttp.ClientSession() as s:
+        await again.poll(s)
+    assert rec.evicted[-1] == "/items/9" and again.last_seq == 5
+
+
+async def test_gone_purges_and_restarts_from_current(origin: LedgerOrigin, tmp_path: Path) -> None:
+    rec = Recorder()
+    feed = follower(origin, tmp_path, rec)
+    feed.last_seq = 0
+    for _ in range(5):
+        origin.record_change("/x")
+    origin.change_floor = 3
+    async with aiohttp.ClientSession() as s:
+        await feed.poll(s)
+    assert rec.purges == 1 and feed.last_seq == 5 and feed.resets == 1
+
+
+async def test_origin_without_feed_disables_following(
+    origin: LedgerOrigin, tmp_path: Path
+) -> None:
+    origin.feed_enabled = False
+    rec = Recorder()
+    feed = follower(origin, tmp_path, rec)
+    feed.start()
+    await wait_until(lambda: not feed.enabled)
+    await feed.stop()
+    assert rec.evicted == [] and feed.status()["enabled"] is False
+
+
+async def test_sidecar_evicts_long_lived_entries_on_change(
+    origin: LedgerOrigin, tmp_path: Path
+) -> None:
+    origin.put_item("p", "price 1")
+    edge = Sidecar(origin.url, tmp_path / "edge", EDGE_CACHE_CHANGES_PATH="/changes",
+                   EDGE_CACHE_CHANGES_TIMEOUT="0.5", EDGE_CACHE_DEVICE_TOKEN=DEVICE,
+                   EDGE_CACHE_AUTH_REQUIRED="off")
+    await edge.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            async def fetch() -> tuple[str, str]:
+                async with s.get(edge.url + "/long/p") as resp:
+                    return resp.headers["X-Edge-Cache"], json.loads(await resp.read())["value"]
+
+            assert await fetch() == ("MISS", "price 1")
+            assert await fetch() == ("HIT", "price 1")
+            await wait_until(lambda: any(t.startswith("/changes?since=")
+                                         for _, t in origin.requests))
+            origin.put_item("p", "price 2")
+            origin.record_change("/long/p")
+            deadline = time.monotonic() + 30
+            seen = await fetch()
+            while seen[1] != "price 2":
+                assert time.monotonic() < deadline, "change never evicted the entry"
+                await asyncio.sleep(0.05)
+                seen = await fetch()
+            assert seen == ("MISS", "price 2")
+            status = await edge.status(s)
+            assert status["changefeed"]["evicted"] >= 1 and status["last_sync"] is not None
+    finally:
+        await edge.stop()
