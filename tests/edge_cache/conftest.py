@@ -11,12 +11,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from edge_cache.app import EdgeCache
 from edge_cache.logs import AccessLog
 from edge_cache.server import HttpServer
 from edge_cache.settings import Settings
 from edge_cache.standins import AlwaysOnline
+
 from tests.edge_cache.origin import ScriptedOrigin
 
 

@@ -7,7 +7,7 @@ import random
 from aiohttp import web
 
 from tests.edge_cache.conftest import Sidecar
-from tests.edge_cache.origin import ScriptedOrigin, Script
+from tests.edge_cache.origin import Script, ScriptedOrigin
 
 
 def owner(cache_control: str, vary: str | None = None):  # type: ignore[no-untyped-def]

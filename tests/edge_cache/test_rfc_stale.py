@@ -10,8 +10,8 @@ from tests.edge_cache.conftest import FakeClock, Sidecar, SidecarFactory
 from tests.edge_cache.origin import ScriptedOrigin
 
 
-async def wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate, limit: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edge_cache.entry import CachedResponse
 from edge_cache.store import CacheStore
+
 from tests.edge_cache.conftest import FakeClock, SidecarFactory
 from tests.edge_cache.origin import ScriptedOrigin
 
