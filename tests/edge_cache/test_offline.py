@@ -105,6 +105,14 @@ async def test_offline_reads_writes_and_drain(
 
         status, headers, body = await get(session, edge.url + "/items/a")
         assert json.loads(body)["value"] == "edge-2" and "X-Edge-Pending" not in headers
+
+        _, _, raw = await get(session, edge.url + "/metrics")
+        metrics = raw.decode()
+        for line in ('edge_replay_total{result="ok"} 1.0', "edge_outbox_enqueue_seconds_count 1.0",
+                     'edge_origin_transitions_total{to="offline"} 1.0',
+                     'edge_origin_transitions_total{to="online"} 1.0', "edge_origin_up 1.0",
+                     "edge_outbox_depth 0.0"):
+            assert line in metrics, line
     finally:
         await edge.stop()
 

@@ -206,5 +206,8 @@ def _not_allowed(allow: str) -> Response:
 
 
 def create(edge: EdgeCache) -> EdgeAdmin:
+    outbox = edge.outbox
+    if outbox is not None and getattr(outbox, "on_enqueue_latency", False) is None:
+        outbox.on_enqueue_latency = edge.metrics.outbox_enqueue_seconds.observe
     return EdgeAdmin(edge)
 

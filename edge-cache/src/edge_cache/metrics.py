@@ -3,7 +3,7 @@
 Names (all prefixed `edge_`): requests_total{cache_status}, origin_request_seconds,
 origin_errors_total{kind}, coalesced_total, cache_bytes, cache_entries, evictions_total,
 origin_up, origin_transitions_total{to}, outbox_depth, outbox_oldest_age_seconds,
-replay_total{result}, deadletters_total, changefeed_evictions_total.
+replay_total{result}, deadletters_total, outbox_enqueue_seconds, changefeed_evictions_total.
 """
 
 from __future__ import annotations
@@ -79,6 +79,12 @@ class Metrics:
         )
         self.deadletters_total = Counter(
             "edge_deadletters_total", "Writes moved to the dead-letter list", registry=r
+        )
+        self.outbox_enqueue_seconds = Histogram(
+            "edge_outbox_enqueue_seconds",
+            "Time to queue a write durably (commit and fsync included)",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+            registry=r,
         )
         self.changefeed_evictions_total = Counter(
             "edge_changefeed_evictions_total",
