@@ -136,6 +136,16 @@ def read_pid_files(run_dir: Path) -> list[ProcessRecord]:
     return records
 
 
+def kill_processes(records: Iterable[ProcessRecord], timeout_s: float = 10.0) -> None:
+    """SIGKILL every live process of `records` (a crash, for experiments) and wait for it."""
+    live = [p for p in (_process(r) for r in records) if p is not None]
+    for proc in live:
+        _signal_group(proc, signal.SIGKILL)
+    _gone, still = psutil.wait_procs(live, timeout=timeout_s)
+    if still:
+        raise ProcessError(f"could not kill: {', '.join(str(p.pid) for p in still)}")
+
+
 def stop_processes(records: Iterable[ProcessRecord], timeout_s: float = 10.0) -> list[str]:
     """SIGTERM every live process of `records` (and its process group), wait, then SIGKILL.
 

@@ -23,8 +23,10 @@ the workload table does not record, so their effect on balances could not be che
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,13 @@ from edgelab.experiments.runtime import StatusSampler, edge_status, run_async
 from edgelab.experiments.verification import Verification, verify_writes, writes_table
 from edgelab.results import write_csv, write_json
 from edgelab.targets.base import Target, TargetError, UnknownEdgeError
-from edgelab.workload import Operation, WorkloadRunner, iter_operations, run_workload
+from edgelab.workload import (
+    Operation,
+    OperationFactory,
+    WorkloadRunner,
+    iter_operations,
+    run_workload,
+)
 
 DISCONNECTION_MIX: dict[str, float] = {
     "browse": 0.15,
@@ -73,16 +81,25 @@ class DisconnectionResult:
 
 
 class _Recorder:
-    """Wraps an operation stream and remembers every write's body by document id."""
+    """Wraps an operation stream and remembers every write's body by document id.
+
+    The seeded stream gives the same document UUIDs and idempotency keys on every run; they
+    are re-derived from a per-run nonce (uuid5), so re-running with the same seed on the same
+    cloud makes new documents while the sequence of operations stays the same.
+    """
 
     def __init__(self, ops: Iterable[Operation]) -> None:
         self._ops = iter(ops)
+        self.run_id = uuid.uuid4()
         self.documents: dict[str, dict[str, Any]] = {}
 
     def __iter__(self) -> Iterator[Operation]:
         for op in self._ops:
             if op.doc_id and op.body is not None:
-                self.documents[op.doc_id] = dict(op.body)
+                body = {**op.body, "id": str(uuid.uuid5(self.run_id, op.doc_id))}
+                key = str(uuid.uuid5(self.run_id, f"key:{op.idempotency_key}"))
+                op = dataclasses.replace(op, body=body, idempotency_key=key)
+                self.documents[str(body["id"])] = body
             yield op
 
 
@@ -140,14 +157,19 @@ def wait_edges(urls: Mapping[str, str], *, timeout_s: float, drained: bool,
 
 async def _timeline(
     runner: WorkloadRunner, links: Mapping[str, Any], mode: str, warmup_s: float,
-    outage_s: float,
+    outage_s: float, disruption: Callable[[], object] | None = None,
 ) -> tuple[pd.DataFrame, float, float]:
     task = runner.start()
     await asyncio.sleep(warmup_s)
     await asyncio.gather(*(asyncio.to_thread(link.down, mode) for link in links.values()))
     t_cut = runner.elapsed()
     try:
-        await asyncio.sleep(outage_s)
+        if disruption is None:
+            await asyncio.sleep(outage_s)
+        else:
+            await asyncio.sleep(outage_s / 2)
+            await asyncio.to_thread(disruption)
+            await asyncio.sleep(max(0.0, t_cut + outage_s - runner.elapsed()))
     finally:
         await asyncio.gather(*(asyncio.to_thread(link.up) for link in links.values()))
     t_restore = runner.elapsed()
@@ -205,9 +227,16 @@ def disconnection(
     request_timeout_s: float = 5.0,
     sample_interval_s: float = 0.5,
     ready_timeout_s: float = 30.0,
+    warm_products: int | None = 100,
+    disruption: Callable[[], object] | None = None,
     progress: bool = True,
 ) -> DisconnectionResult:
-    """Run the experiment (module docstring) and return its tables and summary."""
+    """Run the experiment (module docstring) and return its tables and summary.
+
+    `warm_products`: how many of the most popular products the warm-up loads (None: all).
+    `disruption`: called once in the middle of the outage (e.g. crash an edge and lose its
+    outbox, to see the verification fail).
+    """
     if outage_s <= 0 or warmup_s < 0 or after_s < 0 or drain_timeout_s <= 0:
         raise ValueError("outage_s and drain_timeout_s must be > 0; warmup_s, after_s >= 0")
     if mode not in ("refuse", "blackhole"):
@@ -239,7 +268,10 @@ def disconnection(
         supplier = cloud.supplier_id()
 
         # 1. warm-up
-        warm = [op for e in names for op in _warm_ops(e, warehouses[e], products)]
+        hot = OperationFactory(seed, products, {e: [warehouses[e]] for e in names},
+                               s=zipf_s).by_popularity
+        hot = hot if warm_products is None else hot[:warm_products]
+        warm = [op for e in names for op in _warm_ops(e, warehouses[e], hot)]
         run_async(run_workload(warm, edge_urls, token=clerks, concurrency=8,
                                timeout_s=request_timeout_s, progress=progress,
                                description="warm-up"))
@@ -256,7 +288,7 @@ def disconnection(
                                 description=f"with edge cache (outage {outage_s:g} s)")
         with StatusSampler(edge_urls, interval_s=sample_interval_s) as sampler:
             table, t_cut, t_restore = run_async(
-                _timeline(runner, links, mode, warmup_s, outage_s)
+                _timeline(runner, links, mode, warmup_s, outage_s, disruption)
             )
             drained, _, last = wait_edges(edge_urls, timeout_s=drain_timeout_s, drained=True)
             drain_time_s = (time.monotonic() - (runner.t0 + t_restore)) if drained else None

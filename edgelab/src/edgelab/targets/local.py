@@ -31,6 +31,7 @@ from edgelab.process import (
     ProcessError,
     ProcessRecord,
     is_running,
+    kill_processes,
     log_tail,
     pick_port,
     read_pid_files,
@@ -433,18 +434,31 @@ class LocalTarget:
         return part
 
     def restart_edge(self, name: str, env: Mapping[str, str] | None = None, *,
-                     wipe: bool = False) -> None:
-        """Restart one edge cache with extra `EDGE_CACHE_*` settings (optionally with no data)."""
+                     wipe: bool = False, crash: bool = False, lose_outbox: bool = False) -> None:
+        """Restart one edge cache, e.g. with other `EDGE_CACHE_*` settings.
+
+        `env` replaces the edge's extra settings (None keeps them); `wipe` starts with an empty
+        data directory; `crash` kills it with SIGKILL instead of a graceful stop;
+        `lose_outbox` deletes its outbox database before the restart (a node whose queued
+        writes were not durable) — used to show that verification catches lost writes.
+        """
         state = self.state
         part = state.part(name)
         if part is None or part.kind != "edge":
             raise UnknownEdgeError(self._unknown_edge_message(name))
         link = next(p for p in state.by_kind("link") if p.edge == name)
-        stop_processes([part.process], self.settings.stop_timeout_s)
+        if crash:
+            kill_processes([part.process], self.settings.stop_timeout_s)
+        else:
+            stop_processes([part.process], self.settings.stop_timeout_s)
         if wipe:
             shutil.rmtree(self.edge_dir(name), ignore_errors=True)
+        elif lose_outbox:
+            for f in self.edge_dir(name).glob("outbox*"):
+                f.unlink(missing_ok=True)
         index = int(name.rsplit("-", 1)[1])
-        self.edge_env[name] = dict(env or {})
+        if env is not None:
+            self.edge_env[name] = dict(env)
         self._start_edge(state, name, index, part.port, link.port)
         save_state(self.lab_dir, state)
 
