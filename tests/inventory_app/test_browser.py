@@ -190,6 +190,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppServer
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Generous waits: the CI machine has 2 cores shared with other test processes.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -225,6 +227,7 @@ def test_sale_in_the_browser_changes_stock_and_chinese_switch(
     app_server, seed, db = server
     base = app_server.base
     context = browser.new_context(locale="en-US", viewport={"width": 1200, "height": 800})
+    context.set_default_timeout(30_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -275,6 +278,7 @@ def test_sale_without_javascript_posts_with_redirect(
     app_server, seed, db = server
     base = app_server.base
     context = browser.new_context(java_script_enabled=False, locale="zh-CN")
+    context.set_default_timeout(30_000)
     page = context.new_page()
     try:
         sign_in(page, base)
@@ -296,6 +300,7 @@ def test_form_shows_queued_when_the_edge_answers_202(
     proxy = OfflineEdgeProxy(app_server.base)
     proxy.start()
     context = browser.new_context(locale="en-US")
+    context.set_default_timeout(30_000)
     page = context.new_page()
     try:
         base = proxy.base

@@ -287,6 +287,32 @@ def test_product_search_and_pagination(
     assert clerk.get("/products?after=zzz").status_code == 200
 
 
+def test_pagination_of_products_stock_and_ledger(
+    clerk: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inventory_app.web import pages as web_pages
+
+    monkeypatch.setattr(web_pages, "PAGE_SIZE", 2)
+    for path, row_marker in (("/products", 'href="/products/'), ("/stock", "data-stock-row="),
+                             ("/ledger", '<td class="num">')):
+        seen: list[str] = []
+        url: str | None = path
+        for _ in range(20):
+            assert url is not None
+            response = clerk.get(url)
+            assert response.status_code == 200, (url, response.text[:300])
+            body = response.text.split("<tbody>")[1].split("</tbody>")[0] \
+                if "<tbody>" in response.text else ""
+            seen.append(body)
+            found = re.search(r'<a href="([^"]+)" rel="next">', response.text)
+            url = found.group(1).replace("&amp;", "&") if found else None
+            if url is None:
+                break
+        assert len(seen) >= 2, path
+        assert url is None, f"{path} paging did not end"
+        assert all(row_marker in body for body in seen[:-1]), path
+
+
 def test_static_assets_are_local_and_immutable(clerk: TestClient) -> None:
     page = clerk.get("/")
     css = re.search(r'href="(/static/app\.css\?v=[0-9a-f]+)"', page.text)

@@ -23,6 +23,7 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE: Final = 50
 RECENT_MOVEMENTS: Final = 10
+LOW_STOCK_ROWS: Final = 50
 MAX_QUERY: Final = 100
 
 
@@ -96,7 +97,7 @@ def movement_views(session: Session, movements: Sequence[StockMovement]) -> list
                 "doc_type": m.doc_type,
                 "doc_number": numbers.get(m.document_id) or "",
                 "delta": f"{m.delta:+d}",
-                "negative": m.delta < 0,
+                "sign": "neg" if m.delta < 0 else ("pos" if m.delta > 0 else ""),
                 "balance_after": m.balance_after,
                 "flags": flags,
             }
@@ -143,6 +144,7 @@ def dashboard(request: Request) -> Response:
         review_count = session.scalar(
             select(func.count()).select_from(ReviewItem).where(ReviewItem.resolved_at.is_(None))
         )
+    low_total = len(low)
     low_rows = [
         {
             "product_id": row.product_id,
@@ -152,17 +154,18 @@ def dashboard(request: Request) -> Response:
             "qty": row.qty,
             "min_qty": row.min_qty,
         }
-        for row in low
+        for row in low[:LOW_STOCK_ROWS]
     ]
     tiles = [
         {"label": "tile.products", "value": product_count or 0},
         {"label": "tile.warehouses", "value": warehouse_count or 0},
-        {"label": "tile.low_stock", "value": len(low_rows)},
+        {"label": "tile.low_stock", "value": low_total},
         {"label": "tile.reviews", "value": review_count or 0},
     ]
     post_links = [{"href": href, "label": label} for href, label in POST_PAGES]
     return page(
-        request, user, "dashboard.html", tiles=tiles, low_stock=low_rows, post_links=post_links
+        request, user, "dashboard.html", tiles=tiles, low_stock=low_rows, post_links=post_links,
+        low_total=low_total,
     )
 
 
@@ -288,6 +291,7 @@ def ledger_page(request: Request) -> Response:
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         movements = movement_views(session, rows)
+        last_seq = rows[-1].seq if rows else None
         warehouses = live_warehouses(session)
         product_options = [
             product_view(p)
@@ -304,7 +308,7 @@ def ledger_page(request: Request) -> Response:
         warehouses=warehouses,
         products=product_options,
         movements=movements,
-        next_url=page_url(request, before=rows[-1].seq) if more and rows else "",
+        next_url=page_url(request, before=last_seq) if more and last_seq is not None else "",
         prev_url=page_url(request, before=None) if before is not None else "",
     )
 
