@@ -1,0 +1,92 @@
+"""Static checks of the deployment kit: syntax, example inventories, ansible-lint, yamllint.
+
+These run the real tools on the real files. What they cannot show: that the playbooks work on
+real machines (no K3s/KubeEdge binaries, no systemd, no Docker here); see the other test files
+and docs/instructor.md's acceptance checklist for that.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.playbooks.ansible_run import (
+    EXAMPLE_INVENTORIES,
+    PLAYBOOKS,
+    REPO_ROOT,
+    ansible_env,
+    tool,
+)
+
+PLAYBOOK_FILES = sorted(PLAYBOOKS.glob("*.yml"))
+EXPECTED_PLAYBOOKS = {
+    "site.yml", "cluster.yml", "deploy.yml", "link.yml",
+    "verify.yml", "reset.yml", "upgrade.yml", "images.yml",
+}
+EXPECTED_ROLES = {
+    "prereq", "raspberrypi", "airgap", "registry", "k3s_server", "k3s_agent", "containerd",
+    "kubeedge_cloud", "kubeedge_edge", "app", "link", "reset",
+}
+
+
+def test_every_playbook_and_role_exists() -> None:
+    assert {p.name for p in PLAYBOOK_FILES} == EXPECTED_PLAYBOOKS
+    roles = {p.name for p in (PLAYBOOKS / "roles").iterdir() if (p / "tasks" / "main.yml").exists()}
+    assert roles == EXPECTED_ROLES
+    examples = {p.name for p in EXAMPLE_INVENTORIES}
+    assert examples == {"lab-vms.yml", "raspberry-pis.yml", "mixed.yml"}
+
+
+def test_syntax_check_every_playbook(tmp_path: Path) -> None:
+    """`ansible-playbook --syntax-check` on every playbook, with every example inventory."""
+    for inventory in EXAMPLE_INVENTORIES:
+        proc = subprocess.run(
+            [tool("ansible-playbook"), "--syntax-check", "-i", str(inventory),
+             *map(str, PLAYBOOK_FILES)],
+            env=ansible_env(tmp_path), cwd=REPO_ROOT, capture_output=True, text=True,
+            timeout=120, check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        for playbook in PLAYBOOK_FILES:
+            assert f"playbook: {playbook}" in proc.stdout
+
+
+@pytest.mark.parametrize("inventory", EXAMPLE_INVENTORIES, ids=lambda p: p.stem)
+def test_inventory_graph(inventory: Path, tmp_path: Path) -> None:
+    """Each example inventory parses and has exactly one cloud node and at least two edges."""
+    proc = subprocess.run(
+        [tool("ansible-inventory"), "-i", str(inventory), "--graph"],
+        env=ansible_env(tmp_path), cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "[WARNING]" not in proc.stderr, proc.stderr
+    lines = proc.stdout.splitlines()
+    cloud = lines.index("  |--@cloud:")
+    edge = lines.index("  |--@edge:")
+    cloud_hosts = [line for line in lines[cloud + 1 : edge] if line.startswith("  |  |--")]
+    edge_hosts = [line for line in lines[edge + 1 :] if line.startswith("  |  |--")]
+    assert len(cloud_hosts) == 1
+    assert len(edge_hosts) >= 2
+
+
+def test_yamllint_clean(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [tool("yamllint"), "-s", "-f", "parsable", "playbooks/", ".yamllint", ".ansible-lint"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_ansible_lint_production_profile(tmp_path: Path) -> None:
+    """ansible-lint with the production profile (config: .ansible-lint), zero violations."""
+    proc = subprocess.run(
+        [tool("ansible-lint"), "--nocolor", "--profile", "production"],
+        env=ansible_env(tmp_path), cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=500, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    assert "0 failure(s), 0 warning(s)" in proc.stdout + proc.stderr
