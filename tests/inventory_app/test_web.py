@@ -29,12 +29,13 @@ from tests.inventory_app.test_web_support import (
     seed_small,
 )
 
+WebWorld = tuple[TestClient, Database, Seed]
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
 EN = {"Accept-Language": "en-US,en;q=0.9"}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Database, Seed]]:
+def web_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebWorld]:
     data_dir = tmp_path_factory.mktemp("web")
     url = f"sqlite:///{data_dir / 'inventory.db'}"
     upgrade(url)
@@ -52,8 +53,12 @@ def login(client: TestClient, role: str) -> TestClient:
     page = fresh.get("/login")
     response = fresh.post(
         "/login",
-        data={"username": role, "password": PASSWORDS[role], "csrf_token": csrf_of(page.text),
-              "next": "/"},
+        data={
+            "username": role,
+            "password": PASSWORDS[role],
+            "csrf_token": csrf_of(page.text),
+            "next": "/",
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
@@ -61,13 +66,13 @@ def login(client: TestClient, role: str) -> TestClient:
 
 
 @pytest.fixture(scope="module")
-def clerk(world: tuple[TestClient, Database, Seed]) -> TestClient:
-    return login(world[0], "clerk")
+def clerk(web_world: WebWorld) -> TestClient:
+    return login(web_world[0], "clerk")
 
 
 @pytest.fixture(scope="module")
-def viewer(world: tuple[TestClient, Database, Seed]) -> TestClient:
-    return login(world[0], "viewer")
+def viewer(web_world: WebWorld) -> TestClient:
+    return login(web_world[0], "viewer")
 
 
 def pages(seed: Seed) -> list[str]:
@@ -126,21 +131,20 @@ def test_locale_negotiation() -> None:
 
 
 # ---- sign-in and roles ------------------------------------------------------------------------
-def test_every_page_needs_a_sign_in(world: tuple[TestClient, Database, Seed]) -> None:
-    client, _db, seed = world
+def test_every_page_needs_a_sign_in(web_world: WebWorld) -> None:
+    client, _db, seed = web_world
     anonymous = TestClient(client.app, base_url="http://testserver")
     for path in pages(seed):
         response = anonymous.get(path, follow_redirects=False)
         assert response.status_code == 303, path
         assert response.headers["location"].startswith("/login?next=")
         assert "Accept-Language" in response.headers["vary"]
-    response = anonymous.post("/documents/sale", data={"warehouse_id": "1"},
-                              follow_redirects=False)
+    response = anonymous.post("/documents/sale", data={"warehouse_id": "1"}, follow_redirects=False)
     assert response.status_code == 303
 
 
-def test_login_page_and_failures(world: tuple[TestClient, Database, Seed]) -> None:
-    client, _db, _seed = world
+def test_login_page_and_failures(web_world: WebWorld) -> None:
+    client, _db, _seed = web_world
     anonymous = TestClient(client.app, base_url="http://testserver")
     page = anonymous.get("/login", headers=ZH)
     assert page.status_code == 200
@@ -162,14 +166,18 @@ def test_login_page_and_failures(world: tuple[TestClient, Database, Seed]) -> No
     assert "inventory_session" not in forged.cookies
 
 
-def test_session_cookie_flags_and_logout(world: tuple[TestClient, Database, Seed]) -> None:
-    client, _db, _seed = world
+def test_session_cookie_flags_and_logout(web_world: WebWorld) -> None:
+    client, _db, _seed = web_world
     fresh = TestClient(client.app, base_url="http://testserver")
     page = fresh.get("/login?next=/stock")
     response = fresh.post(
         "/login",
-        data={"username": "admin", "password": PASSWORDS["admin"],
-              "csrf_token": csrf_of(page.text), "next": "/stock"},
+        data={
+            "username": "admin",
+            "password": PASSWORDS["admin"],
+            "csrf_token": csrf_of(page.text),
+            "next": "/stock",
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303 and response.headers["location"] == "/stock"
@@ -183,28 +191,31 @@ def test_session_cookie_flags_and_logout(world: tuple[TestClient, Database, Seed
     assert out.status_code == 303 and out.headers["location"] == "/login"
     # The session token was revoked, not only forgotten by the browser.
     session_value = response.cookies.get("inventory_session")
-    again = TestClient(client.app, base_url="http://testserver",
-                       cookies={"inventory_session": session_value or ""})
+    again = TestClient(
+        client.app, base_url="http://testserver", cookies={"inventory_session": session_value or ""}
+    )
     assert again.get("/", follow_redirects=False).status_code == 303
 
 
-def test_open_redirect_is_refused(world: tuple[TestClient, Database, Seed]) -> None:
-    client, _db, _seed = world
+def test_open_redirect_is_refused(web_world: WebWorld) -> None:
+    client, _db, _seed = web_world
     fresh = TestClient(client.app, base_url="http://testserver")
     page = fresh.get("/login")
     response = fresh.post(
         "/login",
-        data={"username": "viewer", "password": PASSWORDS["viewer"],
-              "csrf_token": csrf_of(page.text), "next": "//evil.example/"},
+        data={
+            "username": "viewer",
+            "password": PASSWORDS["viewer"],
+            "csrf_token": csrf_of(page.text),
+            "next": "//evil.example/",
+        },
         follow_redirects=False,
     )
     assert response.headers["location"] == "/"
 
 
-def test_viewer_sees_no_forms_and_cannot_post(
-    world: tuple[TestClient, Database, Seed], viewer: TestClient
-) -> None:
-    _client, db, seed = world
+def test_viewer_sees_no_forms_and_cannot_post(web_world: WebWorld, viewer: TestClient) -> None:
+    _client, db, seed = web_world
     dashboard = viewer.get("/")
     assert dashboard.status_code == 200
     assert 'href="/documents/sale"' not in dashboard.text
@@ -213,8 +224,12 @@ def test_viewer_sees_no_forms_and_cannot_post(
     before = balance(db, seed.shop, seed.tea)
     response = viewer.post(
         "/documents/sale",
-        data={"csrf_token": csrf_of(dashboard.text), "warehouse_id": str(seed.shop),
-              "product_id": str(seed.tea), "qty": "1"},
+        data={
+            "csrf_token": csrf_of(dashboard.text),
+            "warehouse_id": str(seed.shop),
+            "product_id": str(seed.tea),
+            "qty": "1",
+        },
     )
     assert response.status_code == 403
     assert balance(db, seed.shop, seed.tea) == before
@@ -222,8 +237,12 @@ def test_viewer_sees_no_forms_and_cannot_post(
 
 def test_clerk_nav_has_the_forms(clerk: TestClient) -> None:
     page = clerk.get("/")
-    for href in ("/documents/purchase", "/documents/sale", "/documents/transfer",
-                 "/documents/stocktake"):
+    for href in (
+        "/documents/purchase",
+        "/documents/sale",
+        "/documents/transfer",
+        "/documents/stocktake",
+    ):
         assert f'href="{href}"' in page.text
 
 
@@ -233,10 +252,13 @@ def test_clerk_nav_has_the_forms(clerk: TestClient) -> None:
     [(EN, "en", ["Dashboard", "Log out"]), (ZH, "zh-Hans-CN", ["概览", "退出登录"])],
 )
 def test_every_page_renders_in_both_languages(
-    world: tuple[TestClient, Database, Seed], clerk: TestClient,
-    headers: dict[str, str], lang: str, words: list[str],
+    web_world: WebWorld,
+    clerk: TestClient,
+    headers: dict[str, str],
+    lang: str,
+    words: list[str],
 ) -> None:
-    _client, _db, seed = world
+    _client, _db, seed = web_world
     for path in pages(seed):
         response = clerk.get(path, headers=headers)
         assert response.status_code == 200, (path, response.text[:500])
@@ -258,8 +280,8 @@ def test_dashboard_lists_low_stock(clerk: TestClient) -> None:
     assert "CUP-01" in page.text and "Paper cup" in page.text
 
 
-def test_language_switch_is_remembered(world: tuple[TestClient, Database, Seed]) -> None:
-    client, _db, _seed = world
+def test_language_switch_is_remembered(web_world: WebWorld) -> None:
+    client, _db, _seed = web_world
     user = login(client, "clerk")
     switched = user.get("/stock?lang=zh-CN", headers=EN)
     assert switched.status_code == 200 and "各仓库存" in switched.text
@@ -272,10 +294,8 @@ def test_language_switch_is_remembered(world: tuple[TestClient, Database, Seed])
     assert 'href="/stock?lang=zh-CN"' in back.text
 
 
-def test_product_search_and_pagination(
-    clerk: TestClient, world: tuple[TestClient, Database, Seed]
-) -> None:
-    _client, _db, seed = world
+def test_product_search_and_pagination(clerk: TestClient, web_world: WebWorld) -> None:
+    _client, _db, seed = web_world
     found = clerk.get("/products?q=tea")
     assert "TEA-01" in found.text and "CUP-01" not in found.text
     none = clerk.get("/products?q=no-such-thing")
@@ -293,16 +313,22 @@ def test_pagination_of_products_stock_and_ledger(
     from inventory_app.web import pages as web_pages
 
     monkeypatch.setattr(web_pages, "PAGE_SIZE", 2)
-    for path, row_marker in (("/products", 'href="/products/'), ("/stock", "data-stock-row="),
-                             ("/ledger", '<td class="num">')):
+    for path, row_marker in (
+        ("/products", 'href="/products/'),
+        ("/stock", "data-stock-row="),
+        ("/ledger", '<td class="num">'),
+    ):
         seen: list[str] = []
         url: str | None = path
         for _ in range(20):
             assert url is not None
             response = clerk.get(url)
             assert response.status_code == 200, (url, response.text[:300])
-            body = response.text.split("<tbody>")[1].split("</tbody>")[0] \
-                if "<tbody>" in response.text else ""
+            body = (
+                response.text.split("<tbody>")[1].split("</tbody>")[0]
+                if "<tbody>" in response.text
+                else ""
+            )
             seen.append(body)
             found = re.search(r'<a href="([^"]+)" rel="next">', response.text)
             url = found.group(1).replace("&amp;", "&") if found else None
@@ -321,8 +347,10 @@ def test_static_assets_are_local_and_immutable(clerk: TestClient) -> None:
     assert "http://" not in page.text.split("<main>")[0].replace("http://testserver", "")
     response = clerk.get(css.group(1))
     assert response.status_code == 200 and "immutable" in response.headers["cache-control"]
-    assert clerk.get(css.group(1), headers={"If-None-Match": response.headers["etag"]}
-                     ).status_code == 304
+    assert (
+        clerk.get(css.group(1), headers={"If-None-Match": response.headers["etag"]}).status_code
+        == 304
+    )
     assert clerk.get(js.group(1)).headers["content-type"].startswith("text/javascript")
     assert clerk.get("/static/../settings.py").status_code == 404
 
@@ -334,16 +362,17 @@ def form_page(client: TestClient, path: str, headers: dict[str, str] | None = No
     return response.text
 
 
-def test_sale_form_posts_and_changes_stock(
-    world: tuple[TestClient, Database, Seed], clerk: TestClient
-) -> None:
-    _client, db, seed = world
+def test_sale_form_posts_and_changes_stock(web_world: WebWorld, clerk: TestClient) -> None:
+    _client, db, seed = web_world
     before = balance(db, seed.shop, seed.tea)
     html = form_page(clerk, "/documents/sale")
     data = {
-        "csrf_token": csrf_of(html), "client_id": client_id_of(html),
-        "warehouse_id": str(seed.shop), "partner_id": str(seed.customer),
-        "product_id": [str(seed.tea), "", ""], "qty": ["3", "", ""],
+        "csrf_token": csrf_of(html),
+        "client_id": client_id_of(html),
+        "warehouse_id": str(seed.shop),
+        "partner_id": str(seed.customer),
+        "product_id": [str(seed.tea), "", ""],
+        "qty": ["3", "", ""],
         "unit_price": ["12.50", "", ""],
     }
     response = clerk.post("/documents/sale", data=data, follow_redirects=False)
@@ -360,31 +389,41 @@ def test_sale_form_posts_and_changes_stock(
     assert "-3" in ledger.text
 
 
-def test_purchase_form_posts(world: tuple[TestClient, Database, Seed], clerk: TestClient) -> None:
-    _client, db, seed = world
+def test_purchase_form_posts(web_world: WebWorld, clerk: TestClient) -> None:
+    _client, db, seed = web_world
     before = balance(db, seed.central, seed.pen)
     html = form_page(clerk, "/documents/purchase")
     response = clerk.post(
         "/documents/purchase",
-        data={"csrf_token": csrf_of(html), "client_id": client_id_of(html),
-              "warehouse_id": str(seed.central), "partner_id": str(seed.supplier),
-              "product_id": [str(seed.pen), str(seed.cup)], "qty": ["25", "4"],
-              "unit_price": ["0.80", ""]},
+        data={
+            "csrf_token": csrf_of(html),
+            "client_id": client_id_of(html),
+            "warehouse_id": str(seed.central),
+            "partner_id": str(seed.supplier),
+            "product_id": [str(seed.pen), str(seed.cup)],
+            "qty": ["25", "4"],
+            "unit_price": ["0.80", ""],
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
     assert balance(db, seed.central, seed.pen) == before + 25
 
 
-def test_transfer_form_posts(world: tuple[TestClient, Database, Seed], clerk: TestClient) -> None:
-    _client, db, seed = world
+def test_transfer_form_posts(web_world: WebWorld, clerk: TestClient) -> None:
+    _client, db, seed = web_world
     src, dst = balance(db, seed.central, seed.tea), balance(db, seed.shop, seed.tea)
     html = form_page(clerk, "/documents/transfer")
     response = clerk.post(
         "/documents/transfer",
-        data={"csrf_token": csrf_of(html), "client_id": client_id_of(html),
-              "warehouse_id": str(seed.central), "to_warehouse_id": str(seed.shop),
-              "product_id": [str(seed.tea)], "qty": ["10"]},
+        data={
+            "csrf_token": csrf_of(html),
+            "client_id": client_id_of(html),
+            "warehouse_id": str(seed.central),
+            "to_warehouse_id": str(seed.shop),
+            "product_id": [str(seed.tea)],
+            "qty": ["10"],
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
@@ -392,10 +431,8 @@ def test_transfer_form_posts(world: tuple[TestClient, Database, Seed], clerk: Te
     assert balance(db, seed.shop, seed.tea) == dst + 10
 
 
-def test_stocktake_posts_the_difference(
-    world: tuple[TestClient, Database, Seed], clerk: TestClient
-) -> None:
-    _client, db, seed = world
+def test_stocktake_posts_the_difference(web_world: WebWorld, clerk: TestClient) -> None:
+    _client, db, seed = web_world
     html = form_page(clerk, f"/documents/stocktake?warehouse_id={seed.shop}", ZH)
     assert "实盘数量" in html and "PEN-01" in html
     expected = balance(db, seed.shop, seed.pen)
@@ -405,8 +442,13 @@ def test_stocktake_posts_the_difference(
     with_sale = form_page(clerk, "/documents/sale")
     clerk.post(
         "/documents/sale",
-        data={"csrf_token": csrf_of(with_sale), "client_id": client_id_of(with_sale),
-              "warehouse_id": str(seed.shop), "product_id": [str(seed.pen)], "qty": ["2"]},
+        data={
+            "csrf_token": csrf_of(with_sale),
+            "client_id": client_id_of(with_sale),
+            "warehouse_id": str(seed.shop),
+            "product_id": [str(seed.pen)],
+            "qty": ["2"],
+        },
     )
     products = re.findall(r'name="product_id" value="(\d+)"', html)
     counted = ["" for _ in products]
@@ -414,9 +456,14 @@ def test_stocktake_posts_the_difference(
     expected_values = re.findall(r'name="expected_qty" value="(-?\d+)"', html)
     response = clerk.post(
         "/documents/stocktake",
-        data={"csrf_token": csrf_of(html), "client_id": client_id_of(html),
-              "warehouse_id": str(seed.shop), "product_id": products,
-              "expected_qty": expected_values, "counted_qty": counted},
+        data={
+            "csrf_token": csrf_of(html),
+            "client_id": client_id_of(html),
+            "warehouse_id": str(seed.shop),
+            "product_id": products,
+            "expected_qty": expected_values,
+            "counted_qty": counted,
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
@@ -432,26 +479,45 @@ def test_stocktake_posts_the_difference(
         ("/documents/sale", {"warehouse_id": ""}, "This field is required.", "此项必填。"),
         ("/documents/sale", {"warehouse_id": "99999"}, "Unknown warehouse.", "仓库不存在。"),
         ("/documents/sale", {"product_id": ["99999"]}, "Unknown product.", "商品不存在。"),
-        ("/documents/sale", {"product_id": [""], "qty": [""]}, "Add at least one line",
-         "请至少填写一行"),
-        ("/documents/sale", {"qty": ["100000"]}, "Not enough stock of Green tea",
-         "Green tea 库存不足"),
+        (
+            "/documents/sale",
+            {"product_id": [""], "qty": [""]},
+            "Add at least one line",
+            "请至少填写一行",
+        ),
+        (
+            "/documents/sale",
+            {"qty": ["100000"]},
+            "Not enough stock of Green tea",
+            "Green tea 库存不足",
+        ),
         ("/documents/sale", {"unit_price": ["cheap"]}, "Enter a price", "请输入零或正数的价格"),
-        ("/documents/transfer", {"to_warehouse_id": "SAME"}, "Choose a different warehouse",
-         "调入仓库不能与调出仓库相同"),
+        (
+            "/documents/transfer",
+            {"to_warehouse_id": "SAME"},
+            "Choose a different warehouse",
+            "调入仓库不能与调出仓库相同",
+        ),
     ],
 )
 def test_bad_form_input_shows_a_clear_error(
-    world: tuple[TestClient, Database, Seed], clerk: TestClient, path: str,
-    fields: dict[str, object], message_en: str, message_zh: str,
+    web_world: WebWorld,
+    clerk: TestClient,
+    path: str,
+    fields: dict[str, object],
+    message_en: str,
+    message_zh: str,
 ) -> None:
-    _client, db, seed = world
+    _client, db, seed = web_world
     before = balance(db, seed.shop, seed.tea)
     for headers, message in ((EN, message_en), (ZH, message_zh)):
         html = form_page(clerk, path)
         data: dict[str, object] = {
-            "csrf_token": csrf_of(html), "client_id": client_id_of(html),
-            "warehouse_id": str(seed.shop), "product_id": [str(seed.tea)], "qty": ["1"],
+            "csrf_token": csrf_of(html),
+            "client_id": client_id_of(html),
+            "warehouse_id": str(seed.shop),
+            "product_id": [str(seed.tea)],
+            "qty": ["1"],
         }
         if path.endswith("transfer"):
             data["to_warehouse_id"] = str(seed.central)
@@ -461,21 +527,34 @@ def test_bad_form_input_shows_a_clear_error(
         response = clerk.post(path, data=data, headers=headers, follow_redirects=False)
         assert response.status_code == 422, response.text[:300]
         assert message in response.text
-        assert 'aria-invalid="true"' in response.text or "Add at least" in message \
-            or "请至少" in message or "stock" in message or "库存" in message
+        assert (
+            'aria-invalid="true"' in response.text
+            or "Add at least" in message
+            or "请至少" in message
+            or "stock" in message
+            or "库存" in message
+        )
     assert balance(db, seed.shop, seed.tea) == before
 
 
-def test_bad_stocktake_input(world: tuple[TestClient, Database, Seed], clerk: TestClient) -> None:
-    _client, _db, seed = world
+def test_bad_stocktake_input(web_world: WebWorld, clerk: TestClient) -> None:
+    _client, _db, seed = web_world
     html = form_page(clerk, f"/documents/stocktake?warehouse_id={seed.shop}")
-    for counted, message in (("-1", "Enter zero or more."), ("x", "Enter a whole number."),
-                             ("", "Enter the counted quantity")):
+    for counted, message in (
+        ("-1", "Enter zero or more."),
+        ("x", "Enter a whole number."),
+        ("", "Enter the counted quantity"),
+    ):
         response = clerk.post(
             "/documents/stocktake",
-            data={"csrf_token": csrf_of(html), "client_id": client_id_of(html),
-                  "warehouse_id": str(seed.shop), "product_id": [str(seed.tea)],
-                  "expected_qty": ["5"], "counted_qty": [counted]},
+            data={
+                "csrf_token": csrf_of(html),
+                "client_id": client_id_of(html),
+                "warehouse_id": str(seed.shop),
+                "product_id": [str(seed.tea)],
+                "expected_qty": ["5"],
+                "counted_qty": [counted],
+            },
         )
         assert response.status_code == 422
         assert message in response.text
@@ -483,22 +562,27 @@ def test_bad_stocktake_input(world: tuple[TestClient, Database, Seed], clerk: Te
 
 # ---- CSRF -------------------------------------------------------------------------------------
 def test_form_posts_without_the_csrf_token_are_refused(
-    world: tuple[TestClient, Database, Seed], clerk: TestClient
+    web_world: WebWorld, clerk: TestClient
 ) -> None:
-    _client, db, seed = world
+    _client, db, seed = web_world
     before = balance(db, seed.shop, seed.tea)
     html = form_page(clerk, "/documents/sale")
-    base = {"client_id": client_id_of(html), "warehouse_id": str(seed.shop),
-            "product_id": [str(seed.tea)], "qty": ["1"]}
+    base = {
+        "client_id": client_id_of(html),
+        "warehouse_id": str(seed.shop),
+        "product_id": [str(seed.tea)],
+        "qty": ["1"],
+    }
     missing = clerk.post("/documents/sale", data=base)
     assert missing.status_code == 403 and "Form expired" in missing.text
     wrong = clerk.post("/documents/sale", data={**base, "csrf_token": "0" * 64}, headers=ZH)
     assert wrong.status_code == 403 and "表单已失效" in wrong.text
-    other_user = login(world[0], "admin")
+    other_user = login(web_world[0], "admin")
     foreign = csrf_of(other_user.get("/").text)
     assert clerk.post("/documents/sale", data={**base, "csrf_token": foreign}).status_code == 403
     cross = clerk.post(
-        "/documents/sale", data={**base, "csrf_token": csrf_of(html)},
+        "/documents/sale",
+        data={**base, "csrf_token": csrf_of(html)},
         headers={"Sec-Fetch-Site": "cross-site"},
     )
     assert cross.status_code == 403
@@ -507,8 +591,9 @@ def test_form_posts_without_the_csrf_token_are_refused(
 
 def test_pages_carry_the_js_messages(clerk: TestClient) -> None:
     page = clerk.get("/documents/sale", headers=ZH)
-    blob = re.search(r'<script type="application/json" id="ui-messages">(.*?)</script>',
-                     page.text, re.S)
+    blob = re.search(
+        r'<script type="application/json" id="ui-messages">(.*?)</script>', page.text, re.S
+    )
     assert blob
     messages = json.loads(blob.group(1))
     assert messages["js.queued"] == "已排队，联网后将自动同步。"
