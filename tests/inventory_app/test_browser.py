@@ -301,9 +301,14 @@ def test_form_shows_queued_when_the_edge_answers_202(
     proxy.start()
     context = browser.new_context(locale="en-US")
     context.set_default_timeout(30_000)
+    # An edge node is often reached over plain http on a LAN address, where browsers have no
+    # crypto.randomUUID (secure contexts only): the script must fall back to getRandomValues.
+    context.add_init_script("Object.defineProperty(Crypto.prototype, 'randomUUID', "
+                            "{value: undefined, configurable: true});")
     page = context.new_page()
     try:
         base = proxy.base
+        assert page.evaluate("typeof crypto.randomUUID") == "undefined"
         sign_in(page, base)
         before = balance(db, seed.shop, seed.tea)
         page.goto(base + "/documents/sale")
