@@ -11,6 +11,7 @@ Everything lives under the lab directory (`EDGELAB_LAB_DIR`, default `./build/la
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -301,6 +302,25 @@ class LocalTarget:
         marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         return True
 
+    def _create_tokens(self, tokens: dict[str, str],
+                       wanted: list[tuple[str, str, str | None]]) -> None:
+        """Create the missing tokens of `wanted` (key, role, warehouse) in parallel."""
+        missing = [w for w in wanted if w[0] not in tokens]
+        if not missing:
+            return
+
+        def create(item: tuple[str, str, str | None]) -> tuple[str, str]:
+            key, role, warehouse = item
+            args = ["create-token", "--role", role, "--name", f"edgelab {key}"]
+            if warehouse:
+                args += ["--warehouse", warehouse]
+            return key, parse_token(self._inventory_cli(*args))
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            for key, value in pool.map(create, missing):
+                tokens[key] = value
+        self._save_tokens(tokens)
+
     def _token(self, tokens: dict[str, str], key: str, role: str,
                warehouse: str | None = None) -> str:
         """`tokens[key]`, created with `inventory-app create-token` when missing."""
@@ -353,6 +373,10 @@ class LocalTarget:
         self.migrate()
         self.seed()
         stored = self._load_tokens()
+        self._create_tokens(stored, [("admin", "admin", None)] + [
+            (f"{role} {warehouse_code(i)}", role, warehouse_code(i))
+            for i in range(1, len(names) + 1) for role in ("clerk", "device")
+        ])
         tokens: dict[str, Any] = {
             "admin": self._token(stored, "admin", "admin"),
             "clerks": {},
