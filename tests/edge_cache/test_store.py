@@ -36,6 +36,7 @@ def open_store(path: Path, clock: FakeClock, **kw: int) -> CacheStore:
         max_entries=kw.get("max_entries", 10**6),
         hot_entries=kw.get("hot_entries", 16),
         clock=clock,
+        touch_interval=0,
     )
     store.open()
     return store

@@ -221,6 +221,7 @@ class EdgeCache:
             await asyncio.sleep(2.0)
             try:
                 self.store.flush()
+                await asyncio.to_thread(self.store.checkpoint)
             except Exception:
                 log.exception("cache store flush failed")
 

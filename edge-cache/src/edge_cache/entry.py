@@ -70,6 +70,7 @@ class CachedResponse:
     last_modified: str | None = None
     shareable: bool = False  # public / s-maxage / must-revalidate: reusable for credentials
     wire: bytes | None = None  # pre-serialized status line + stored headers, for the hot tier
+    last_access: float = 0.0  # as last written to the store (LRU)
 
     @property
     def variant(self) -> str:

@@ -2,14 +2,18 @@
 
 * One row per (key, variant); running totals (entries, bytes) kept by triggers, so start-up
   reads one row instead of scanning (lazy load: entries come into memory on first use).
-* LRU: `last_access` updates are batched in memory and flushed every few seconds and before
-  eviction; eviction deletes the least recently used rows until both bounds hold.
+* LRU: `last_access` updates are batched in memory (at most one per entry per
+  `touch_interval` seconds) and flushed every few seconds and before eviction; eviction deletes
+  the least recently used rows until both bounds hold.
+* Commits on the event loop never checkpoint the WAL (`wal_autocheckpoint=0`): `checkpoint()`
+  runs from a worker thread on its own connection, so fsyncs never stall the hit path.
 * A file that is not a usable SQLite database is moved aside (`cache.sqlite3.corrupt-<time>`)
   with a loud log line and the cache tier starts empty: it only holds copies of origin data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -23,7 +27,7 @@ from edge_cache.metrics import Metrics
 
 log = logging.getLogger("edge_cache.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
@@ -39,9 +43,9 @@ CREATE TABLE IF NOT EXISTS entries (
     initial_age REAL NOT NULL,
     lifetime REAL NOT NULL,
     size INTEGER NOT NULL,
-    last_access REAL NOT NULL,
-    PRIMARY KEY (key, variant)
-) WITHOUT ROWID;
+    last_access REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS entries_key ON entries (key, variant);
 CREATE INDEX IF NOT EXISTS entries_path ON entries (path);
 CREATE INDEX IF NOT EXISTS entries_lru ON entries (last_access);
 CREATE TABLE IF NOT EXISTS totals (
@@ -93,8 +97,10 @@ class CacheStore:
         hot_entries: int = 4096,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        touch_interval: float = 30.0,
     ) -> None:
         self.path = path
+        self.touch_interval = touch_interval
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self.hot_entries = hot_entries
@@ -143,6 +149,7 @@ class CacheStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
+            db.execute("PRAGMA wal_autocheckpoint=0")
             db.executescript(SCHEMA)
             row = db.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
             if row is None:
@@ -158,6 +165,8 @@ class CacheStore:
     def close(self) -> None:
         if self._db is not None:
             self.flush()
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
 
@@ -191,7 +200,21 @@ class CacheStore:
         return found
 
     def touch(self, entry: CachedResponse) -> None:
-        self._touched[(entry.key, entry.variant)] = self.clock()
+        now = self.clock()
+        if now - entry.last_access >= self.touch_interval:
+            entry.last_access = now
+            self._touched[(entry.key, entry.variant)] = now
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy the WAL into the database file (call from a worker thread)."""
+        if self._db is None:
+            return
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(f"PRAGMA wal_checkpoint({mode})")
+        finally:
+            conn.close()
 
     def _remember(self, key: str, variants: list[CachedResponse]) -> None:
         if self.hot_entries <= 0:
@@ -203,7 +226,7 @@ class CacheStore:
 
     @staticmethod
     def _from_row(row: tuple[object, ...]) -> CachedResponse:
-        (key, _variant, path, vary, status, headers, body, req_t, resp_t, age, life, _s, _la) = row
+        (key, _variant, path, vary, status, headers, body, req_t, resp_t, age, life, _s, la) = row
         vary_pairs = json.loads(str(vary))
         entry = CachedResponse(
             key=str(key),
@@ -217,6 +240,7 @@ class CacheStore:
             response_time=float(resp_t),  # type: ignore[arg-type]
             initial_age=float(age),  # type: ignore[arg-type]
             lifetime=float(life),  # type: ignore[arg-type]
+            last_access=float(la),  # type: ignore[arg-type]
         )
         entry.refresh_derived()
         return entry
@@ -256,6 +280,7 @@ class CacheStore:
             db.execute("ROLLBACK")
             raise
         self._touched.pop((entry.key, variant), None)
+        entry.last_access = now
         hot = self._hot.get(entry.key)
         if hot is not None:
             kept = [e for e in hot if e.variant != variant]
@@ -270,6 +295,7 @@ class CacheStore:
     def update(self, entry: CachedResponse) -> None:
         """Write back a freshened entry (after a 304): headers and timing only."""
         entry.refresh_derived()
+        entry.last_access = self.clock()
         self.db.execute(
             "UPDATE entries SET headers = ?, request_time = ?, response_time = ?, "
             "initial_age = ?, lifetime = ?, size = ?, last_access = ? "
@@ -281,7 +307,7 @@ class CacheStore:
                 entry.initial_age,
                 entry.lifetime,
                 entry.size,
-                self.clock(),
+                entry.last_access,
                 entry.key,
                 entry.variant,
             ),
