@@ -344,3 +344,13 @@ async def test_client_conditional_answered_from_cache(
     ims = await sidecar.get("/c", {"If-Modified-Since": http_date(clock.now)})
     assert ims.status == 304
     assert origin.count("/c") == 1
+
+
+async def test_head_pass_through_keeps_content_length(
+    sidecar: Sidecar, origin: ScriptedOrigin
+) -> None:
+    origin.route("/hp", headers={"Cache-Control": "max-age=60"}, body=b"12345678")
+    head = await sidecar.request("HEAD", "/hp", {"Cache-Control": "no-store"})
+    assert (head.status, head.cache, head.body) == (200, "BYPASS", b"")
+    assert head.headers["Content-Length"] == "8"
+    assert origin.requests[-1].method == "HEAD"

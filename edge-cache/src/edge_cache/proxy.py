@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("edge_cache.proxy")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+NOT_FORWARDED = ("host", "expect", "content-length")
 CONDITIONAL = ("if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range")
 ERROR_STATUSES = frozenset({500, 502, 503, 504})
 PROBLEM = "https://edgelab.dev/problems/"
@@ -372,6 +373,7 @@ class Proxy:
         headers = list(upstream.headers)
         body = upstream.body
         if req.method == "HEAD":
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
             headers.append(("Content-Length", str(len(body))))
             body = b""
         return self._decorate(Response(upstream.status, headers, body), result.status, path)
@@ -404,7 +406,7 @@ class Proxy:
         req_cc: CacheControl,
     ) -> Fetched:
         """The leader's origin request: GET (HEAD becomes GET), validators from `stale`."""
-        headers = forwardable(req.headers, "host", "range", *CONDITIONAL)
+        headers = forwardable(req.headers, *NOT_FORWARDED, "range", *CONDITIONAL)
         headers.append(("Via", "1.1 edge-cache"))
         if stale is not None:
             if stale.etag:
@@ -547,7 +549,7 @@ class Proxy:
         path = req.path
         if not self.edge.health.is_online():
             return self._decorate(self._offline_response(), status, path)
-        headers = forwardable(req.headers, "host")
+        headers = forwardable(req.headers, *NOT_FORWARDED)
         headers.append(("Via", "1.1 edge-cache"))
         try:
             upstream = await self.origin.send(req.method, req.target, headers, req.body)
@@ -584,7 +586,7 @@ class Proxy:
             if "idempotency-key" not in fields:
                 # The same key goes with this attempt and with any replay of it.
                 req.headers.append(("Idempotency-Key", _new_key()))
-        headers = forwardable(req.headers, "host")
+        headers = forwardable(req.headers, *NOT_FORWARDED)
         headers.append(("Via", "1.1 edge-cache"))
         try:
             upstream = await self.origin.send(req.method, req.target, headers, req.body)

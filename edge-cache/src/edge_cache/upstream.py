@@ -111,7 +111,7 @@ class OriginClient:
             raise OriginError("broken", str(exc)) from exc
         if self.metrics is not None:
             self.metrics.origin_request_seconds.observe(time.perf_counter() - started)
-        return Response(status, forwardable(raw, "content-length"), payload)
+        return Response(status, forwardable(raw), payload)
 
     def _error(self, kind: str) -> None:
         if self.metrics is not None:
