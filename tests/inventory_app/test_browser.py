@@ -266,7 +266,16 @@ def test_sale_in_the_browser_changes_stock_and_chinese_switch(
         page.goto(base + "/documents/sale")
         expect(page.locator("h1")).to_have_text("销售出库单")
         expect(page.get_by_role("link", name="库存流水")).to_be_visible()
+        # Mistakes are explained in the user's language before anything is sent.
+        fill_sale(page, seed, seed.tea, -1)
+        page.click("form[data-document-form] button[type=submit]")
+        expect(status).to_have_attribute("data-state", "error")
+        expect(status).to_contain_text("第 1 行：数量必须大于零。")
+        expect(page.locator("tr[data-line] input[name=qty]").first).to_have_attribute(
+            "aria-invalid", "true"
+        )
         page.screenshot(path=str(SCREENSHOTS / "inventory-sale-form-zh.png"), full_page=True)
+        assert stock_qty(page, base, seed, seed.tea) == before - 2
         assert errors == []
     finally:
         context.close()

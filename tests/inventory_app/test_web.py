@@ -110,7 +110,7 @@ def test_catalogues_have_the_same_keys_and_cover_every_used_key() -> None:
     missing = sorted(k for k in used if k not in en)
     assert missing == []
     js = package.joinpath("static", "app.js").read_text("utf-8")
-    js_keys = set(re.findall(r'msg\("(js\.[a-z_]+)"', js))
+    js_keys = set(re.findall(r'msg\("((?:js|error)\.[a-z_]+)"', js))
     assert js_keys and js_keys <= set(en)
     assert "js.insufficient" in js_keys
     for slug in ("csrf", "forbidden", "not_found"):

@@ -67,9 +67,10 @@
       var product = value(row, "product_id");
       var qty = value(row, "qty");
       var counted = value(row, "counted_qty");
-      if (product === "" || (qty === "" && counted === "")) { return; }
+      var isCount = !!row.querySelector("[name='counted_qty']");
+      if (isCount ? counted === "" : (product === "" && qty === "")) { return; }
       var line = { product_id: asId(product) };
-      if (counted !== "" || row.querySelector("[name='counted_qty']")) {
+      if (isCount) {
         // Stocktake: counted and expected travel; the server posts the difference.
         line.counted_qty = asNumber(counted);
         line.expected_qty = asNumber(value(row, "expected_qty"));
@@ -82,6 +83,57 @@
       rows.push(row);
     });
     return { payload: payload, rows: rows };
+  }
+
+  /* The same checks as the server's form handler, so most mistakes are explained in the
+   * user's language before anything is sent. Returns [[element, message], ...]. */
+  function validate(form, built) {
+    var problems = [];
+    var need = function (name) {
+      var el = form.querySelector("[name='" + name + "']");
+      if (el && el.type !== "hidden" && String(el.value).trim() === "") {
+        problems.push([el, msg("error.required")]);
+      }
+    };
+    need("warehouse_id");
+    if (form.querySelector("[name='to_warehouse_id']")) {
+      need("to_warehouse_id");
+      if (value(form, "to_warehouse_id") !== "" &&
+          value(form, "to_warehouse_id") === value(form, "warehouse_id")) {
+        problems.push([form.querySelector("[name='to_warehouse_id']"), msg("error.same_warehouse")]);
+      }
+    }
+    built.rows.forEach(function (row, i) {
+      var line = function (text) { return msg("error.line", { n: i + 1, message: text }); };
+      var product = row.querySelector("select[name='product_id']");
+      if (product && product.value === "") {
+        problems.push([product, line(msg("error.required"))]);
+      }
+      var qty = row.querySelector("[name='qty']");
+      var counted = row.querySelector("[name='counted_qty']");
+      var price = row.querySelector("[name='unit_price']");
+      if (qty && !/^\s*\d+\s*$/.test(qty.value)) {
+        problems.push([qty, line(/^\s*-?\d+\s*$/.test(qty.value) ? msg("error.positive")
+          : msg("error.not_a_number"))]);
+      } else if (qty && Number(qty.value) <= 0) {
+        problems.push([qty, line(msg("error.positive"))]);
+      }
+      if (counted && !/^\s*\d+\s*$/.test(counted.value)) {
+        problems.push([counted, line(/^\s*-\d+\s*$/.test(counted.value)
+          ? msg("error.not_negative") : msg("error.not_a_number"))]);
+      }
+      if (price && price.value.trim() !== "" &&
+          !(/^\s*\d+([.,]\d+)?\s*$/.test(price.value))) {
+        problems.push([price, line(msg("error.bad_price"))]);
+      }
+    });
+    return problems;
+  }
+
+  function fieldLabel(form, field) {
+    var name = field.split(/[.\[\]]/).filter(Boolean).pop() || field;
+    var label = form.querySelector("label[for='" + name + "']");
+    return label ? label.textContent.trim() : field;
   }
 
   function clearErrors(form) {
@@ -167,7 +219,7 @@
     }
     var items = [];
     (body.errors || []).forEach(function (err) {
-      items.push((err.field ? err.field + ": " : "") + err.message);
+      items.push((err.field ? fieldLabel(form, String(err.field)) + ": " : "") + err.message);
     });
     if (!items.length && (body.detail || body.title)) {
       items.push(String(body.detail || body.title));
@@ -180,6 +232,13 @@
     if (!window.fetch || !window.crypto) { return; }  // plain form post
     event.preventDefault();
     var built = buildPayload(form);
+    clearErrors(form);
+    var problems = validate(form, built);
+    if (problems.length) {
+      problems.forEach(function (p) { p[0].setAttribute("aria-invalid", "true"); });
+      show(form, "error", msg("js.check_form"), problems.map(function (p) { return p[1]; }));
+      return;
+    }
     if (!built.payload.lines.length) {
       show(form, "error", msg("js.no_lines"));
       return;

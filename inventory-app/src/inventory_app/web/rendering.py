@@ -136,7 +136,7 @@ def render(
             csrf_token=csrf_token,
             nav=nav or [],
             flash=flash,
-            js_messages=t.subset("js."),
+            js_messages={**t.subset("js."), **t.subset("error.")},
             **context,
         )
     )
