@@ -14,7 +14,6 @@ import httpx
 from fastapi.testclient import TestClient
 from inventory_app.db import Database
 from inventory_app.main import create_app
-from inventory_app.migrate import upgrade
 from inventory_app.services import auth, masters, stock
 from inventory_app.settings import Settings
 
@@ -112,7 +111,7 @@ def seed_world(db: Database) -> dict[str, Any]:
 
 
 def make_world(url: str) -> World:
-    upgrade(url)
+    """Seed an already migrated database and wrap it in a TestClient."""
     db = Database(url)
     seeded = seed_world(db)
     app = create_app(Settings(database_url=url, log_requests=False), db=db)

@@ -3,24 +3,52 @@ seeded world, tokens of every role, and a FastAPI TestClient or a real uvicorn p
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from inventory_app.migrate import upgrade
 
 from tests.inventory_app.api_support import World, make_world
+from tests.support.postgres import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def migrated_pg_template(postgres_server: PostgresServer) -> str:
+    """Name of a PostgreSQL database holding the migrated schema, used as a template."""
+    url = postgres_server.create_database(prefix="inventory_template")
+    upgrade(url)
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def migrated_pg_url(postgres_server: PostgresServer, migrated_pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database (copied from the template: fast)."""
+    import psycopg
+
+    name = f"inv_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_pg_template}"')
+    url = postgres_server.url(name)
+    yield url
+    postgres_server.drop_database(url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A fresh empty database URL, on SQLite and on PostgreSQL."""
+    """A fresh migrated database URL, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('inv')}/inventory.db"
-    return str(request.getfixturevalue("postgres_url"))
+        url = f"sqlite:///{tmp_path_factory.mktemp('inv')}/inventory.db"
+        upgrade(url)
+        return url
+    return str(request.getfixturevalue("migrated_pg_url"))
 
 
 @pytest.fixture
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('inv')}/inventory.db"
+    url = f"sqlite:///{tmp_path_factory.mktemp('inv')}/inventory.db"
+    upgrade(url)
+    return url
 
 
 @pytest.fixture
@@ -39,7 +67,7 @@ def sqlite_world(sqlite_url: str) -> Iterator[World]:
 
 
 @pytest.fixture
-def pg_world(postgres_url: str) -> Iterator[World]:
-    w = make_world(postgres_url)
+def pg_world(migrated_pg_url: str) -> Iterator[World]:
+    w = make_world(migrated_pg_url)
     yield w
     w.close()

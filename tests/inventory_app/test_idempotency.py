@@ -88,11 +88,9 @@ def test_failed_business_rule_is_not_stored(world: World) -> None:
 @pytest.fixture
 def live(db_url: str) -> Iterator[tuple[LiveServer, dict[str, object]]]:
     from inventory_app.db import Database
-    from inventory_app.migrate import upgrade
 
     from tests.inventory_app.api_support import seed_world
 
-    upgrade(db_url)
     db = Database(db_url)
     seeded = seed_world(db)
     db.dispose()
