@@ -63,19 +63,19 @@ class AccessLog:
     ) -> None:
         if not self.enabled:
             return
+        now = time.time()
         self._lines.append(
-            json.dumps(
-                {
-                    "ts": round(time.time(), 3),
-                    "event": "request",
-                    "method": method,
-                    "target": target,
-                    "status": status,
-                    "cache": cache,
-                    "bytes": size,
-                    "ms": round((time.perf_counter() - started) * 1000, 3),
-                    "client": client,
-                }
+            '{"ts": %.3f, "event": "request", "method": %s, "target": %s, "status": %d, '
+            '"cache": "%s", "bytes": %d, "ms": %.3f, "client": "%s"}'
+            % (
+                now,
+                json.dumps(method),
+                json.dumps(target),
+                status,
+                cache if cache.replace("-", "").isalpha() else "",
+                size,
+                (time.perf_counter() - started) * 1000,
+                client if client.replace(".", "").replace(":", "").isalnum() else "",
             )
         )
         if len(self._lines) >= 256:
