@@ -63,20 +63,13 @@ class AccessLog:
     ) -> None:
         if not self.enabled:
             return
-        now = time.time()
+        ms = (time.perf_counter() - started) * 1000
+        cache = cache if cache.replace("-", "").isalpha() else ""
+        client = client if client.replace(".", "").replace(":", "").isalnum() else ""
         self._lines.append(
-            '{"ts": %.3f, "event": "request", "method": %s, "target": %s, "status": %d, '
-            '"cache": "%s", "bytes": %d, "ms": %.3f, "client": "%s"}'
-            % (
-                now,
-                json.dumps(method),
-                json.dumps(target),
-                status,
-                cache if cache.replace("-", "").isalpha() else "",
-                size,
-                (time.perf_counter() - started) * 1000,
-                client if client.replace(".", "").replace(":", "").isalnum() else "",
-            )
+            f'{{"ts": {time.time():.3f}, "event": "request", "method": {json.dumps(method)}, '
+            f'"target": {json.dumps(target)}, "status": {status}, "cache": "{cache}", '
+            f'"bytes": {size}, "ms": {ms:.3f}, "client": "{client}"}}'
         )
         if len(self._lines) >= 256:
             self.flush()
