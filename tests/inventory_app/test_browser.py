@@ -51,7 +51,7 @@ HOP_BY_HOP = {
 }
 
 
-def wait_http(url: str, deadline_s: float = 30.0) -> None:
+def wait_http(url: str, deadline_s: float = 60.0) -> None:
     deadline = time.monotonic() + deadline_s
     last: Exception | None = None
     while time.monotonic() < deadline:
