@@ -23,7 +23,9 @@ async def origin() -> AsyncIterator[ScriptedOrigin]:
 
 
 async def test_refusing_origin_goes_offline_and_recovers(origin: ScriptedOrigin) -> None:
-    health = OriginHealth(origin.url)  # defaults: interval 1 s, timeout 0.5 s
+    # interval 1 s (the default); a refused connection is definitive whatever the deadline,
+    # and a generous deadline keeps a loaded machine from faking an outage before the test's
+    health = OriginHealth(origin.url, timeout=3.0)
     seen: list[str] = []
     health.add_listener(lambda state, _reason: seen.append(state))
     health.start()

@@ -120,8 +120,8 @@ async def test_offline_reads_writes_and_drain(
 async def test_blackholed_origin_reads_never_wait(
     origin: LedgerOrigin, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    edge = await started(origin, tmp_path, EDGE_CACHE_PROBE_INTERVAL="1.0",
-                         EDGE_CACHE_PROBE_TIMEOUT="0.5")
+    edge = await started(origin, tmp_path, EDGE_CACHE_PROBE_INTERVAL="0.5",
+                         EDGE_CACHE_PROBE_TIMEOUT="1.0")
     try:
         for i in range(20):
             origin.put_item(f"k{i}", i)
@@ -129,7 +129,7 @@ async def test_blackholed_origin_reads_never_wait(
             assert status == 200
         await origin.set_mode("blackhole")
         took = await edge.wait_state(session, "offline")
-        print(f"blackholed origin: OFFLINE after {took:.2f}s (probe 1 s / 0.5 s)")
+        print(f"blackholed origin: OFFLINE after {took:.2f}s (probe every 0.5 s, 1 s deadline)")
         before = len(origin.requests)
         latencies = []
         for n in range(200):

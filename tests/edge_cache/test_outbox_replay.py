@@ -41,7 +41,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await origin.start()
     outbox = Outbox(tmp_path, policy=policy)
     outbox.open()
-    health = OriginHealth(origin.url, interval=0.2, timeout=0.5, initial_online=False)
+    health = OriginHealth(origin.url, interval=0.2, timeout=2.0, initial_online=False)
     evicted: list[str] = []
     replayer = Replayer(outbox, health, origin.url, device_token=DEVICE, evict=evicted.append,
                         backoff_base=0.05, backoff_cap=0.2, max_attempts=5)

@@ -60,7 +60,7 @@ async def send_until_accepted(
                 await resp.read()
                 if resp.status < 300:
                     return attempts
-                assert resp.status in (502, 503), resp.status
+                assert resp.status >= 500, resp.status  # not accepted: retry
         except (aiohttp.ClientError, TimeoutError, OSError):
             pass
         assert attempts < 2000, "sidecar never accepted the write"
@@ -70,7 +70,7 @@ async def send_until_accepted(
 async def test_no_write_lost_or_duplicated_across_kill9_and_dropped_responses(
     origin: LedgerOrigin, tmp_path: Path
 ) -> None:
-    n_writes, workers = 400, 8
+    n_writes, workers = 300, 8
     edge = sidecar(origin, tmp_path)
     await edge.start()
     await origin.set_mode("refuse")
@@ -90,7 +90,7 @@ async def test_no_write_lost_or_duplicated_across_kill9_and_dropped_responses(
                 acked.append(op)
 
         tills = [asyncio.create_task(till()) for _ in range(workers)]
-        for threshold in (60, 160, 260):  # kill -9 during enqueue, three times
+        for threshold in (50, 120, 200):  # kill -9 during enqueue, three times
             await wait_until(lambda t=threshold: len(acked) >= t, 60)  # type: ignore[misc]
             await edge.kill9()
             await edge.start()
@@ -102,7 +102,7 @@ async def test_no_write_lost_or_duplicated_across_kill9_and_dropped_responses(
         origin.write_delay = 0.005
         origin.drop_every = 7  # the origin commits, then the response is lost
         await origin.set_mode("ok")
-        for threshold in (80, 200, 320):  # kill -9 during replay, three times
+        for threshold in (60, 150, 240):  # kill -9 during replay, three times
             await wait_until(lambda t=threshold: len(origin.applied) >= t, 60)  # type: ignore[misc]
             await edge.kill9()
             await edge.start()

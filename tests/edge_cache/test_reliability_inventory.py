@@ -58,7 +58,7 @@ async def test_two_offline_sidecars_converge_on_the_real_inventory_app(tmp_path:
             for edge in edges:
                 await edge.start()
             for edge in edges:  # credentials verified locally: the digest list is synced
-                await wait_until(lambda e=edge: (e.data_dir / "token-digests.json").exists())
+                await wait_until(lambda e=edge: (e.data_dir / "token-digests.json").exists())  # type: ignore[misc]
                 for p in world.products:
                     status, body = await api(
                         s, "GET", f"{edge.url}/api/warehouses/{world.shop}/stock/{p}", clerk)
