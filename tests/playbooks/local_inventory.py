@@ -1,0 +1,56 @@
+"""A throwaway inventory whose `cloud` and `edge` hosts are this machine (connection: local).
+
+Each host gets its own fixture root (`edgelab_root`), so roles write `<root>/etc/...` instead of
+`/etc/...`. The inventory directory carries a copy of the kit's documented group_vars/all.yml,
+exactly as an instructor's copy of an example inventory would.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.playbooks.ansible_run import GROUP_VARS_ALL
+
+
+def write_local_inventory(
+    tmp: Path,
+    *,
+    cloud: tuple[str, str] = ("cloud1", "192.0.2.1"),
+    edges: tuple[tuple[str, str], ...] = (("edge1", "192.0.2.11"),),
+    host_vars: dict[str, dict[str, Any]] | None = None,
+) -> Path:
+    """Write `tmp/inventory/hosts.yml` (+ group_vars) and return its path."""
+    inventory_dir = tmp / "inventory"
+    (inventory_dir / "group_vars").mkdir(parents=True, exist_ok=True)
+    shutil.copy(GROUP_VARS_ALL, inventory_dir / "group_vars" / "all.yml")
+
+    def host(name: str, address: str) -> dict[str, Any]:
+        root = tmp / "roots" / name
+        root.mkdir(parents=True, exist_ok=True)
+        extra = (host_vars or {}).get(name, {})
+        return {"ansible_host": address, "edgelab_root": str(root), **extra}
+
+    inventory = {
+        "all": {
+            "vars": {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            },
+            "children": {
+                "cloud": {"hosts": {cloud[0]: host(*cloud)}},
+                "edge": {"hosts": {name: host(name, address) for name, address in edges}},
+            },
+        }
+    }
+    path = inventory_dir / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return path
+
+
+def root_of(tmp: Path, host: str) -> Path:
+    """The fixture root of an inventory host."""
+    return tmp / "roots" / host
