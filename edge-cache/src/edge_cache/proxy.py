@@ -39,7 +39,10 @@ log = logging.getLogger("edge_cache.proxy")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 NOT_FORWARDED = ("host", "expect", "content-length")
 CONDITIONAL = ("if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range")
-ERROR_STATUSES = frozenset({500, 502, 503, 504})
+ERROR_STATUSES = frozenset({500, 502, 503, 504})  # stale-if-error applies (RFC 5861)
+# Statuses that say the origin (or its gateway) is unavailable: reported to the health state.
+# A 500 is an application error on one resource, not an outage, so it is not reported.
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 PROBLEM = "https://edgelab.dev/problems/"
 
 
@@ -422,7 +425,8 @@ class Proxy:
             return Fetched(error=exc, status="EXPIRED" if stale else "MISS")
         response_time = self.clock()
         if upstream.status in ERROR_STATUSES:
-            health.record_failure(f"origin answered {upstream.status}")
+            if upstream.status in UNAVAILABLE_STATUSES:
+                health.record_failure(f"origin answered {upstream.status}")
             return Fetched(response=upstream, status="EXPIRED" if stale else "MISS")
         health.record_success()
         if upstream.status == 304 and stale is not None:
@@ -566,7 +570,7 @@ class Proxy:
         return self._decorate(resp, status, path)
 
     def _note_status(self, status: int) -> None:
-        if status in ERROR_STATUSES:
+        if status in UNAVAILABLE_STATUSES:
             self.edge.health.record_failure(f"origin answered {status}")
         else:
             self.edge.health.record_success()
@@ -643,7 +647,7 @@ class Proxy:
                     "The edge cannot queue more writes until the origin is back.",
                     ("Retry-After", "30"),
                 )
-                return self._decorate(resp, "QUEUED", path)
+                return self._decorate(resp, "BYPASS", path)
             raise
         body = json.dumps(
             {
