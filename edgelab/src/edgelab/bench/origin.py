@@ -3,7 +3,8 @@
     python -m edgelab.bench.origin --host 127.0.0.1 --port 8001 [--write-delay-ms 5]
 
 - ``GET /items/{key}``: a ≈1.3 KB JSON document, ``Cache-Control: public, max-age=3600``,
-  a strong ``ETag``; ``If-None-Match`` → 304.
+  a strong ``ETag``; ``If-None-Match`` → 304. ``?max_age=N`` makes it
+  ``public, max-age=N, stale-if-error=604800`` (entries that go stale quickly).
 - ``GET /slow?ms=N``: answers after N ms (for timeouts).
 - ``POST /items/{key}`` (any unsafe method on any path): sleeps ``--write-delay-ms`` (a stand-in
   for a database commit), counts the write by ``Idempotency-Key`` and answers 201 with JSON.
@@ -52,7 +53,10 @@ def make_app(write_delay_ms: float = 0.0) -> web.Application:
             body = item_body(key)
             cache[key] = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
         body, etag = cache[key]
-        headers = {"Cache-Control": "public, max-age=3600", "ETag": etag}
+        control = "public, max-age=3600"
+        if "max_age" in request.query:
+            control = f"public, max-age={int(request.query['max_age'])}, stale-if-error=604800"
+        headers = {"Cache-Control": control, "ETag": etag}
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers=headers)
         return web.Response(body=body, headers=headers, content_type="application/json")

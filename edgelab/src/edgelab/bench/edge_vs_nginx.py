@@ -1,0 +1,785 @@
+"""edge-cache vs nginx `proxy_cache`: the measurements behind `edgelab bench`.
+
+One origin (`edgelab.bench.origin`, 5 ms per write) sits behind one link emulator (so the
+origin can be blackholed: connections accepted, never answered). The sidecar (`edge-cache`)
+and nginx both use the emulator as their origin; both are pinned to CPU 0, wrk to CPU 1.
+
+Measurements (targets from the edge-cache issue):
+
+1. cache-hit throughput and p50/p99 at 32 connections (ratio ≥ 0.33 × nginx, p99 ≤ 5 ms);
+2. origin blackholed: time until the sidecar reports OFFLINE (≤ 3 s), then 1,000 sequential
+   GETs on cached keys, fresh and stale: count over 50 ms (0) and p99, nginx beside;
+3. enqueue while offline: p99 of 1,000 sequential POSTs answered 202 (≤ 10 ms, incl. fsync);
+4. drain: 10,000 queued writes replayed after the link comes back (≤ 60 s), and the origin
+   counts each write exactly once;
+5. RSS with 100,000 cached entries (≤ 80 MB) and restart-to-serving with that store (≤ 2 s).
+
+A measurement the sidecar cannot do yet (e.g. no offline state in `/_edge/status`, POSTs
+not answered 202) is skipped with a message; nginx is skipped when it is not installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+
+from edgelab.bench.nginx import NginxConfig, NginxServer, find_nginx
+from edgelab.bench.procs import ManagedProcess, ProcessFailed, free_port, python_module
+from edgelab.bench.report import Report, Row
+from edgelab.bench.wrk import WrkError, run_wrk, wrk_path
+from edgelab.link.local import LocalLink
+
+SERVER_CPU = 0
+LOAD_CPU = 1
+WRITE_DELAY_MS = 5.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does (full run vs `--quick`)."""
+
+    hit_seconds: float
+    sequential_gets: int
+    enqueue_posts: int
+    drain_writes: int
+    fill_entries: int
+    sequential_budget_s: float
+
+    @classmethod
+    def for_run(cls, quick: bool) -> Sizes:
+        if quick:
+            return cls(
+                hit_seconds=1,
+                sequential_gets=100,
+                enqueue_posts=100,
+                drain_writes=200,
+                fill_entries=500,
+                sequential_budget_s=3,
+            )
+        return cls(
+            hit_seconds=8,
+            sequential_gets=1000,
+            enqueue_posts=1000,
+            drain_writes=10_000,
+            fill_entries=100_000,
+            sequential_budget_s=15,
+        )
+
+
+@dataclass
+class Sample:
+    latency_ms: float
+    status: int | None
+    cache: str | None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+class KeepAliveClient:
+    """Sequential requests over one keep-alive connection (reconnects after errors)."""
+
+    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+        parsed = httpx.URL(base_url)
+        self.host = parsed.host
+        self.port = parsed.port or 80
+        self.timeout_s = timeout_s
+        self.conn: http.client.HTTPConnection | None = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        cache_header: str = "X-Edge-Cache",
+    ) -> Sample:
+        start = time.perf_counter()
+        try:
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+            self.conn.request(method, path, body=body, headers=headers or {})
+            response = self.conn.getresponse()
+            response.read()
+            elapsed = (time.perf_counter() - start) * 1000
+            sample = Sample(elapsed, response.status, response.getheader(cache_header))
+            if response.getheader("Connection", "").lower() == "close":
+                self.close()
+            return sample
+        except (OSError, http.client.HTTPException):
+            self.close()
+            return Sample((time.perf_counter() - start) * 1000, None, None)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class Sidecar:
+    """The `edge-cache` console script as a managed process."""
+
+    def __init__(self, exe: str, workdir: Path, origin_url: str) -> None:
+        self.exe = exe
+        self.workdir = workdir
+        self.port = free_port()
+        self.origin_url = origin_url
+        self.proc: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "EDGE_CACHE_ORIGIN": self.origin_url,
+            "EDGE_CACHE_DATA_DIR": str(self.workdir / "data"),
+            "EDGE_CACHE_HOST": "127.0.0.1",
+            "EDGE_CACHE_PORT": str(self.port),
+            "EDGE_CACHE_ACCESS_LOG": "off",
+            "EDGE_CACHE_LOG_LEVEL": "warning",
+        }
+
+    def spawn(self) -> ManagedProcess:
+        self.proc = ManagedProcess(
+            "edge-cache",
+            [self.exe],
+            self.workdir / "edge-cache.log",
+            env=self.env(),
+            cpu=SERVER_CPU,
+        )
+        return self.proc
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self.spawn().wait_http(f"{self.url}/healthz", timeout_s)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+            self.proc = None
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            response = httpx.get(f"{self.url}/_edge/status", timeout=5)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        data = response.json()
+        return data if isinstance(data, dict) else None
+
+    def rss_mb(self) -> float | None:
+        if self.proc is None:
+            return None
+        try:
+            return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+        except psutil.Error:
+            return None
+
+
+def sidecar_command() -> tuple[str | None, str]:
+    """The `edge-cache` executable if it runs (`--help` exits 0), else a reason."""
+    beside = Path(sys.executable).parent / "edge-cache"
+    exe = str(beside) if beside.is_file() else shutil.which("edge-cache")
+    if exe is None:
+        return None, "the edge-cache console script is not installed (pip install -e edge-cache)"
+    try:
+        done = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"edge-cache --help failed: {exc}"
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
+        return None, f"edge-cache --help exited {done.returncode}: {tail[0]}"
+    return exe, ""
+
+
+@dataclass
+class Bench:
+    """Everything one run needs; measurement methods add rows to `report`."""
+
+    workdir: Path
+    report: Report
+    sizes: Sizes
+    progress: Callable[[str], None] = print
+    origin: ManagedProcess | None = None
+    emulator: ManagedProcess | None = None
+    link: LocalLink | None = None
+    origin_url: str = ""
+    link_url: str = ""
+    sidecar: Sidecar | None = None
+    nginx: NginxServer | None = None
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    # -- set-up --------------------------------------------------------------------------
+    def start_origin_and_link(self) -> None:
+        origin_port, listen, control = free_port(), free_port(), free_port()
+        self.origin = ManagedProcess(
+            "origin",
+            python_module(
+                "edgelab.bench.origin",
+                "--port",
+                str(origin_port),
+                "--write-delay-ms",
+                str(WRITE_DELAY_MS),
+            ),
+            self.workdir / "origin.log",
+        )
+        self.cleanups.append(self.origin.stop)
+        self.origin_url = f"http://127.0.0.1:{origin_port}"
+        self.origin.wait_http(f"{self.origin_url}/healthz")
+        self.emulator = ManagedProcess(
+            "link emulator",
+            python_module(
+                "edgelab.link.emulator",
+                "--listen",
+                f"127.0.0.1:{listen}",
+                "--upstream",
+                f"127.0.0.1:{origin_port}",
+                "--control",
+                f"127.0.0.1:{control}",
+            ),
+            self.workdir / "emulator.log",
+        )
+        self.cleanups.append(self.emulator.stop)
+        self.emulator.wait_http(f"http://127.0.0.1:{control}/healthz")
+        self.link = LocalLink(f"http://127.0.0.1:{control}")
+        self.link_url = f"http://127.0.0.1:{listen}"
+
+    def start_sidecar(self) -> None:
+        exe, reason = sidecar_command()
+        if exe is None:
+            self.report.skip(f"edge-cache: {reason}")
+            return
+        sidecar = Sidecar(exe, self.workdir / "edge-cache", self.link_url)
+        try:
+            sidecar.start()
+        except ProcessFailed as exc:
+            self.report.skip(f"edge-cache did not start: {exc}")
+            sidecar.stop()
+            return
+        self.sidecar = sidecar
+        self.cleanups.append(lambda: sidecar.stop())
+
+    def start_nginx(self) -> None:
+        exe = find_nginx()
+        if exe is None:
+            self.report.skip(
+                "nginx: not installed (Debian: apt-get install nginx-light); "
+                "edge-cache figures are printed without a reference"
+            )
+            return
+        host, port = "127.0.0.1", int(self.link_url.rsplit(":", 1)[1])
+        cfg = NginxConfig(free_port(), host, port, self.workdir / "nginx")
+        server = NginxServer(exe, cfg, cpu=SERVER_CPU)
+        try:
+            server.start()
+        except ProcessFailed as exc:
+            self.report.skip(f"nginx did not start: {exc}")
+            server.stop()
+            return
+        self.nginx = server
+        self.cleanups.append(server.stop)
+
+    def close(self) -> None:
+        for cleanup in reversed(self.cleanups):
+            try:
+                cleanup()
+            except Exception as exc:
+                self.progress(f"cleanup failed: {exc}")
+        self.cleanups.clear()
+
+    @contextmanager
+    def measurement(self, name: str) -> Iterator[None]:
+        """Run one measurement; a failure becomes a skip message, and the link goes back up."""
+        self.progress(f"· {name}")
+        started = time.monotonic()
+        try:
+            yield
+        except (ProcessFailed, WrkError, httpx.HTTPError, OSError, RuntimeError) as exc:
+            self.report.skip(f"{name}: failed: {exc}")
+        finally:
+            if self.link is not None:
+                try:
+                    self.link.up()
+                except Exception as exc:
+                    self.report.skip(f"could not restore the link after {name}: {exc}")
+            took = time.monotonic() - started
+            self.report.environment.setdefault("durations_s", {})[name] = round(took, 2)
+            self.progress(f"  {name}: {took:.1f} s")
+
+    # -- helpers -------------------------------------------------------------------------
+    def _warm(self, base_url: str, path: str, header: str) -> str | None:
+        client = KeepAliveClient(base_url)
+        try:
+            client.request("GET", path, cache_header=header)
+            return client.request("GET", path, cache_header=header).cache
+        finally:
+            client.close()
+
+    def _servers(self) -> list[tuple[str, str, str]]:
+        servers = []
+        if self.sidecar is not None:
+            servers.append(("edge_cache", self.sidecar.url, "X-Edge-Cache"))
+        if self.nginx is not None:
+            servers.append(("nginx", self.nginx.url, "X-Cache-Status"))
+        return servers
+
+    def _wait_status(
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout_s: float,
+        interval_s: float = 0.05,
+    ) -> float | None:
+        """Seconds until `/_edge/status` satisfies `predicate`, or None at the deadline."""
+        assert self.sidecar is not None
+        start = time.monotonic()
+        while time.monotonic() - start < timeout_s:
+            status = self.sidecar.status()
+            if status is not None and predicate(status):
+                return time.monotonic() - start
+            time.sleep(interval_s)
+        return None
+
+    # -- 1. cache hits ---------------------------------------------------------------------
+    def hits(self) -> None:
+        if wrk_path() is None:
+            self.report.skip("cache-hit throughput: wrk is not installed (apt-get install wrk)")
+            return
+        results: dict[str, Any] = {}
+        notes = []
+        for name, url, header in self._servers():
+            status = self._warm(url, "/items/hot", header)
+            if status != "HIT":
+                notes.append(f"{name} answered {header}: {status} on the second GET")
+            results[name] = run_wrk(
+                f"{url}/items/hot",
+                connections=32,
+                duration_s=self.sizes.hit_seconds,
+                threads=2,
+                cpu=LOAD_CPU,
+            )
+            if results[name].non_2xx_3xx or results[name].socket_errors:
+                notes.append(
+                    f"{name}: {results[name].non_2xx_3xx} non-2xx, "
+                    f"{results[name].socket_errors} socket errors"
+                )
+        if not results:
+            return
+        edge, ref = results.get("edge_cache"), results.get("nginx")
+        ratio_ok = None
+        if edge is not None and ref is not None and ref.requests_per_s:
+            ratio_ok = edge.requests_per_s / ref.requests_per_s >= 0.33
+        self.report.add(
+            Row(
+                "cache-hit throughput, 32 conns",
+                "req/s",
+                edge.requests_per_s if edge else None,
+                ref.requests_per_s if ref else None,
+                "ratio ≥ 0.33",
+                ratio_ok,
+                "; ".join(notes),
+            )
+        )
+        self.report.add(
+            Row(
+                "cache-hit p50 latency",
+                "ms",
+                edge.p50_ms if edge else None,
+                ref.p50_ms if ref else None,
+            )
+        )
+        p99_ok = None if edge is None or edge.p99_ms is None else edge.p99_ms <= 5.0
+        self.report.add(
+            Row(
+                "cache-hit p99 latency",
+                "ms",
+                edge.p99_ms if edge else None,
+                ref.p99_ms if ref else None,
+                "≤ 5 ms",
+                p99_ok,
+            )
+        )
+
+    # -- 2-4. offline: reads, enqueue, drain -----------------------------------------------
+    def offline(self) -> None:
+        assert self.link is not None
+        servers = self._servers()
+        fresh = [f"/items/fresh-{i}" for i in range(20)]
+        stale = [f"/items/stale-{i}?max_age=1" for i in range(20)]
+        for _, url, header in servers:
+            client = KeepAliveClient(url)
+            for path in fresh + stale:
+                client.request("GET", path, cache_header=header)
+            client.close()
+        time.sleep(2.5)  # the max_age=1 entries are now stale (nginx counts whole seconds)
+        self.link.down("blackhole")
+        detect: float | None = None
+        sidecar_offline = False
+        if self.sidecar is not None:
+            status = self.sidecar.status() or {}
+            if "state" not in status:
+                self.report.skip(
+                    "time to OFFLINE: /_edge/status has no 'state' yet (sidecar feature missing)"
+                )
+            else:
+                detect = self._wait_status(lambda s: s.get("state") == "offline", timeout_s=30)
+                sidecar_offline = detect is not None
+                self.report.add(
+                    Row(
+                        "origin blackholed: time to OFFLINE",
+                        "s",
+                        detect,
+                        None,
+                        "≤ 3 s",
+                        None if detect is None else detect <= 3.0,
+                        "" if detect is not None else "not OFFLINE within 30 s",
+                    )
+                )
+        n = self.sizes.sequential_gets
+        budget = self.sizes.sequential_budget_s
+        for label, keys in (("fresh", fresh), ("stale", stale)):
+            figures: dict[str, tuple[int, float | None, str]] = {}
+            for name, url, header in servers:
+                client = KeepAliveClient(url, timeout_s=10)
+                samples: list[Sample] = []
+                deadline = time.monotonic() + budget
+                while len(samples) < n and time.monotonic() < deadline:
+                    path = keys[len(samples) % len(keys)]
+                    samples.append(client.request("GET", path, cache_header=header))
+                client.close()
+                latencies = [s.latency_ms for s in samples]
+                failed = sum(1 for s in samples if s.status != 200)
+                statuses = sorted({str(s.cache) for s in samples})
+                note = f"{name}: {failed} not 200, cache status {'/'.join(statuses)}"
+                if len(samples) < n:
+                    note += f", stopped after {budget:.0f} s at {len(samples)} of {n} GETs"
+                figures[name] = (
+                    sum(1 for v in latencies if v > 50.0),
+                    percentile(latencies, 99),
+                    note,
+                )
+            edge_fig, ref_fig = figures.get("edge_cache"), figures.get("nginx")
+            notes = "; ".join(f[2] for f in figures.values())
+            self.report.add(
+                Row(
+                    f"offline: {n} GETs on cached {label} keys, count > 50 ms",
+                    "count",
+                    edge_fig[0] if edge_fig else None,
+                    ref_fig[0] if ref_fig else None,
+                    "0",
+                    None if edge_fig is None else edge_fig[0] == 0,
+                    notes,
+                    compare=False,
+                )
+            )
+            self.report.add(
+                Row(
+                    f"offline: {n} GETs on cached {label} keys, p99",
+                    "ms",
+                    edge_fig[1] if edge_fig else None,
+                    ref_fig[1] if ref_fig else None,
+                )
+            )
+        if self.sidecar is None:
+            return
+        if not sidecar_offline:
+            self.report.skip("enqueue and drain: the sidecar never reported OFFLINE")
+            return
+        self._enqueue_and_drain()
+
+    def _origin_stats(self) -> dict[str, int]:
+        return dict(httpx.get(f"{self.origin_url}/stats", timeout=10).json())
+
+    def _enqueue_and_drain(self) -> None:
+        assert self.sidecar is not None and self.link is not None
+        before = self._origin_stats()
+        client = KeepAliveClient(self.sidecar.url, timeout_s=10)
+        samples = []
+        for i in range(self.sizes.enqueue_posts):
+            body = f'{{"n": {i}, "id": "{uuid.uuid4()}"}}'.encode()
+            headers = {
+                "Content-Type": "application/json",
+                "Idempotency-Key": str(uuid.uuid4()),
+            }
+            samples.append(client.request("POST", f"/items/w{i}", body, headers))
+        client.close()
+        accepted = [s for s in samples if s.status == 202]
+        if not accepted:
+            codes = sorted({str(s.status) for s in samples})
+            self.report.skip(
+                f"enqueue while offline: the sidecar answered {'/'.join(codes)} to POSTs, not 202 "
+                "(outbox not wired yet?)"
+            )
+            return
+        p99 = percentile([s.latency_ms for s in accepted], 99)
+        self.report.add(
+            Row(
+                f"offline: enqueue {len(samples)} POSTs, p99 (incl. fsync)",
+                "ms",
+                p99,
+                None,
+                "≤ 10 ms",
+                None if p99 is None else p99 <= 10.0,
+                f"{len(accepted)} of {len(samples)} answered 202; nginx cannot queue writes",
+            )
+        )
+        extra = self.sizes.drain_writes - len(accepted)
+        if extra > 0:
+            accepted_extra = asyncio.run(
+                _post_many(self.sidecar.url, len(samples), extra, concurrency=16)
+            )
+        else:
+            accepted_extra = 0
+        queued = len(accepted) + accepted_extra
+        status = self.sidecar.status() or {}
+        depth = status.get("outbox_depth")
+        self.link.up()
+        timeout = 120.0 if queued > 1000 else 60.0
+        drained = self._wait_status(
+            lambda s: s.get("outbox_depth") == 0, timeout_s=timeout, interval_s=0.1
+        )
+        after = self._origin_stats()
+        writes = after["writes"] - before["writes"]
+        distinct = after["distinct_writes"] - before["distinct_writes"]
+        note = (
+            f"{queued} accepted (outbox depth {depth}); origin got {writes} writes, "
+            f"{distinct} distinct"
+        )
+        if drained is None:
+            note += f"; outbox not empty after {timeout:.0f} s"
+        self.report.add(
+            Row(
+                f"drain {queued} queued writes (origin 5 ms/write)",
+                "s",
+                drained,
+                None,
+                "≤ 60 s",
+                None if drained is None else drained <= 60.0,
+                note,
+            )
+        )
+        self.report.add(
+            Row(
+                "writes applied exactly once after drain",
+                "count",
+                float(distinct),
+                None,
+                f"= {queued}",
+                distinct == queued and writes == queued,
+            )
+        )
+
+    # -- 5. memory and restart -------------------------------------------------------------
+    def fill_and_restart(self) -> None:
+        """Fresh instances straight on the origin: fill, RSS, restart with that store."""
+        n = self.sizes.fill_entries
+        rss: dict[str, float | None] = {}
+        restart: dict[str, float | None] = {}
+        notes = []
+        origin = httpx.URL(self.origin_url)
+        if self.sidecar is not None:
+            self.sidecar.stop()
+            sidecar = Sidecar(self.sidecar.exe, self.workdir / "edge-cache-fill", self.origin_url)
+            self.cleanups.append(sidecar.stop)
+            sidecar.start()
+            rate, ok = self._fill(sidecar.url, n)
+            entries = (sidecar.status() or {}).get("cache_entries")
+            notes.append(
+                f"edge-cache: filled {ok} keys at {rate:,.0f} req/s, reports {entries} entries"
+            )
+            rss["edge_cache"] = sidecar.rss_mb()
+            sidecar.stop()
+            sidecar.spawn()
+            restart["edge_cache"] = self._until_hit(sidecar.url, "X-Edge-Cache")
+            sidecar.stop()
+        if self.nginx is not None:
+            self.nginx.stop()
+            fill_dir = self.workdir / "nginx-fill"
+            cfg = NginxConfig(free_port(), origin.host, origin.port or 80, fill_dir)
+            nginx = NginxServer(self.nginx.exe, cfg, cpu=SERVER_CPU)
+            self.cleanups.append(nginx.stop)
+            nginx.start()
+            rate, ok = self._fill(nginx.url, n)
+            notes.append(f"nginx: filled {ok} keys at {rate:,.0f} req/s")
+            total = 0.0
+            for pid in nginx.pids():
+                with suppress(psutil.Error):
+                    total += psutil.Process(pid).memory_info().rss
+            rss["nginx"] = total / 2**20
+            nginx.stop()
+            started = time.monotonic()
+            nginx.start()
+            serving = self._until_hit(nginx.url, "X-Cache-Status")
+            restart["nginx"] = None if serving is None else time.monotonic() - started
+            nginx.stop()
+        edge_rss, edge_restart = rss.get("edge_cache"), restart.get("edge_cache")
+        self.report.add(
+            Row(
+                f"RSS with {n:,} cached entries",
+                "MB",
+                rss.get("edge_cache"),
+                rss.get("nginx"),
+                "≤ 80 MB",
+                None if edge_rss is None else edge_rss <= 80.0,
+                "; ".join([*notes, "nginx: master + worker RSS (cache bodies live in files)"]),
+            )
+        )
+        self.report.add(
+            Row(
+                "restart to serving a cached key",
+                "s",
+                restart.get("edge_cache"),
+                restart.get("nginx"),
+                "≤ 2 s",
+                None if edge_restart is None else edge_restart <= 2.0,
+            )
+        )
+
+    def _fill(self, url: str, n: int) -> tuple[float, int]:
+        started = time.monotonic()
+        ok = asyncio.run(_fill_keys(url, n, concurrency=32))
+        return ok / max(time.monotonic() - started, 1e-9), ok
+
+    def _until_hit(self, url: str, header: str, timeout_s: float = 60.0) -> float | None:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout_s:
+            client = KeepAliveClient(url, timeout_s=5)
+            sample = client.request("GET", f"/items/{FILL_PREFIX}0", cache_header=header)
+            client.close()
+            if sample.status == 200 and sample.cache == "HIT":
+                return time.monotonic() - start
+            time.sleep(0.01)
+        return None
+
+
+FILL_PREFIX = "fill-"
+
+
+async def _fill_keys(base_url: str, count: int, concurrency: int) -> int:
+    """GET `count` distinct keys (a miss each, so each is stored); returns how many were 200."""
+    import aiohttp
+
+    ok = 0
+    next_key = 0
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal ok, next_key
+        while next_key < count:
+            key = next_key
+            next_key += 1
+            try:
+                async with session.get(f"{base_url}/items/{FILL_PREFIX}{key}") as response:
+                    await response.read()
+                    ok += response.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                continue
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return ok
+
+
+async def _post_many(base_url: str, offset: int, count: int, concurrency: int) -> int:
+    """POST `count` distinct writes concurrently; returns how many were answered 202."""
+    accepted = 0
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(offset, offset + count):
+        queue.put_nowait(i)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal accepted
+        while not queue.empty():
+            i = queue.get_nowait()
+            headers = {"Idempotency-Key": str(uuid.uuid4())}
+            try:
+                response = await client.post(
+                    f"{base_url}/items/w{i}", json={"n": i}, headers=headers
+                )
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 202:
+                accepted += 1
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return accepted
+
+
+SERVERS = ("edge-cache", "nginx")
+
+
+def run(
+    workdir: Path,
+    quick: bool,
+    progress: Callable[[str], None] = print,
+    servers: tuple[str, ...] = SERVERS,
+) -> Report:
+    """Start everything, measure, stop everything; returns the report.
+
+    `servers` selects what to measure: ``edge-cache``, ``nginx`` or both.
+    """
+    unknown = set(servers) - set(SERVERS)
+    if unknown:
+        raise ValueError(f"unknown server(s) {sorted(unknown)}; expected {list(SERVERS)}")
+    report = Report(title="edge-cache vs nginx proxy_cache (ratio = edge-cache / nginx)")
+    bench = Bench(workdir=workdir, report=report, sizes=Sizes.for_run(quick), progress=progress)
+    report.environment.update(
+        {
+            "quick": quick,
+            "cpus": len(psutil.Process().cpu_affinity() or []),
+            "pinning": "server CPU 0, wrk CPU 1" if shutil.which("taskset") else "none",
+        }
+    )
+    previous: set[int] | None = None
+    try:
+        bench.start_origin_and_link()
+        if "edge-cache" in servers:
+            bench.start_sidecar()
+        if "nginx" in servers:
+            bench.start_nginx()
+        previous = _pin_self(LOAD_CPU)  # after the start: origin and emulator stay unpinned
+        if bench.sidecar is None and bench.nginx is None:
+            report.skip("neither edge-cache nor nginx could be started: nothing to measure")
+            return report
+        with bench.measurement("cache hits"):
+            bench.hits()
+        with bench.measurement("offline"):
+            bench.offline()
+        with bench.measurement("RSS and restart"):
+            bench.fill_and_restart()
+    finally:
+        bench.close()
+        if previous is not None:
+            os.sched_setaffinity(0, previous)
+    return report
+
+
+def _pin_self(cpu: int) -> set[int] | None:
+    """Pin this process (the load generator for Python-driven measurements) to `cpu`."""
+    try:
+        current = os.sched_getaffinity(0)
+    except AttributeError:  # pragma: no cover - non-Linux
+        return None
+    if len(current) < 2 or cpu not in current:
+        return None
+    os.sched_setaffinity(0, {cpu})
+    return current

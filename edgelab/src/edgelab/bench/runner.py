@@ -1,0 +1,167 @@
+"""`edgelab bench`: options and the entry point the CLI calls (`run_all(args) -> exit code`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from edgelab.bench import edge_vs_nginx
+from edgelab.bench.report import Report, render_table
+
+API_LATENCY_SCRIPT = Path("inventory-app") / "bench" / "api_latency.py"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `edgelab bench`."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short runs (seconds) to check the harness; numbers are not meaningful",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--only",
+        choices=["edge-cache", "api"],
+        default=None,
+        help="run one part: edge-cache vs nginx, or the inventory-app API latency",
+    )
+    parser.add_argument(
+        "--servers",
+        default=",".join(edge_vs_nginx.SERVERS),
+        help="comma-separated caches to measure: edge-cache,nginx (default: both)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where processes keep data and logs (default: a temporary directory, removed)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (logs, nginx.conf)"
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a target is missed (default: report only)",
+    )
+
+
+def find_repo_file(relative: Path) -> Path | None:
+    """`relative` under the current directory or any parent of it or of this package."""
+    starts = [Path.cwd(), Path(__file__).resolve()]
+    for start in starts:
+        for base in [start, *start.parents]:
+            candidate = base / relative
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def run_api_latency(quick: bool, as_json: bool) -> dict[str, Any]:
+    """Run inventory-app's API latency benchmark if it exists; returns what it printed."""
+    script = find_repo_file(API_LATENCY_SCRIPT)
+    if script is None:
+        return {"skipped": f"{API_LATENCY_SCRIPT} not found (no inventory-app benchmark yet)"}
+    argv = [sys.executable, str(script)]
+    if quick:
+        argv.append("--quick")
+    if as_json:
+        argv.append("--json")
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=600, cwd=script.parent.parent.parent
+        )
+    except subprocess.TimeoutExpired:
+        return {"script": str(script), "error": "did not finish within 600 s"}
+    result: dict[str, Any] = {
+        "script": str(script),
+        "exit_code": done.returncode,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    if as_json:
+        try:
+            result["output"] = json.loads(done.stdout)
+        except ValueError:
+            result["output"] = done.stdout
+    else:
+        result["output"] = done.stdout
+    if done.returncode != 0:
+        result["error"] = done.stderr.strip()[-800:]
+    return result
+
+
+def run_all(args: argparse.Namespace) -> int:
+    """Run the benchmarks selected by `args`; print a table (or JSON); return the exit code."""
+    quick = bool(getattr(args, "quick", False))
+    as_json = bool(getattr(args, "json", False))
+    only = getattr(args, "only", None)
+    keep = bool(getattr(args, "keep", False))
+    strict = bool(getattr(args, "strict", False))
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    output: dict[str, Any] = {}
+    report: Report | None = None
+    exit_code = 0
+    if only in (None, "edge-cache"):
+        workdir = getattr(args, "workdir", None)
+        temporary = workdir is None
+        if workdir is None:
+            workdir = tempfile.mkdtemp(prefix="edgelab-bench-")
+        base = Path(workdir)
+        base.mkdir(parents=True, exist_ok=True)
+        progress(f"edge-cache vs nginx: work directory {base}")
+        try:
+            servers = tuple(
+                name.strip()
+                for name in str(getattr(args, "servers", "edge-cache,nginx")).split(",")
+                if name.strip()
+            )
+            report = edge_vs_nginx.run(base, quick=quick, progress=progress, servers=servers)
+        finally:
+            if temporary and not keep:
+                shutil.rmtree(base, ignore_errors=True)
+        output["edge_cache_vs_nginx"] = report.to_dict()
+        if strict and report.targets_missed:
+            exit_code = 1
+    if only in (None, "api"):
+        progress("inventory-app API latency")
+        output["api_latency"] = run_api_latency(quick, as_json)
+        if output["api_latency"].get("error"):
+            exit_code = 1
+    if as_json:
+        print(json.dumps(output, indent=2, default=str))
+        return exit_code
+    if report is not None:
+        print(render_table(report))
+        print()
+    api = output.get("api_latency")
+    if api is not None:
+        print("inventory-app API latency")
+        if "skipped" in api:
+            print(f"  skipped: {api['skipped']}")
+        else:
+            print(str(api.get("output", "")).rstrip())
+            if api.get("error"):
+                print(f"  failed (exit {api.get('exit_code')}): {api['error']}")
+    return exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m edgelab.bench.runner` (the same as `edgelab bench`)."""
+    parser = argparse.ArgumentParser(prog="edgelab bench", description=__doc__)
+    add_arguments(parser)
+    return run_all(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""`edgelab bench` harness: nginx config, wrk parsing, the ratio table, and one quick real run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from edgelab.bench import add_arguments, run_all
+from edgelab.bench.nginx import NginxConfig, find_nginx, render_nginx_conf
+from edgelab.bench.report import Report, Row, render_table
+from edgelab.bench.wrk import parse_wrk_output
+
+WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/items/hot
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   635.91us    1.51ms  37.43ms   97.09%
+    Req/Sec    29.49k     3.50k   37.09k    75.00%
+  Latency Distribution
+     50%  251.00us
+     75%  362.00us
+     90%  563.00us
+     99%    7.54ms
+  587207 requests in 10.01s, 469.72MB read
+  Non-2xx or 3xx responses: 12
+  Socket errors: connect 0, read 3, write 0, timeout 2
+Requests/sec:  58676.24
+Transfer/sec:     46.94MB
+"""
+
+
+def test_parse_wrk_output() -> None:
+    result = parse_wrk_output(WRK_OUTPUT)
+    assert result.requests == 587207
+    assert result.duration_s == pytest.approx(10.01)
+    assert result.requests_per_s == pytest.approx(58676.24)
+    assert result.p50_ms == pytest.approx(0.251)
+    assert result.p90_ms == pytest.approx(0.563)
+    assert result.p99_ms == pytest.approx(7.54)
+    assert result.non_2xx_3xx == 12
+    assert result.socket_errors == 5
+    with pytest.raises(RuntimeError, match="no request count"):
+        parse_wrk_output("wrk: connection refused")
+
+
+def test_nginx_config_has_the_reference_settings(tmp_path: Path) -> None:
+    cfg = NginxConfig(18080, "127.0.0.1", 18000, tmp_path)
+    text = render_nginx_conf(cfg, run_as_root=False)
+    for directive in (
+        "worker_processes 1;",
+        "proxy_cache_lock on;",
+        "proxy_cache_revalidate on;",
+        "proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;",
+        "proxy_cache_background_update on;",
+        "proxy_connect_timeout 2s;",
+        "proxy_read_timeout 2s;",
+        "listen 127.0.0.1:18080",
+        "server 127.0.0.1:18000;",
+        f"proxy_cache_path {tmp_path}/cache",
+    ):
+        assert directive in text
+    assert "user root" not in text
+    assert "user root;" in render_nginx_conf(cfg, run_as_root=True)
+
+
+def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
+    exe = find_nginx()
+    assert exe is not None, "nginx is a system dependency (scripts/install-system-deps)"
+    for sub in ("cache", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+        (tmp_path / sub).mkdir(parents=True)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(render_nginx_conf(NginxConfig(18080, "127.0.0.1", 18000, tmp_path)))
+    done = subprocess.run(
+        [exe, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", "stderr"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_ratio_table() -> None:
+    report = Report("edge-cache vs nginx")
+    report.add(Row("throughput", "req/s", 5000.0, 20000.0, "ratio ≥ 0.33", False))
+    report.add(Row("offline slow GETs", "count", 0, 950, "0", True, "nginx waits", compare=False))
+    report.add(Row("time to OFFLINE", "s", 1.5, None, "≤ 3 s", True))
+    report.skip("enqueue: not built yet")
+    assert report.rows[0].ratio == pytest.approx(0.25)
+    assert report.rows[1].ratio is None and report.rows[2].ratio is None
+    assert [row.measurement for row in report.targets_missed] == ["throughput"]
+    text = render_table(report)
+    lines = text.splitlines()
+    assert lines[0] == "edge-cache vs nginx"
+    assert any(line.startswith("throughput") and "0.25" in line and "NO" in line for line in lines)
+    assert "skipped: enqueue: not built yet" in text
+    assert "offline slow GETs: nginx waits" in text
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["rows"][0]["ratio"] == pytest.approx(0.25)
+
+
+def test_quick_run_against_nginx_and_a_real_origin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--quick",
+            "--json",
+            "--only",
+            "edge-cache",
+            "--servers",
+            "nginx",
+            "--workdir",
+            str(tmp_path / "bench"),
+        ]
+    )
+    assert run_all(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    report = out["edge_cache_vs_nginx"]
+    rows = {row["measurement"]: row for row in report["rows"]}
+    assert rows, report
+    throughput = rows["cache-hit throughput, 32 conns"]
+    assert throughput["nginx"] > 0 and throughput["edge_cache"] is None
+    assert any(m.startswith("offline:") for m in rows)
+    assert any(m.startswith("RSS with") for m in rows)
+    assert all("failed" not in message for message in report["skipped"]), report["skipped"]
