@@ -177,7 +177,12 @@ class Proxy:
         fields = fields_of(req.headers)
         path = req.path
         auth = self.edge.auth
-        if auth is not None and not auth.verify(req):
+        authorize = getattr(auth, "authorize", None)
+        if authorize is not None:
+            allowed = await authorize(req)  # may wait for one token-list refresh when online
+        else:
+            allowed = auth is None or auth.verify(req)
+        if not allowed:
             resp = problem(
                 401,
                 "unauthorized",
@@ -690,7 +695,7 @@ class Proxy:
             return None
         auth = self.edge.auth
         if auth is not None and not auth.verify(req):
-            return None
+            return None  # the full path decides (and may wait for a token refresh)
         credentialed = "authorization" in fields or "cookie" in fields
         for entry in variants:
             if entry.vary and not entry.matches(fields):
