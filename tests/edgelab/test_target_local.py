@@ -9,27 +9,19 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 from edgelab.process import PortInUseError
-from edgelab.settings import LabSettings
 from edgelab.targets import LabNotRunningError, UnknownEdgeError, health_frame
 from edgelab.targets.lab_state import load_state
 from edgelab.targets.local import LocalTarget, parse_seed_tokens, parse_token
 
+from tests.edgelab.lab_fixtures import lab_settings
+
 pytestmark = pytest.mark.slow
-
-
-def lab_settings(lab_dir: Path, **changes: object) -> LabSettings:
-    """Free ports, a small demo catalogue, a generous readiness deadline."""
-    base = LabSettings(lab_dir=lab_dir, app_port=0, edge_port=0, link_port=0,
-                       link_control_port=0, demo_days=1, demo_products=60,
-                       ready_timeout_s=60.0)
-    return base.with_changes(**changes) if changes else base
 
 
 def pids_of(lab_dir: Path) -> list[int]:
@@ -55,14 +47,9 @@ def wait_dead(pids: list[int], timeout_s: float = 20.0) -> list[int]:
     return [p for p in pids if alive(p)]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTarget]:
-    target = LocalTarget(lab_settings(tmp_path_factory.mktemp("lab") / "lab"))
-    target.up()
-    try:
-        yield target
-    finally:
-        target.down()
+@pytest.fixture
+def lab(local_lab: LocalTarget) -> LocalTarget:
+    return local_lab
 
 
 def test_parts_are_up_and_healthy(lab: LocalTarget) -> None:

@@ -63,7 +63,23 @@ def _common(target: bool = False) -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in `argv` (the first word that is not an option or its value)."""
+    takes_value = {"--lab-dir", "--target", "--kubeconfig", "--inventory"}
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in takes_value:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `edgelab` parser. The options of `bench` and `check` come from their packages,
+    which are imported only when `command` is that subcommand (they are heavy)."""
     parser = argparse.ArgumentParser(
         prog="edgelab",
         description="EdgeLab lab kit: run the local lab (cloud app, edge caches, WAN link "
@@ -187,13 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="edge-cache vs nginx benchmarks (edgelab.bench)",
                        description="Benchmarks: edge-cache vs nginx proxy_cache, inventory-app "
                        "latency; prints ratio tables.")
-    _delegate(p, "edgelab.bench", "add_arguments")
+    if command == "bench":
+        _delegate(p, "edgelab.bench", "add_arguments")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("check", help="execute the notebooks and evaluate their lab checks",
                        description="Run the notebooks headless (papermill) and print the ✔/✘ "
                        "table of their checks (edgelab.labcheck).")
-    _delegate(p, "edgelab.labcheck", "add_arguments")
+    if command == "check":
+        _delegate(p, "edgelab.labcheck", "add_arguments")
     p.set_defaults(func=cmd_check)
     return parser
 
@@ -498,8 +516,9 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(words))
+    args = parser.parse_args(words)
     err = error_console()
     try:
         return int(args.func(args))

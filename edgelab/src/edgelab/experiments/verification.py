@@ -14,6 +14,7 @@ Rules (a write is one document with a client-generated UUID, see docs/contracts.
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -119,7 +120,9 @@ def verify_writes(
     dup_ids = writes["doc_id"][writes["doc_id"].duplicated()].unique().tolist()
     if dup_ids:
         reasons.append(f"{len(dup_ids)} document ids were sent twice by the workload")
-    statuses = {doc_id: cloud.document_status(doc_id) for doc_id in writes["doc_id"].unique()}
+    ids = [str(d) for d in writes["doc_id"].unique()]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = dict(zip(ids, pool.map(cloud.document_status, ids), strict=True))
     bad = {d: s for d, s in statuses.items() if s not in (200, 404)}
     if bad:
         reasons.append(f"cloud answered unexpected statuses for {len(bad)} documents: "

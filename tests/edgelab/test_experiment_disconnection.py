@@ -1,0 +1,103 @@
+"""The disconnection experiment end to end on a real local lab (seconds, not minutes).
+
+- A short outage: reads are served from the edge caches, writes are queued (202), replayed
+  after the link is back, and the cloud has each exactly once; the no-cache baseline fails
+  during the outage.
+- A deliberately broken edge (it crashes in the middle of the outage and comes back without
+  its outbox, i.e. queued writes that were not durable): the verification must FAIL.
+- An outbox that cannot drain within the deadline is a FAILED verification, never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from edgelab.experiments import disconnection
+from edgelab.targets import UnknownEdgeError
+from edgelab.targets.local import LocalTarget
+
+pytestmark = pytest.mark.slow
+
+SHORT = {"outage_s": 3.0, "warmup_s": 1.5, "after_s": 1.0, "concurrency": 1,
+         "drain_timeout_s": 90.0, "warm_products": 40, "progress": False}
+
+
+@pytest.fixture
+def lab(local_lab: LocalTarget) -> LocalTarget:
+    return local_lab
+
+
+def test_outage_reads_served_writes_applied_exactly_once(lab: LocalTarget,
+                                                         tmp_path: Path) -> None:
+    result = disconnection(lab, seed=7, baseline=True, **SHORT)  # type: ignore[arg-type]
+    s = result.summary
+    assert s["verification_passed"], s["verification_reasons"]
+    assert s["verification_reasons"] == []
+    # reads during the outage came from the caches
+    assert s["reads_during_outage"] > 0
+    assert s["offline_hits_during_outage"] > 0
+    assert s["read_success_rate_during_outage"] > 0.5
+    # writes were queued, then applied exactly once
+    assert s["writes_queued"] > 0
+    assert s["writes_lost"] == 0 and s["writes_duplicated"] == 0
+    assert s["writes_applied"] >= s["writes_accepted"]
+    assert s["balances_checked"] > 0 and s["balance_mismatches"] == 0
+    assert s["drained"] is True and s["drain_time_s"] is not None
+    writes = result.writes
+    queued = writes[writes["status"] == 202]
+    assert len(queued) == s["writes_queued"]
+    assert queued["applied"].all() and (queued["ledger_posts"] == 1).all()
+    # the outbox filled up during the outage and was empty at the end
+    depth = result.outbox.dropna(subset=["outbox_depth"])
+    assert depth["outbox_depth"].max() > 0
+    assert (depth.groupby("edge")["outbox_depth"].last() == 0).all()
+    # the baseline (no cache, same links) could not read or write during the outage
+    base = s["baseline"]
+    assert base["reads_during_outage"] > 0
+    assert base["read_success_rate_during_outage"] < s["read_success_rate_during_outage"]
+    assert base["writes_failed_during_outage"] > 0
+    assert base["verification_passed"], base["verification_reasons"]
+    assert set(result.requests["variant"]) == {"edge", "no-cache"}
+
+    out = result.save(tmp_path / "results")
+    for name in ("requests.csv", "outbox.csv", "writes.csv", "summary.json",
+                 "timeline_edge.png", "timeline_no_cache.png", "outbox.png"):
+        assert (out / name).stat().st_size > 0, name
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["verification_passed"] is True
+    assert "timeline_edge.png" in saved["plots"]
+
+
+def test_edge_losing_its_outbox_fails_verification(lab: LocalTarget) -> None:
+    def crash_and_lose_outbox() -> None:
+        lab.restart_edge("shop-1", crash=True, lose_outbox=True)
+
+    result = disconnection(lab, seed=8, baseline=False, disruption=crash_and_lose_outbox,
+                           **{**SHORT, "outage_s": 4.0})  # type: ignore[arg-type]
+    s = result.summary
+    assert s["verification_passed"] is False
+    assert s["writes_lost"] > 0
+    assert any("lost" in r for r in s["verification_reasons"])
+    lost = result.writes[result.writes["accepted"] & ~result.writes["applied"]]
+    assert set(lost["edge"]) == {"shop-1"}
+
+
+def test_outbox_not_drained_in_time_is_a_failure(lab: LocalTarget) -> None:
+    result = disconnection(lab, seed=9, baseline=False,
+                           **{**SHORT, "drain_timeout_s": 0.01})  # type: ignore[arg-type]
+    s = result.summary
+    assert s["writes_queued"] > 0
+    assert s["drained"] is False and s["drain_time_s"] is None
+    assert s["verification_passed"] is False
+    assert any("did not drain" in r for r in s["verification_reasons"])
+
+
+def test_bad_parameters(lab: LocalTarget) -> None:
+    with pytest.raises(UnknownEdgeError, match="shop-9"):
+        disconnection(lab, edges=["shop-9"], progress=False)
+    with pytest.raises(ValueError, match="mode"):
+        disconnection(lab, mode="sideways", progress=False)
+    with pytest.raises(ValueError, match="outage_s"):
+        disconnection(lab, outage_s=-1, progress=False)
