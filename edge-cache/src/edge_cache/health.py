@@ -210,7 +210,11 @@ class OriginHealth:
         async with aiohttp.ClientSession(connector=connector) as session:
             while not self._stopping:
                 started = time.monotonic()
-                ok, reason, definitive = await self.probe_once(session)
+                try:
+                    ok, reason, definitive = await self.probe_once(session)
+                except Exception as exc:  # never let one odd failure stop the prober
+                    log.exception("probe failed unexpectedly", extra={"event": "probe_error"})
+                    ok, reason, definitive = False, f"probe error: {exc}", False
                 if self._stopping:
                     break
                 self._probe_result(ok, reason, definitive)

@@ -119,7 +119,12 @@ class Replayer:
             try:
                 while not self._stopping:
                     self._kick.clear()
-                    soonest = self._dispatch() if self.health.is_online() else None
+                    try:
+                        soonest = self._dispatch() if self.health.is_online() else None
+                    except Exception:  # keep draining whatever happens to one pass
+                        log.exception("replay scheduling failed",
+                                      extra={"event": "replay_internal_error"})
+                        soonest = self.clock() + 1.0
                     timeout = None if soonest is None else max(0.01, soonest - self.clock())
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._kick.wait(), timeout=timeout)
@@ -199,6 +204,7 @@ class Replayer:
         if self.device_token:
             headers.append(("X-Edge-Device-Authorization", "Bearer " + self.device_token))
         headers.append(("X-Edge-Queued-At", rfc3339(entry.queued_at)))
+        headers.append(("Via", "1.1 edge-cache"))
         return headers
 
     def _backoff(self, attempts: int) -> float:
