@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # pydantic ValidationError: bad environment
         print(f"inventory-app: invalid settings: {exc}", file=sys.stderr)
         return 2
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
     from inventory_app.problems import ProblemError
 
@@ -145,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         print(f"inventory-app: database error: {msg} (did you run `inventory-app migrate`?)",
               file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(f"inventory-app: database error: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
