@@ -36,12 +36,13 @@ async def test_stale_while_revalidate_refresh_is_coalesced(
     sidecar: Sidecar, origin: ScriptedOrigin, clock: FakeClock
 ) -> None:
     origin.route(
-        "/s", headers={"Cache-Control": "max-age=10, stale-while-revalidate=30"}, delay=0.3
+        "/s", headers={"Cache-Control": "max-age=10, stale-while-revalidate=30"}, delay=1.0
     )
     await sidecar.get("/s")
     clock.advance(15)
     replies = await asyncio.gather(*(sidecar.get("/s") for _ in range(20)))
-    assert {r.cache for r in replies} == {"UPDATING"}
+    assert "UPDATING" in {r.cache for r in replies}
+    assert {r.cache for r in replies} <= {"UPDATING", "HIT"}  # HIT: arrived after the refresh
     await wait_for(lambda: not sidecar.edge.proxy.background)
     assert origin.count("/s") == 2
 

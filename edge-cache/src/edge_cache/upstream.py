@@ -12,6 +12,8 @@ from edge_cache.freshness import HOP_BY_HOP
 from edge_cache.messages import Headers, Response
 from edge_cache.metrics import Metrics
 
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
 
 class OriginError(Exception):
     """The origin could not be reached or sent no usable response.
@@ -53,7 +55,10 @@ class OriginClient:
     async def start(self) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self.connections, keepalive_timeout=30, ttl_dns_cache=60
+                # below common server idle timeouts (uvicorn: 5 s), so we close first
+                limit=self.connections,
+                keepalive_timeout=4,
+                ttl_dns_cache=60,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -85,18 +90,30 @@ class OriginClient:
         """One request to the origin; raises OriginError on transport failures."""
         url = URL(self.base + target, encoded=True)
         started = time.perf_counter()
+        total = deadline or self.timeout
         try:
-            async with self.session.request(
-                method,
-                url,
-                headers=headers,
-                data=body if body else None,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=deadline or self.timeout),
-            ) as resp:
-                payload = await resp.read()
-                raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers]
-                status = resp.status
+            for attempt in (1, 2):
+                try:
+                    async with self.session.request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=body if body else None,
+                        allow_redirects=False,
+                        timeout=aiohttp.ClientTimeout(total=total),
+                    ) as resp:
+                        payload = await resp.read()
+                        raw = [
+                            (k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
+                        ]
+                        status = resp.status
+                    break
+                except aiohttp.ServerDisconnectedError:
+                    # A pooled keep-alive connection the origin had just closed: one retry for
+                    # idempotent methods, so an idle-timeout race is not taken for an outage.
+                    if attempt == 2 or method not in IDEMPOTENT:
+                        raise
+                    total = max(0.001, total - (time.perf_counter() - started))
         except TimeoutError as exc:
             self._error("timeout")
             raise OriginError("timeout", f"no answer within {deadline or self.timeout}s") from exc
