@@ -1,0 +1,192 @@
+"""Notebook 04's analysis: Che curves to preview, measured-vs-analytic comparison, nginx."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from edgelab.analysis import che_curve, simulate_lru
+
+MONOTONE_SLACK = 0.03
+SIGMAS = 3.5
+
+
+def che_table(cache_sizes: Sequence[int], skews: Sequence[float], n_items: int) -> pd.DataFrame:
+    """Che's LRU hit ratio on a fine size grid (plus the sweep's sizes), one row per point."""
+    grid = np.unique(
+        np.concatenate(
+            [np.geomspace(1, max(n_items - 1, 2), 40).round(), np.asarray(cache_sizes, float)]
+        )
+    )
+    grid = grid[(grid >= 1) & (grid < n_items)]
+    rows = []
+    for s in skews:
+        for size, hit in zip(grid, che_curve(n_items, grid, float(s)), strict=True):
+            rows.append(
+                {
+                    "zipf_s": float(s),
+                    "cache_size": float(size),
+                    "n_items": n_items,
+                    "che_hit_ratio": float(hit),
+                    "in_sweep": bool(np.isin(size, np.asarray(cache_sizes, float))),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def che_figure(curves: pd.DataFrame) -> Figure:
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    for s, group in curves.groupby("zipf_s"):
+        line = ax.plot(group["cache_size"], group["che_hit_ratio"], "--", label=f"s = {s:g}")
+        marked = group[group["in_sweep"]]
+        ax.plot(marked["cache_size"], marked["che_hit_ratio"], "o", color=line[0].get_color())
+    n = int(curves["n_items"].iloc[0]) if len(curves) else 0
+    ax.set_xscale("log")
+    ax.set_xlabel(f"cache size (entries, log scale; catalogue of {n})")
+    ax.set_ylabel("hit ratio (fraction of requests)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Che's approximation for LRU under Zipf(s) (dots: sizes we will measure)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def lru_expectation(
+    n_items: int,
+    cache_size: int,
+    s: float,
+    requests: int,
+    warmup: int,
+    runs: int = 20,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Mean and standard deviation of the hit ratio of an exact LRU cache over a window of
+    ``requests`` after ``warmup`` (the same finite run the sweep measures), over ``runs``
+    seeded simulations. Che's formula is the steady state; short runs include cold misses."""
+    ratios = [
+        simulate_lru(
+            n_items, int(cache_size), float(s), int(requests), seed=seed + i, warmup=int(warmup)
+        )
+        for i in range(runs)
+    ]
+    return float(np.mean(ratios)), float(np.std(ratios))
+
+
+def compare(
+    table: pd.DataFrame,
+    tolerance: float,
+    requests: pd.DataFrame | None = None,
+    warmup: int = 0,
+    sigmas: float = SIGMAS,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Measured sweep vs theory: TTL-0 hits, monotonicity in size, measured vs an exact LRU
+    of the same run length (within ``max(tolerance, sigmas × its standard deviation)``),
+    |measured − Che|, and the median latency of fresh hits vs requests sent directly over the
+    WAN (from ``requests``)."""
+    ttl0 = table[table["ttl_s"] == 0]
+    fresh = table[table["ttl_s"] > 0]
+    drops: list[dict[str, Any]] = []
+    for (ttl, s, wan), group in fresh.groupby(["ttl_s", "zipf_s", "wan_latency_ms"]):
+        ordered = group.sort_values("cache_size")
+        hits = ordered["hit_ratio"].to_numpy(float)
+        sizes = ordered["cache_size"].to_numpy()
+        for i in range(1, len(hits)):
+            if hits[i] < hits[i - 1] - MONOTONE_SLACK:
+                drops.append(
+                    {
+                        "ttl_s": ttl,
+                        "zipf_s": s,
+                        "wan_latency_ms": wan,
+                        "from_size": int(sizes[i - 1]),
+                        "to_size": int(sizes[i]),
+                        "hit_ratios": [float(hits[i - 1]), float(hits[i])],
+                    }
+                )
+    errors = (fresh["hit_ratio"] - fresh["che_hit_ratio"]).abs() if len(fresh) else pd.Series()
+    model: list[dict[str, Any]] = []
+    for row in fresh.itertuples():
+        mean, sd = lru_expectation(
+            int(row.n_items),
+            int(row.cache_size),
+            float(row.zipf_s),
+            int(row.requests),
+            warmup,
+            seed=seed,
+        )
+        band = max(tolerance, sigmas * sd)
+        model.append(
+            {
+                "cache_size": int(row.cache_size),
+                "zipf_s": float(row.zipf_s),
+                "ttl_s": float(row.ttl_s),
+                "measured": float(row.hit_ratio),
+                "lru_mean": mean,
+                "lru_sd": sd,
+                "band": band,
+                "che": float(row.che_hit_ratio),
+                "within": abs(float(row.hit_ratio) - mean) <= band,
+            }
+        )
+    pairs: list[dict[str, Any]] = []
+    if requests is not None and len(requests):
+        for wan, group in requests.groupby("wan_latency_ms"):
+            if float(wan) <= 0:
+                continue
+            ok = group[group["status"].isin((200, 304))]
+            hits = ok[(ok["access"] == "edge") & (ok["cache_status"] == "HIT")]["latency_ms"]
+            direct = ok[ok["access"] == "direct"]["latency_ms"]
+            if len(hits) and len(direct):
+                pairs.append(
+                    {
+                        "wan_latency_ms": float(wan),
+                        "hit_p50_ms": float(hits.median()),
+                        "direct_p50_ms": float(direct.median()),
+                    }
+                )
+    faster = bool(pairs) and all(p["hit_p50_ms"] < p["direct_p50_ms"] for p in pairs)
+    return {
+        "ttl0_max_hit_ratio": float(ttl0["hit_ratio"].max()) if len(ttl0) else None,
+        "monotone": not drops,
+        "drops": drops,
+        "model": model,
+        "matches_lru": bool(model) and all(m["within"] for m in model),
+        "che_max_abs_error": float(errors.max()) if len(errors) else None,
+        "tolerance": tolerance,
+        "hit_faster_than_direct": faster,
+        "latency_pairs": pairs,
+    }
+
+
+def nginx_comparison(workdir: Path) -> dict[str, Any]:
+    """``edgelab bench --quick`` (edge-cache beside nginx proxy_cache): rows as a table."""
+    from edgelab.bench.edge_vs_nginx import run
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    report = run(workdir, quick=True, progress=lambda _msg: None)
+    data = report.to_dict()
+    table = pd.DataFrame(data["rows"])
+    table.to_csv(workdir / "bench.csv", index=False)
+    return {
+        "rows": len(table),
+        "skipped": data["skipped"],
+        "table": table,
+        "environment": data["environment"],
+    }
+
+
+def model_table(verdict: dict[str, Any]) -> pd.DataFrame:
+    """The measured-vs-model rows of :func:`compare` as a table."""
+    return pd.DataFrame(verdict.get("model", []))
