@@ -66,7 +66,9 @@ class PlaybookRun:
         found: dict[str, dict[str, Any]] = {}
         for play in self.report.get("plays", []):
             for task in play.get("tasks", []):
-                if task["task"]["name"] == task_name:
+                name = task["task"]["name"]
+                # Role tasks are reported as "<role> : <task name>".
+                if name == task_name or name.endswith(f" : {task_name}"):
                     found = task["hosts"]
         if not found:
             raise KeyError(f"no task named {task_name!r} ran")

@@ -1,0 +1,97 @@
+"""STUB command-line tools for the converge tests. They are NOT the real keadm/kubectl/nft/tc.
+
+Each stub is a small shell script named `<tool>-STUB` that appends its arguments to
+`<state>/<tool>.calls` (one call per line, arguments separated by the ASCII unit separator) and
+emulates just enough behaviour for the role's control flow:
+
+- keadm-STUB: `version` prints the pinned version; `init` marks CloudCore as installed;
+  `gettoken` prints a fake token; `join` writes the EdgeCore config file under the edge's
+  fixture root, as the real `keadm join` writes /etc/kubeedge/config/edgecore.yaml.
+- kubectl-STUB: `get deployment cloudcore` fails until `keadm init` ran; `rollout status` succeeds.
+- nft-STUB / tc-STUB: report an empty ruleset / no netem qdisc.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SEP = "\x1f"
+FAKE_TOKEN = "0123456789abcdef0123456789abcdef.STUB-TOKEN-eyJhbGciOiJIUzI1NiJ9"
+
+_RECORD = """#!/bin/sh
+# STUB {tool}: test double, not the real tool. Records its arguments.
+state={state}
+for a in "$@"; do printf '%s\\037' "$a"; done >> "$state/{tool}.calls"
+printf '\\n' >> "$state/{tool}.calls"
+"""
+
+_KEADM = """
+case "$1" in
+  version) echo 'version: version.Info{{Major:"1", GitVersion:"{version}", STUB:"true"}}' ;;
+  init) touch "$state/cloudcore-installed"; echo "CloudCore started (STUB)" ;;
+  gettoken) echo "{token}" ;;
+  join)
+    ipport=""
+    name=""
+    for a in "$@"; do
+      case "$a" in
+        --cloudcore-ipport=*) ipport="${{a#--cloudcore-ipport=}}" ;;
+        --edgenode-name=*) name="${{a#--edgenode-name=}}" ;;
+      esac
+    done
+    conf="{roots}/$name/etc/kubeedge/config/edgecore.yaml"
+    mkdir -p "$(dirname "$conf")"
+    printf 'modules:\\n  edgeHub:\\n    websocket:\\n      server: %s\\n' "$ipport" > "$conf"
+    echo "EdgeCore joined (STUB)" ;;
+  *) echo "keadm-STUB: unexpected $*" >&2; exit 2 ;;
+esac
+"""
+
+_KUBECTL = """
+case "$*" in
+  *"get deployment cloudcore"*)
+    if [ ! -e "$state/cloudcore-installed" ]; then
+      echo 'Error from server (NotFound)' >&2; exit 1
+    fi
+    echo deployment.apps/cloudcore ;;
+  *"rollout status"*) echo 'deployment "cloudcore" successfully rolled out' ;;
+  *) echo "kubectl-STUB: unexpected $*" >&2; exit 2 ;;
+esac
+"""
+
+_NFT = """
+case "$1" in
+  list) echo 'Error: No such file or directory' >&2; exit 1 ;;
+  *) exit 0 ;;
+esac
+"""
+
+_TC = """
+echo 'qdisc noqueue 0: root refcnt 2'
+"""
+
+
+def write_stubs(directory: Path, *, roots: Path, kubeedge_version: str) -> dict[str, Path]:
+    """Write the STUB tools into `directory`; return {tool: path}."""
+    directory.mkdir(parents=True, exist_ok=True)
+    bodies = {
+        "keadm": _KEADM.format(version=kubeedge_version, token=FAKE_TOKEN, roots=roots),
+        "kubectl": _KUBECTL.format(),
+        "nft": _NFT,
+        "tc": _TC,
+    }
+    paths = {}
+    for tool, body in bodies.items():
+        path = directory / f"{tool}-STUB"
+        path.write_text(_RECORD.format(tool=tool, state=directory) + body)
+        path.chmod(0o755)
+        paths[tool] = path
+    return paths
+
+
+def calls(directory: Path, tool: str) -> list[list[str]]:
+    """The recorded calls of a stub, each as its argument list."""
+    log = directory / f"{tool}.calls"
+    if not log.exists():
+        return []
+    return [line.split(SEP)[:-1] for line in log.read_text().splitlines() if line]
