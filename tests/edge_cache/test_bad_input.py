@@ -226,3 +226,15 @@ async def test_client_disconnect_mid_request(sidecar: Sidecar, origin: ScriptedO
     writer.close()
     await asyncio.sleep(0.4)
     assert (await sidecar.get("/slowish")).cache == "HIT"
+
+
+async def test_silent_connections_are_closed(sidecar: Sidecar) -> None:
+    sidecar.server.idle_timeout = 0.3
+    reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.server.port)
+    try:
+        writer.write(b"GET /a HTTP/1.1\r\nHost: x\r\n")  # a request that never finishes
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 15) == b""
+    finally:
+        writer.close()
+    assert (await sidecar.get("/a")).status == 200

@@ -30,6 +30,7 @@ from edge_cache.messages import Request, Response
 log = logging.getLogger("edge_cache.server")
 
 PIPELINE_MAX = 32
+IDLE_TIMEOUT = 75.0  # seconds a connection may stay silent (keep-alive idle or a stalled request)
 NO_BODY_STATUSES = frozenset({204, 304})
 _date_cache: list[Any] = [0, b""]
 
@@ -103,13 +104,25 @@ class HttpServer:
         self.closing = False
         self.inflight = 0
         self.tasks: set[asyncio.Future[None]] = set()
+        self.idle_timeout = IDLE_TIMEOUT
+        self._sweeper: asyncio.Future[None] | None = None
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
             lambda: Connection(self), host, port, reuse_address=True, backlog=1024
         )
+        self._sweeper = asyncio.ensure_future(self._sweep())
         return self.server
+
+    async def _sweep(self) -> None:
+        """Close connections that stayed silent for IDLE_TIMEOUT (slow or stuck clients)."""
+        while not self.closing:
+            await asyncio.sleep(min(1.0, self.idle_timeout / 3))
+            limit = time.monotonic() - self.idle_timeout
+            for conn in list(self.connections):
+                if conn.last_active < limit and not conn.busy:
+                    conn.abort()
 
     @property
     def port(self) -> int:
@@ -119,6 +132,8 @@ class HttpServer:
     async def shutdown(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (up to `grace` s), close connections."""
         self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self.server is not None:
             self.server.close()
         for conn in list(self.connections):
@@ -144,6 +159,8 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.close_after = False
         self.paused = False
+        self.write_paused = False
+        self.last_active = time.monotonic()
         self.client = ""
         self._url: list[bytes] = []
         self._headers: list[tuple[str, str]] = []
@@ -171,7 +188,20 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self.server.connections.discard(self)
 
+    def pause_writing(self) -> None:
+        """The client reads slower than we answer: stop reading and answering until it drains."""
+        self.write_paused = True
+        if self.transport is not None and not self.paused:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.transport is not None and not self.paused:
+            self.transport.resume_reading()
+        self._dispatch()
+
     def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
         if self.close_after and not self.busy and not self.queue:
             return
         try:
@@ -265,7 +295,7 @@ class Connection(asyncio.Protocol):
     # -- answering ----------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        while self.queue and not self.busy and not self.closed:
+        while self.queue and not self.busy and not self.closed and not self.write_paused:
             item = self.queue.popleft()
             req = item.request
             keep_alive = item.keep_alive and not self.close_after and not self.server.closing
@@ -292,7 +322,12 @@ class Connection(asyncio.Protocol):
             task = asyncio.ensure_future(self._run(item, keep_alive))
             self.server.tasks.add(task)
             task.add_done_callback(self.server.tasks.discard)
-        if self.paused and len(self.queue) < PIPELINE_MAX // 2 and self.transport is not None:
+        if (
+            self.paused
+            and len(self.queue) < PIPELINE_MAX // 2
+            and self.transport is not None
+            and not self.write_paused
+        ):
             self.paused = False
             self.transport.resume_reading()
 
@@ -323,6 +358,7 @@ class Connection(asyncio.Protocol):
         self._dispatch()
 
     def _write(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
         if self.transport is not None and not self.closed and not self.transport.is_closing():
             self.transport.write(data)
 
