@@ -146,3 +146,20 @@ def test_concurrent_same_key_has_one_effect(live: tuple[LiveServer, dict[str, ob
         assert bal["qty"] == 3
         docs = client.get("/api/documents", headers={"Authorization": f"Bearer {token}"}).json()
         assert len(docs["results"]) == 1
+
+
+def test_pruned_keys_fall_back_to_the_client_uuid(world: World) -> None:
+    from inventory_app.services.retention import prune_all
+    from inventory_app.settings import Settings
+
+    body = _receipt(world)
+    assert world.post("/api/documents", body, key="old").status_code == 201
+    report = prune_all(
+        world.db,
+        Settings(database_url=world.url, change_retention_days=-1, idempotency_retention_hours=-1),
+    )
+    assert report.idempotency_records >= 1 and report.changes >= 1
+    r = world.post("/api/documents", body, key="old")
+    assert r.status_code == 200 and "idempotent-replayed" not in r.headers
+    assert world.balance(world.central, world.products[0]) == 5
+    assert world.get("/api/changes?since=0").status_code == 410

@@ -7,11 +7,14 @@ dependencies in `inventory_app.api.deps`, services in `inventory_app.services`. 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from inventory_app import __version__
@@ -28,9 +31,23 @@ from inventory_app.api.etag import ETagMiddleware
 from inventory_app.api.idempotency import IdempotencyMiddleware
 from inventory_app.api.observability import ObservabilityMiddleware, configure_logging
 from inventory_app.db import Database
+from inventory_app.services.retention import prune_all
 from inventory_app.settings import Settings
 
 log = logging.getLogger("inventory_app")
+
+
+async def _maintenance(db: Database, settings: Settings) -> None:
+    """Prune old changes and idempotency records every `maintenance_interval_s`."""
+    while True:
+        await asyncio.sleep(settings.maintenance_interval_s)
+        try:
+            report = await anyio.to_thread.run_sync(prune_all, db, settings)
+            log.info("pruned", extra={"fields": {"changes": report.changes,
+                                                 "idempotency_records":
+                                                     report.idempotency_records}})
+        except Exception:  # keep the loop alive; the next round retries
+            log.exception("pruning failed")
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
@@ -40,8 +57,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     db = db or Database(settings.resolved_database_url())
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        db.dispose()
+        task = asyncio.create_task(_maintenance(db, settings))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            db.dispose()
 
     app = FastAPI(
         lifespan=lifespan,

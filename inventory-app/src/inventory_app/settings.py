@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     longpoll_max_timeout_ms: int = 60_000
     late_threshold_s: float = 3600.0
     log_requests: bool = True
+    maintenance_interval_s: float = 600.0
 
     def resolved_database_url(self) -> str:
         """The database URL to use (explicit URL, or the SQLite file under `data_dir`)."""

@@ -1,0 +1,178 @@
+"""Latency benchmark of the inventory app: p50/p99 of `GET /api/stock` and of `POST` of a sale.
+
+Runs a real `inventory-app serve` process on a free loopback port, against SQLite and against a
+throwaway PostgreSQL cluster (Debian's `postgresql` binaries; or pass `--postgres-url`).
+Prints a table, or JSON with `--json`. Numbers only; nothing here passes or fails.
+
+    python inventory-app/bench/api_latency.py [--requests 300] [--databases sqlite,postgres]
+        [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare(url: str, products: int) -> dict[str, Any]:
+    """Migrate, add one shop with plenty of stock, and an API token."""
+    from inventory_app.db import Database
+    from inventory_app.migrate import upgrade
+    from inventory_app.schemas import DocumentIn, DocumentLineIn
+    from inventory_app.services import auth, documents, masters
+
+    upgrade(url)
+    db = Database(url)
+    try:
+        with db.write() as s:
+            shop = masters.create_warehouse(s, "BENCH", "Bench shop", "edge")
+            ids = [masters.create_product(s, sku=f"B{i:05d}", name=f"Bench product {i}").id
+                   for i in range(products)]
+            documents.create_document(s, DocumentIn(
+                id=uuid.uuid4(), type="purchase_receipt", warehouse_id=shop.id,
+                lines=[DocumentLineIn(product_id=p, qty=1_000_000) for p in ids]))
+            token = auth.create_token(s, role="clerk", name="bench")
+        return {"warehouse_id": shop.id, "products": ids, "token": token}
+    finally:
+        db.dispose()
+
+
+@contextlib.contextmanager
+def serve(url: str) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "INVENTORY_DATABASE_URL": url, "INVENTORY_LOG_REQUESTS": "false"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inventory_app.cli", "serve", "--host", "127.0.0.1", "--port",
+         str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("inventory-app did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    qs = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50_ms": round(qs[49] * 1000, 2), "p99_ms": round(qs[98] * 1000, 2),
+            "mean_ms": round(statistics.fmean(samples) * 1000, 2), "n": len(samples)}
+
+
+def measure(base: str, ctx: dict[str, Any], requests: int) -> dict[str, dict[str, float]]:
+    headers = {"Authorization": f"Bearer {ctx['token']}"}
+    wh, products = ctx["warehouse_id"], ctx["products"]
+    out: dict[str, dict[str, float]] = {}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        for _ in range(20):  # warm-up
+            client.get(f"/api/stock?warehouse_id={wh}&limit=100")
+        samples = []
+        for _ in range(requests):
+            t0 = time.perf_counter()
+            r = client.get(f"/api/stock?warehouse_id={wh}&limit=100")
+            samples.append(time.perf_counter() - t0)
+            r.raise_for_status()
+        out["GET /api/stock"] = percentiles(samples)
+        samples = []
+        for i in range(requests):
+            body = {"id": str(uuid.uuid4()), "type": "sales_issue", "warehouse_id": wh,
+                    "lines": [{"product_id": products[i % len(products)], "qty": 1}]}
+            t0 = time.perf_counter()
+            r = client.post("/api/documents", json=body,
+                            headers={"Idempotency-Key": str(uuid.uuid4())})
+            samples.append(time.perf_counter() - t0)
+            if r.status_code != 201:
+                raise RuntimeError(f"sale failed: {r.status_code} {r.text}")
+        out["POST /api/documents (sale)"] = percentiles(samples)
+    return out
+
+
+@contextlib.contextmanager
+def postgres(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    sys.path.insert(0, str(REPO))
+    from tests.support.postgres import throwaway_postgres  # the test suite's throwaway cluster
+
+    with throwaway_postgres() as server:
+        yield server.create_database(prefix="bench")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--products", type=int, default=100)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--postgres-url", default=None)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    if args.requests < 2:
+        parser.error("--requests must be at least 2")
+    results: dict[str, Any] = {}
+    for name in [d.strip() for d in args.databases.split(",") if d.strip()]:
+        if name == "sqlite":
+            tmp = tempfile.mkdtemp(prefix="inventory-bench-")
+            cm: contextlib.AbstractContextManager[str] = contextlib.nullcontext(
+                f"sqlite:///{tmp}/bench.db")
+        elif name == "postgres":
+            cm = postgres(args.postgres_url)
+        else:
+            parser.error(f"unknown database {name!r} (sqlite, postgres)")
+        try:
+            with cm as url:
+                ctx = prepare(url, args.products)
+                with serve(url) as base:
+                    results[name] = measure(base, ctx, args.requests)
+        except Exception as exc:  # report and continue with the other database
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    if args.json:
+        print(json.dumps({"benchmark": "inventory-app api latency", "requests": args.requests,
+                          "results": results}, indent=2))
+        return 0
+    print(f"inventory-app API latency ({args.requests} sequential requests each, loopback)")
+    print(f"{'database':<10} {'request':<28} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    for db_name, rows in results.items():
+        if "error" in rows:
+            print(f"{db_name:<10} error: {rows['error']}")
+            continue
+        for req, stats in rows.items():
+            print(f"{db_name:<10} {req:<28} {stats['p50_ms']:>8} {stats['p99_ms']:>8} "
+                  f"{stats['mean_ms']:>8}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
