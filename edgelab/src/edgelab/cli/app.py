@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -132,20 +133,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("edge", help="edge name, e.g. shop-1")
     lsub = p.add_subparsers(dest="action", metavar="ACTION")
     lsub.required = True
-    lp = lsub.add_parser("up", help="restore the link (no impairment)")
+    lp = lsub.add_parser("up", parents=[_common(target=True)],
+                         help="restore the link (no impairment)")
     lp.set_defaults(func=cmd_link)
-    lp = lsub.add_parser("down", help="cut the link")
+    lp = lsub.add_parser("down", parents=[_common(target=True)], help="cut the link")
     lp.add_argument("--mode", choices=["refuse", "blackhole"], default="refuse",
                     help="refuse: connections reset; blackhole: accepted, never answered")
     lp.set_defaults(func=cmd_link)
-    lp = lsub.add_parser("degrade", help="add latency, jitter, loss, a rate limit")
+    lp = lsub.add_parser("degrade", parents=[_common(target=True)],
+                         help="add latency, jitter, loss, a rate limit")
     lp.add_argument("--latency-ms", type=a.non_negative, default=0.0,
                     help="one-way delay added in each direction, ms (>= 0)")
     lp.add_argument("--jitter-ms", type=a.non_negative, default=0.0, help="jitter, ms (>= 0)")
     lp.add_argument("--loss", type=a.fraction, default=0.0, help="loss fraction 0..1")
     lp.add_argument("--rate-kbit", type=a.positive, default=None, help="rate limit, kbit/s (> 0)")
     lp.set_defaults(func=cmd_link)
-    lp = lsub.add_parser("state", help="print the link's state")
+    lp = lsub.add_parser("state", parents=[_common(target=True)], help="print the link's state")
     lp.set_defaults(func=cmd_link)
 
     p = sub.add_parser("seed", parents=[_common()], help="load the demo data into the cloud app",
@@ -368,6 +371,8 @@ def cmd_link(args: argparse.Namespace) -> int:
     if _want_json(args):
         print_json({"edge": args.edge, **data})
     else:
+        if isinstance(data.get("since"), int | float):
+            data["since"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(data["since"]))
         console().print(kv_table(data, title=f"link {args.edge}"))
     return 0
 

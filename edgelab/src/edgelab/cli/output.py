@@ -34,11 +34,12 @@ def print_json(data: Any) -> None:
 
 
 def console() -> Console:
-    return Console(highlight=False)
+    """stdout: colours on a terminal; in a pipe plain text, 120 columns wide."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 def error_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
 
 
 def _fmt(value: Any) -> str:
@@ -53,15 +54,17 @@ def _fmt(value: Any) -> str:
 
 def health_table(rows: Sequence[PartHealth], title: str = "EdgeLab") -> Table:
     table = Table(title=title)
-    for col in ("part", "kind", "url", "pid/node", "healthy", "state", "outbox", "hit ratio"):
-        table.add_column(col, no_wrap=col in {"part", "url"})
+    for col in ("part", "kind", "address", "pid/node", "healthy", "state", "outbox",
+                "hit ratio"):
+        table.add_column(col, no_wrap=col in {"part", "address"},
+                         justify="right" if col in {"outbox", "hit ratio", "pid/node"} else "left")
     for r in rows:
         state_style = {"online": "green", "ready": "green", "up": "green", "offline": "red",
                        "down": "red", "stopped": "red"}.get(r.state.split(" ")[0], "yellow")
         table.add_row(
             r.name,
             r.kind,
-            r.url,
+            r.url.replace("http://", "").replace("(control ", "(ctl "),
             str(r.pid) if r.pid else (r.node or "–"),
             "[green]yes[/]" if r.healthy else "[red]no[/]",
             f"[{state_style}]{r.state}[/]" + (f"\n[dim]{r.detail}[/]" if r.detail else ""),

@@ -171,13 +171,13 @@ class ClusterTarget:
     # ------------------------------------------------------------------ cluster access
 
     def _connect(self, context: str | None) -> tuple[str, Any]:
-        from kubernetes import client, config
-
         if not self.kubeconfig.is_file():
             raise ClusterError(
                 f"kubeconfig {self.kubeconfig} not found (give one with --kubeconfig or "
                 "EDGELAB_KUBECONFIG; the cluster playbook fetches it to the control host)"
             )
+        from kubernetes import client, config
+
         cfg = client.Configuration()
         try:
             config.load_kube_config(config_file=str(self.kubeconfig), context=context,

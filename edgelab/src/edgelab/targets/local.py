@@ -548,7 +548,7 @@ class LocalTarget:
     # ------------------------------------------------------------------ Target interface
 
     def edge_names(self) -> list[str]:
-        return [p.name for p in self.state.by_kind("edge")]
+        return sorted(p.name for p in self.state.by_kind("edge"))
 
     def warehouse_of(self, edge: str) -> str:
         part = self.state.part(edge)
@@ -557,7 +557,7 @@ class LocalTarget:
         return part.warehouse
 
     def _unknown_edge_message(self, name: str) -> str:
-        known = ", ".join(p.name for p in self.state.by_kind("edge")) or "none"
+        known = ", ".join(sorted(p.name for p in self.state.by_kind("edge"))) or "none"
         return f"unknown edge {name!r} (this lab has: {known})"
 
     def endpoints(self) -> Endpoints:

@@ -1,0 +1,164 @@
+"""The `edgelab` command: --help, bad input (one clear line, no traceback), --json output.
+
+Commands run as real subprocesses of the installed console script; the ones that need a lab use
+the session's local lab (tests/edgelab/lab_fixtures.py).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from edgelab.cli.app import build_parser, main
+from edgelab.targets.lab_state import load_state
+from edgelab.targets.local import LocalTarget
+
+EDGELAB = str(Path(sys.executable).parent / "edgelab")
+
+
+def run(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EDGELAB, *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def call(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`edgelab ARGS` in this process (same code path as the console script, but faster)."""
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse: --help and usage errors
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(["edgelab", *args], code, out.out, out.err)
+
+
+def assert_clean_error(done: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert text in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_help_documents_every_command() -> None:
+    done = run("--help")
+    assert done.returncode == 0
+    for command in ("up", "down", "status", "link", "seed", "run", "bench", "check"):
+        assert f"    {command} " in done.stdout
+    assert "EDGELAB_LAB_DIR" in done.stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["up"], ["down"], ["status"], ["seed"], ["link", "shop-1", "degrade"], ["link", "x", "down"],
+    ["run", "disconnection"], ["run", "cache-sweep"], ["run"],
+])
+def test_subcommand_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        build_parser(argv[0]).parse_args([*argv, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: edgelab")
+    assert len(out.splitlines()) > 3
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["link", "shop-1", "degrade", "--loss", "1.5"], "must be a fraction between 0 and 1"),
+    (["link", "shop-1", "degrade", "--latency-ms", "-5"], "-5 must be >= 0"),
+    (["link", "shop-1", "degrade", "--rate-kbit", "0"], "0 must be > 0"),
+    (["link", "shop-1", "down", "--mode", "sideways"], "invalid choice: 'sideways'"),
+    (["link", "shop-1", "sideways"], "invalid choice: 'sideways'"),
+    (["up", "--edges", "0"], "0 must be >= 1"),
+    (["up", "--app-port", "70000"], "is not a TCP port"),
+    (["up", "--edge-env", "NOEQUALS"], "expected [EDGE:]NAME=VALUE"),
+    (["run", "disconnection", "--outage", "-3"], "-3 must be > 0"),
+    (["run", "cache-sweep", "--cache-sizes", "10,x"], "'x' is not an integer"),
+    (["run", "teleport"], "invalid choice: 'teleport'"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_bad_arguments(argv: list[str], message: str,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert_clean_error(call(capsys, *argv), 2, message)
+
+
+def test_bad_argument_in_a_real_process() -> None:
+    assert_clean_error(run("link", "shop-1", "degrade", "--loss", "2"), 2,
+                       "must be a fraction between 0 and 1")
+
+
+def test_lab_not_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lab = str(tmp_path / "lab")
+    for argv in (["link", "shop-1", "up"], ["run", "disconnection"]):
+        assert_clean_error(call(capsys, *argv, "--lab-dir", lab), 1, "no local lab is running")
+    assert_clean_error(run("status", "--lab-dir", lab), 1, "no local lab is running")
+    done = run("down", "--lab-dir", lab, "--json")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["stopped"] == []
+
+
+def test_cluster_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inventory = Path(__file__).resolve().parents[2] / "playbooks/inventory/lab-vms.yml"
+    assert_clean_error(
+        call(capsys, "status", "--target", "cluster", "--kubeconfig", str(tmp_path / "missing"),
+             "--inventory", str(inventory)),
+        1, "kubeconfig")
+    assert_clean_error(
+        call(capsys, "status", "--target", "cluster", "--kubeconfig", str(tmp_path / "missing"),
+             "--inventory", str(tmp_path / "none.yml")),
+        1, "inventory")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: lab\n"
+        f"clusters: [{{name: lab, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
+        "contexts: [{name: lab, context: {cluster: lab, user: u}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+    )
+    assert_clean_error(
+        call(capsys, "status", "--target", "cluster", "--kubeconfig", str(config),
+             "--inventory", str(inventory)),
+        1, "is unreachable")
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        busy = sock.getsockname()[1]
+        done = run("up", "--lab-dir", str(tmp_path / "lab"), "--app-port", str(busy))
+    assert_clean_error(done, 1, f"port {busy} for the cloud app is in use")
+    assert load_state(tmp_path / "lab") is None
+
+
+def test_status_and_link_json(local_lab: LocalTarget) -> None:
+    lab = str(local_lab.lab_dir)
+    done = run("status", "--lab-dir", lab, "--json")
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["healthy"] is True
+    assert sorted(status["edges"]) == ["shop-1", "shop-2"]
+    parts = {p["name"]: p for p in status["parts"]}
+    assert parts["shop-1"]["state"] == "online" and parts["shop-1"]["outbox_depth"] == 0
+    assert parts["cloud"]["pid"] > 0
+
+    table = run("status", "--lab-dir", lab)
+    assert table.returncode == 0
+    assert "shop-2" in table.stdout and "online" in table.stdout
+
+    try:
+        done = run("link", "shop-2", "degrade", "--latency-ms", "5", "--loss", "0",
+                   "--lab-dir", lab, "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["state"] == "degraded"
+        done = run("--lab-dir", lab, "--json", "link", "shop-2", "down", "--mode", "blackhole")
+        state = json.loads(done.stdout)
+        assert (state["edge"], state["state"], state["mode"]) == ("shop-2", "down", "blackhole")
+    finally:
+        done = run("link", "shop-2", "up", "--lab-dir", lab, "--json")
+    assert json.loads(done.stdout)["state"] == "up"
+    assert_clean_error(run("link", "shop-7", "up", "--lab-dir", lab), 1,
+                       "unknown edge 'shop-7' (this lab has: shop-1, shop-2)")
+    assert_clean_error(run("run", "disconnection", "--edges", "shop-1,nope", "--lab-dir", lab),
+                       1, "unknown edge(s) nope")
