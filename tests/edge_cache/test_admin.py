@@ -45,8 +45,8 @@ async def edge(origin: LedgerOrigin, tmp_path: Path) -> AsyncIterator[EdgeCache]
 
 
 async def call(edge: EdgeCache, method: str, target: str, body: bytes = b"",
-               **headers: str) -> tuple[Response, object]:
-    resp = await edge.handle(Request(method, target, list(headers.items()), body))
+               headers: dict[str, str] | None = None) -> tuple[Response, object]:
+    resp = await edge.handle(Request(method, target, list((headers or {}).items()), body))
     payload = json.loads(resp.body) if resp.body else None
     return resp, payload
 
@@ -57,8 +57,8 @@ async def queue_writes(edge: EdgeCache, origin: LedgerOrigin, n: int) -> list[st
     ids = []
     for i in range(n):
         resp, body = await call(edge, "POST", f"/stock/s{i}", b'{"delta": 1}',
-                                **{"Authorization": "Bearer user-secret",
-                                   "Content-Type": "application/json"})
+                                {"Authorization": "Bearer user-secret",
+                                 "Content-Type": "application/json"})
         assert resp.status == 202
         assert isinstance(body, dict)
         ids.append(str(body["id"]))
@@ -102,14 +102,14 @@ async def test_queued_entries_cannot_be_discarded_or_retried(
     edge: EdgeCache, origin: LedgerOrigin
 ) -> None:
     ids = await queue_writes(edge, origin, 1)
-    resp, _ = await call(edge, "DELETE", f"/_edge/outbox/{ids[0]}", **ADMIN)
+    resp, _ = await call(edge, "DELETE", f"/_edge/outbox/{ids[0]}", headers=ADMIN)
     assert resp.status == 409
-    resp, _ = await call(edge, "POST", f"/_edge/outbox/{ids[0]}/retry", **ADMIN)
+    resp, _ = await call(edge, "POST", f"/_edge/outbox/{ids[0]}/retry", headers=ADMIN)
     assert resp.status == 409
-    resp, _ = await call(edge, "POST", "/_edge/outbox/424242/retry", **ADMIN)
+    resp, _ = await call(edge, "POST", "/_edge/outbox/424242/retry", headers=ADMIN)
     assert resp.status == 404
     resp, _ = await call(edge, "DELETE", f"/_edge/outbox/{ids[0]}",
-                         Authorization="Bearer wrong")
+                         headers={"Authorization": "Bearer wrong"})
     assert resp.status == 401
     assert edge.outbox.depth() == 1
     await origin.set_mode("ok")
@@ -123,12 +123,12 @@ async def test_purge_one_path_or_everything(edge: EdgeCache, origin: LedgerOrigi
         resp = await edge.handle(Request("GET", f"/items/{i}"))
         assert resp.status == 200
     assert edge.store.stats()["entries"] == 3
-    resp, body = await call(edge, "POST", "/_edge/purge?path=/items/1", **ADMIN)
+    resp, body = await call(edge, "POST", "/_edge/purge?path=/items/1", headers=ADMIN)
     assert resp.status == 200 and isinstance(body, dict) and body["purged"] == 1
     assert edge.store.stats()["entries"] == 2
     resp, _ = await call(edge, "POST", "/_edge/purge")
     assert resp.status == 401
-    resp, body = await call(edge, "POST", "/_edge/purge", **ADMIN)
+    resp, body = await call(edge, "POST", "/_edge/purge", headers=ADMIN)
     assert isinstance(body, dict) and body["purged"] == 2 and edge.store.stats()["entries"] == 0
 
 
@@ -137,7 +137,7 @@ async def test_writes_are_disabled_without_an_admin_token(
 ) -> None:
     edge = await make_edge(origin, tmp_path, admin_token="")
     try:
-        resp, body = await call(edge, "POST", "/_edge/purge", Authorization="Bearer ")
+        resp, body = await call(edge, "POST", "/_edge/purge", headers={"Authorization": "Bearer "})
         assert resp.status == 403 and isinstance(body, dict)
         assert body["type"].endswith("/admin-disabled")
     finally:
