@@ -283,6 +283,14 @@ class EdgeCache:
 
     async def handle(self, request: Request) -> Response:
         path = request.path
+        if path.startswith("/_edge/") or path in ("/healthz", "/readyz", "/metrics"):
+            resp = await self._handle_own(request, path)
+            resp.headers.append(("X-Edge-Cache", "BYPASS"))
+            return resp
+        return await self.proxy.handle(request)
+
+    async def _handle_own(self, request: Request, path: str) -> Response:
+        """The sidecar's own endpoints (never proxied)."""
         if path == "/healthz":
             return Response(200, [("Content-Type", "text/plain")], b"ok\n")
         if path == "/readyz":
@@ -298,7 +306,7 @@ class EdgeCache:
             if result is None:
                 return Response(404, [("Content-Type", "text/plain")], b"not found\n")
             return result
-        return await self.proxy.handle(request)
+        return Response(404, [("Content-Type", "text/plain")], b"not found\n")
 
     def fast_response(self, request: Request, fields: dict[str, str]) -> tuple[bytes, bytes] | None:
         """(head without the final CRLF, body) for a fresh hit, or None for the full path."""

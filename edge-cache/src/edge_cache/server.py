@@ -225,7 +225,8 @@ class Connection(asyncio.Protocol):
         if self.busy:
             # The in-flight response goes first; the error is dropped with the connection.
             return
-        resp = Response(status, [("Content-Type", "text/plain")], (detail + "\n").encode())
+        headers = [("Content-Type", "text/plain"), ("X-Edge-Cache", "BYPASS")]
+        resp = Response(status, headers, (detail + "\n").encode())
         self._write(serialize(resp, False, False))
         self.edge.metrics.by_status["NONE"].inc()
         self._close()
