@@ -282,3 +282,21 @@ async def test_admin_retry_and_discard_dead_letters(
     finally:
         await origin.set_mode("ok")
         await edge.stop()
+
+
+async def test_write_whose_response_is_lost_online_is_queued_and_applied_once(
+    origin: LedgerOrigin, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    edge = await started(origin, tmp_path)
+    try:
+        origin.drop_after_commit = 1  # the origin applies the write, the answer never arrives
+        async with session.post(edge.url + "/stock/lost", json={"delta": 2, "op": "once"}) as resp:
+            assert resp.status == 202  # the sidecar fell back to the outbox at once
+            queued = json.loads(await resp.read())
+        assert origin.stock == {"lost": 2}
+        st = await edge.wait_drained(session)
+        assert st["dead_letters"] == 0
+        assert origin.stock == {"lost": 2} and origin.op_counts == {"once": 1}
+        assert origin.keys[queued["idempotency_key"]]  # replayed under the same key
+    finally:
+        await edge.stop()
