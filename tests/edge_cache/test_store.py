@@ -180,3 +180,18 @@ def test_wal_mode_and_synchronous_normal(tmp_path: Path, clock: FakeClock) -> No
     raw = sqlite3.connect(tmp_path / "c.db")
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     raw.close()
+
+
+async def test_a_failing_store_degrades_to_pass_through(
+    make_sidecar: SidecarFactory, origin: ScriptedOrigin
+) -> None:
+    sidecar = await make_sidecar(HOT_ENTRIES="0")
+    await sidecar.get("/before")
+    sidecar.edge.store.db.close()  # every further SQLite call fails
+    for path in ("/before", "/after", "/after"):
+        reply = await sidecar.get(path)
+        assert reply.status == 200
+        assert reply.cache == "MISS"
+    assert sidecar.edge.store.errors >= 3
+    write = await sidecar.request("POST", "/after", body=b"x")
+    assert write.status == 201

@@ -499,9 +499,8 @@ class Proxy:
                 ttl_override=policy.ttl,
             ),
         )
-        if entry.size > self.settings.max_bytes:
+        if entry.size > self.settings.max_bytes or not self.store.put(entry):
             return None
-        self.store.put(entry)
         return entry
 
     def _freshen(

@@ -109,6 +109,7 @@ class CacheStore:
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+        self.errors = 0
         self.entries = 0
         self.bytes = 0
         self.recovered_from: Path | None = None
@@ -164,8 +165,8 @@ class CacheStore:
 
     def close(self) -> None:
         if self._db is not None:
-            self.flush()
             with contextlib.suppress(sqlite3.Error):
+                self.flush()
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
@@ -191,10 +192,15 @@ class CacheStore:
         if hot is not None:
             self._hot.move_to_end(key)
             return hot
-        rows = self.db.execute(
-            f"SELECT {COLUMNS} FROM entries WHERE key = ? ORDER BY response_time DESC", (key,)
-        ).fetchall()
-        found = [self._from_row(r) for r in rows]
+        try:
+            rows = self.db.execute(
+                f"SELECT {COLUMNS} FROM entries WHERE key = ? ORDER BY response_time DESC",
+                (key,),
+            ).fetchall()
+            found = [self._from_row(r) for r in rows]
+        except (sqlite3.Error, ValueError) as exc:  # a damaged row or file: treat as a miss
+            self._failed("read", exc)
+            return []
         if found:
             self._remember(key, found)
         return found
@@ -247,8 +253,24 @@ class CacheStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def put(self, entry: CachedResponse) -> None:
-        """Store (or replace) one variant, then evict down to the bounds."""
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.errors += 1
+        log.warning(
+            "cache store %s failed: %s", what, exc, extra={"event": "store_error", "op": what}
+        )
+
+    def put(self, entry: CachedResponse) -> bool:
+        """Store (or replace) one variant, then evict down to the bounds. False when the write
+        failed (disk full, I/O error): the response is still served, just not cached."""
+        try:
+            self._put(entry)
+        except sqlite3.Error as exc:
+            self._failed("write", exc)
+            self._hot.pop(entry.key, None)
+            return False
+        return True
+
+    def _put(self, entry: CachedResponse) -> None:
         entry.refresh_derived()
         variant = entry.variant
         vary = json.dumps([[f, v] for f, v in zip(entry.vary, entry.vary_values, strict=True)])
@@ -296,6 +318,12 @@ class CacheStore:
         """Write back a freshened entry (after a 304): headers and timing only."""
         entry.refresh_derived()
         entry.last_access = self.clock()
+        try:
+            self._update(entry)
+        except sqlite3.Error as exc:
+            self._failed("update", exc)
+
+    def _update(self, entry: CachedResponse) -> None:
         self.db.execute(
             "UPDATE entries SET headers = ?, request_time = ?, response_time = ?, "
             "initial_age = ?, lifetime = ?, size = ?, last_access = ? "
@@ -363,6 +391,13 @@ class CacheStore:
         self.db.execute("COMMIT")
 
     def _delete(self, where: str, args: tuple[object, ...]) -> int:
+        try:
+            return self._delete_rows(where, args)
+        except sqlite3.Error as exc:
+            self._failed("delete", exc)
+            return 0
+
+    def _delete_rows(self, where: str, args: tuple[object, ...]) -> int:
         db = self.db
         keys = [r[0] for r in db.execute(f"SELECT DISTINCT key FROM entries WHERE {where}", args)]
         cur = db.execute(f"DELETE FROM entries WHERE {where}", args)
