@@ -270,6 +270,11 @@ def _target(args: argparse.Namespace) -> Any:
     return LocalTarget.attach(settings=s)
 
 
+def _bars(args: argparse.Namespace) -> bool:
+    """tqdm progress bars only for humans at a terminal."""
+    return not _want_json(args) and sys.stderr.isatty()
+
+
 def _progress_printer(args: argparse.Namespace) -> Callable[[str], None]:
     err = error_console()
 
@@ -398,6 +403,11 @@ def cmd_run_disconnection(args: argparse.Namespace) -> int:
     s = _settings(args)
     target = _target(args)
     edges = [e.strip() for e in args.edges.split(",")] if args.edges else None
+    if not _want_json(args):
+        error_console().print(
+            f"disconnection: warm-up, {args.warmup:g} s workload, link down {args.outage:g} s, "
+            f"{args.after:g} s after, drain (≤ {args.drain_timeout:g} s), verify"
+            + ("" if args.no_baseline else ", then the no-cache baseline") + " …")
     if edges:
         known = target.edge_names()
         unknown = [e for e in edges if e not in known]
@@ -416,7 +426,7 @@ def cmd_run_disconnection(args: argparse.Namespace) -> int:
         drain_timeout_s=args.drain_timeout,
         baseline=not args.no_baseline,
         seed=s.seed if args.seed is None else args.seed,
-        progress=not _want_json(args),
+        progress=_bars(args),
     )
     out = result.save(args.results_dir or _results_dir(s, "disconnection"))
     summary = {**result.summary, "results_dir": str(out)}
@@ -439,7 +449,7 @@ def cmd_run_cache_sweep(args: argparse.Namespace) -> int:
         if getattr(args, opt) is not None:
             kwargs[key] = getattr(args, opt)
     result = cache_sweep(s, seed=s.seed if args.seed is None else args.seed,
-                         progress=not _want_json(args), **kwargs)
+                         progress=_bars(args), **kwargs)
     out = result.save(args.results_dir or _results_dir(s, "cache-sweep"))
     if _want_json(args):
         print_json({"results_dir": str(out), "points": result.table.to_dict(orient="records")})

@@ -227,7 +227,7 @@ def disconnection(
     request_timeout_s: float = 5.0,
     sample_interval_s: float = 0.5,
     ready_timeout_s: float = 30.0,
-    warm_products: int | None = 100,
+    warm_products: int | None = None,
     disruption: Callable[[], object] | None = None,
     progress: bool = True,
 ) -> DisconnectionResult:
@@ -272,10 +272,12 @@ def disconnection(
                                s=zipf_s).by_popularity
         hot = hot if warm_products is None else hot[:warm_products]
         warm = [op for e in names for op in _warm_ops(e, warehouses[e], hot)]
-        run_async(run_workload(warm, edge_urls, token=clerks, concurrency=8,
+        t_warm = time.monotonic()
+        run_async(run_workload(warm, edge_urls, token=clerks, concurrency=16,
                                timeout_s=request_timeout_s, progress=progress,
                                description="warm-up"))
 
+        timings = {"warmup_requests_s": time.monotonic() - t_warm}
         # 2. workload with the edge caches, outage in the middle
         initial = {w: cloud.balances(w) for w in warehouses.values()}
         recorder = _Recorder(iter_operations(mix or DISCONNECTION_MIX, seed, products,
@@ -305,8 +307,10 @@ def disconnection(
         dead = {e: s.get("dead_letters") for e, s in last.items() if s.get("dead_letters")}
         if dead:
             reasons.append(f"dead letters on the edges: {dead}")
+        t_verify = time.monotonic()
         verification = verify_writes(cloud, writes_table(table, recorder.documents), initial,
                                      extra_reasons=reasons)
+        timings["verification_s"] = time.monotonic() - t_verify
 
         # 3. baseline: no cache, through the same links
         base_summary: dict[str, Any] | None = None
@@ -340,6 +344,7 @@ def disconnection(
         "verification_passed": verification.passed,
         "verification_reasons": verification.reasons,
         "baseline": base_summary,
+        "timings": timings,
     }
     return DisconnectionResult(requests=requests, outbox=outbox,
                                writes=verification.writes, summary=summary)
