@@ -238,3 +238,11 @@ async def test_silent_connections_are_closed(sidecar: Sidecar) -> None:
     finally:
         writer.close()
     assert (await sidecar.get("/a")).status == 200
+
+
+async def test_http10_keep_alive_is_confirmed(sidecar: Sidecar) -> None:
+    await sidecar.get("/k")
+    request = b"GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    replies = await exchange(sidecar, request * 2, count=2)
+    assert [r[1].get("connection") for r in replies] == ["keep-alive", "keep-alive"]
+    assert [r[1]["x-edge-cache"] for r in replies] == ["HIT", "HIT"]

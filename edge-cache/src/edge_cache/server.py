@@ -44,7 +44,9 @@ def http_date() -> bytes:
     return value
 
 
-def serialize(resp: Response, head_request: bool, keep_alive: bool) -> bytes:
+def serialize(
+    resp: Response, head_request: bool, keep_alive: bool, http10: bool = False
+) -> bytes:
     lines = [b"HTTP/1.1 %d %s" % (resp.status, reason(resp.status).encode())]
     has_date = False
     length: bytes | None = None
@@ -72,6 +74,8 @@ def serialize(resp: Response, head_request: bool, keep_alive: bool) -> bytes:
         lines.append(b"Content-Length: %d" % len(body))
     if not keep_alive:
         lines.append(b"Connection: close")
+    elif http10:
+        lines.append(b"Connection: keep-alive")
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
@@ -82,7 +86,7 @@ class _Reject(Exception):
 
 
 class _Pending:
-    __slots__ = ("fields", "keep_alive", "request", "started")
+    __slots__ = ("fields", "http10", "keep_alive", "request", "started")
 
     def __init__(
         self, request: Request, fields: dict[str, str], keep_alive: bool, started: float
@@ -90,6 +94,7 @@ class _Pending:
         self.request = request
         self.fields = fields
         self.keep_alive = keep_alive
+        self.http10 = False
         self.started = started
 
 
@@ -287,7 +292,10 @@ class Connection(asyncio.Protocol):
         method = self.parser.get_method().decode("ascii", "replace")
         request = Request(method, target, self._headers, b"".join(self._body))
         keep_alive = self.parser.should_keep_alive()
-        self.queue.append(_Pending(request, self._fields, keep_alive, self._started))
+        pending = _Pending(request, self._fields, keep_alive, self._started)
+        if keep_alive and self.parser.get_http_version() == "1.0":
+            pending.http10 = True  # HTTP/1.0 keep-alive must be confirmed explicitly
+        self.queue.append(pending)
         if len(self.queue) > PIPELINE_MAX and self.transport is not None and not self.paused:
             self.paused = True
             self.transport.pause_reading()
@@ -309,7 +317,12 @@ class Connection(asyncio.Protocol):
                     fast = None
             if fast is not None:
                 head, body = fast
-                conn = b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
+                if not keep_alive:
+                    conn = b"Connection: close\r\n\r\n"
+                elif item.http10:
+                    conn = b"Connection: keep-alive\r\n\r\n"
+                else:
+                    conn = b"\r\n"
                 self._write(head + conn + body)
                 self.server.access_log.record(
                     req.method, req.target, 200, "HIT", len(body), item.started, self.client
@@ -344,7 +357,7 @@ class Connection(asyncio.Protocol):
                     b"internal error\n",
                 )
             keep_alive = keep_alive and not self.close_after and not self.server.closing
-            self._write(serialize(resp, req.method == "HEAD", keep_alive))
+            self._write(serialize(resp, req.method == "HEAD", keep_alive, item.http10))
             cache = next((v for k, v in resp.headers if k == "X-Edge-Cache"), "")
             self.server.access_log.record(
                 req.method, req.target, resp.status, cache, len(resp.body), item.started,

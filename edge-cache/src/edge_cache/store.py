@@ -121,6 +121,12 @@ class CacheStore:
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            log.info(
+                "cache database %s does not exist: starting with an empty cache",
+                self.path,
+                extra={"event": "cache_created", "path": str(self.path)},
+            )
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
