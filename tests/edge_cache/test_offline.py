@@ -279,6 +279,11 @@ async def test_admin_retry_and_discard_dead_letters(
         assert origin.items["c"]["value"] == "edge1"
         async with session.post(edge.url + "/_edge/purge", headers=admin) as resp:
             assert resp.status == 200
+        async with session.get(edge.url + "/metrics") as resp:
+            metrics = (await resp.read()).decode()
+        assert "edge_outbox_dead_letters 0.0" in metrics
+        assert 'edge_replay_total{result="conflict"} 2.0' in metrics
+        assert "edge_deadletters_total 2.0" in metrics
     finally:
         await origin.set_mode("ok")
         await edge.stop()

@@ -209,5 +209,7 @@ def create(edge: EdgeCache) -> EdgeAdmin:
     outbox = edge.outbox
     if outbox is not None and getattr(outbox, "on_enqueue_latency", False) is None:
         outbox.on_enqueue_latency = edge.metrics.outbox_enqueue_seconds.observe
+    if outbox is not None and hasattr(outbox, "dead_count"):
+        edge.metrics.outbox_dead_letters.set_function(lambda: float(outbox.dead_count()))
     return EdgeAdmin(edge)
 

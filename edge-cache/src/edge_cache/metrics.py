@@ -3,7 +3,8 @@
 Names (all prefixed `edge_`): requests_total{cache_status}, origin_request_seconds,
 origin_errors_total{kind}, coalesced_total, cache_bytes, cache_entries, evictions_total,
 origin_up, origin_transitions_total{to}, outbox_depth, outbox_oldest_age_seconds,
-replay_total{result}, deadletters_total, outbox_enqueue_seconds, changefeed_evictions_total.
+replay_total{result}, deadletters_total, outbox_dead_letters, outbox_enqueue_seconds,
+changefeed_evictions_total.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class Metrics:
         )
         self.deadletters_total = Counter(
             "edge_deadletters_total", "Writes moved to the dead-letter list", registry=r
+        )
+        self.outbox_dead_letters = Gauge(
+            "edge_outbox_dead_letters", "Writes in the dead-letter list now", registry=r
         )
         self.outbox_enqueue_seconds = Histogram(
             "edge_outbox_enqueue_seconds",
