@@ -287,7 +287,10 @@ class CredentialVerifier:
             try:
                 while not self._stopping:
                     ok = await self.refresh() if self.is_online() else False
-                    delay = self.sync_interval if ok else min(self.sync_interval, 2.0)
+                    refused = (self.last_error or "").startswith("HTTP ")
+                    # retry soon after a network failure; an origin that refuses our device
+                    # token is asked again only at the normal interval
+                    delay = self.sync_interval if ok or refused else min(self.sync_interval, 2.0)
                     await asyncio.sleep(delay)
             finally:
                 self._session = None
