@@ -44,6 +44,13 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+def _quoted(value: str) -> str:
+    """A JSON string literal; the common case (printable ASCII, no quotes) skips json.dumps."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return json.dumps(value)
+
+
 class AccessLog:
     def __init__(self, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.enabled = enabled
@@ -67,8 +74,8 @@ class AccessLog:
         cache = cache if cache.replace("-", "").isalpha() else ""
         client = client if client.replace(".", "").replace(":", "").isalnum() else ""
         self._lines.append(
-            f'{{"ts": {time.time():.3f}, "event": "request", "method": {json.dumps(method)}, '
-            f'"target": {json.dumps(target)}, "status": {status}, "cache": "{cache}", '
+            f'{{"ts": {time.time():.3f}, "event": "request", "method": {_quoted(method)}, '
+            f'"target": {_quoted(target)}, "status": {status}, "cache": "{cache}", '
             f'"bytes": {size}, "ms": {ms:.3f}, "client": "{client}"}}'
         )
         if len(self._lines) >= 256:

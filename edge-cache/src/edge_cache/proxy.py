@@ -44,6 +44,10 @@ ERROR_STATUSES = frozenset({500, 502, 503, 504})  # stale-if-error applies (RFC 
 # A 500 is an application error on one resource, not an outage, so it is not reported.
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 PROBLEM = "https://edgelab.dev/problems/"
+# Request fields that need a decision beyond "fresh entry, same variant".
+SLOW_PATH_FIELDS = frozenset(
+    {"cache-control", "pragma", "range", "if-none-match", "if-modified-since"}
+)
 
 
 def problem(status: int, slug: str, title: str, detail: str, *extra: tuple[str, str]) -> Response:
@@ -680,13 +684,7 @@ class Proxy:
         Returns None whenever anything needs the full path (request directives, conditionals,
         credentials on a non-shareable entry, staleness, offline state, bypass routes...).
         """
-        if (
-            "cache-control" in fields
-            or "pragma" in fields
-            or "range" in fields
-            or "if-none-match" in fields
-            or "if-modified-since" in fields
-        ):
+        if not SLOW_PATH_FIELDS.isdisjoint(fields):
             return None
         target = req.target
         variants = self.store.variants(target)
