@@ -100,7 +100,11 @@ class OriginClient:
                         headers=headers,
                         data=body if body else None,
                         allow_redirects=False,
-                        timeout=aiohttp.ClientTimeout(total=total),
+                        # Deadlines on connecting and on each read, not on waiting for a pooled
+                        # connection: a burst of misses must not look like an outage.
+                        timeout=aiohttp.ClientTimeout(
+                            total=None, sock_connect=total, sock_read=total
+                        ),
                     ) as resp:
                         payload = await resp.read()
                         raw = [
