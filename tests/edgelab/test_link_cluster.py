@@ -66,6 +66,10 @@ def test_missing_inventory_playbook_or_edge_gives_a_clear_error(tmp_path: Path) 
         AnsibleLink("edge1", missing, PLAYBOOKS)
     with pytest.raises(FileNotFoundError, match=r"link\.yml not found"):
         AnsibleLink("edge1", INVENTORY, tmp_path)
+    with pytest.raises(FileNotFoundError, match="pass playbook_dir"):
+        inventory = tmp_path / "hosts.yml"
+        inventory.write_text(INVENTORY.read_text())
+        AnsibleLink("edge1", inventory)
     with pytest.raises(ValueError, match=r"unknown edge 'cloud1'.*edge1, edge2"):
         AnsibleLink("cloud1", INVENTORY, PLAYBOOKS)
 
@@ -73,6 +77,7 @@ def test_missing_inventory_playbook_or_edge_gives_a_clear_error(tmp_path: Path) 
 def test_bad_parameters_fail_before_any_playbook_runs() -> None:
     link = AnsibleLink("edge1", INVENTORY, PLAYBOOKS, max_duration_s=300)
     assert isinstance(link, Link)
+    assert AnsibleLink("edge2", INVENTORY).playbook_dir == PLAYBOOKS
     assert link.state().state == "up"
     with pytest.raises(ValueError, match="unknown link mode"):
         link.down("sideways")

@@ -38,6 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated caches to measure: edge-cache,nginx (default: both)",
     )
     parser.add_argument(
+        "--fill-entries",
+        type=int,
+        default=None,
+        help="cached entries for the RSS/restart measurement (default 100000; --quick 500)",
+    )
+    parser.add_argument(
+        "--drain-writes",
+        type=int,
+        default=None,
+        help="queued writes for the drain measurement (default 10000; --quick 200)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=None,
@@ -126,7 +138,14 @@ def run_all(args: argparse.Namespace) -> int:
                 for name in str(getattr(args, "servers", "edge-cache,nginx")).split(",")
                 if name.strip()
             )
-            report = edge_vs_nginx.run(base, quick=quick, progress=progress, servers=servers)
+            report = edge_vs_nginx.run(
+                base,
+                quick=quick,
+                progress=progress,
+                servers=servers,
+                fill_entries=getattr(args, "fill_entries", None),
+                drain_writes=getattr(args, "drain_writes", None),
+            )
         finally:
             if temporary and not keep:
                 shutil.rmtree(base, ignore_errors=True)

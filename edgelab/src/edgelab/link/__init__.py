@@ -10,14 +10,18 @@ from edgelab.link.base import (
     validate_degrade,
     validate_mode,
 )
+from edgelab.link.cluster import AnsibleLink
+from edgelab.link.local import LocalLink
 
 __all__ = [
     "LINK_MODES",
+    "AnsibleLink",
     "Link",
     "LinkError",
     "LinkMode",
     "LinkState",
     "LinkStateName",
+    "LocalLink",
     "validate_degrade",
     "validate_mode",
 ]

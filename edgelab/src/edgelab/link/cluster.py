@@ -127,9 +127,21 @@ def runner_kwargs(
     return kwargs
 
 
+def find_playbook_dir(inventory: str | Path) -> Path | None:
+    """The nearest directory holding `link.yml` among the inventory's parents (or their
+    ``playbooks/`` subdirectory), e.g. ``playbooks/`` for ``playbooks/inventory/lab-vms.yml``."""
+    start = Path(inventory).resolve()
+    for base in start.parents:
+        for candidate in (base, base / "playbooks"):
+            if (candidate / PLAYBOOK).is_file():
+                return candidate
+    return None
+
+
 class AnsibleLink:
     """Controls one edge node's WAN link by running `playbooks/link.yml` (ansible-runner).
 
+    `playbook_dir` defaults to the nearest directory with `link.yml` above the inventory.
     `state()` is the last state this object set (the role keeps no queryable state).
     `max_duration_s` is the role's safety net: a `down`/`degrade` is lifted after it.
     `role_vars` are extra role variables for every run (e.g. ``link_interface``);
@@ -140,7 +152,7 @@ class AnsibleLink:
         self,
         edge_name: str,
         inventory: str | Path,
-        playbook_dir: str | Path,
+        playbook_dir: str | Path | None = None,
         *,
         private_data_dir: str | Path | None = None,
         max_duration_s: int | None = None,
@@ -151,6 +163,14 @@ class AnsibleLink:
     ) -> None:
         self.edge_name = edge_name
         self.inventory = Path(inventory)
+        if playbook_dir is None:
+            found = find_playbook_dir(self.inventory)
+            if found is None:
+                raise FileNotFoundError(
+                    f"no {PLAYBOOK} found above the inventory {self.inventory}; "
+                    "pass playbook_dir (the repository's playbooks/ directory)"
+                )
+            playbook_dir = found
         self.playbook_dir = Path(playbook_dir)
         self.max_duration_s = max_duration_s
         self.timeout_s = timeout_s
