@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from edgelab.bench.procs import ManagedProcess, free_port, python_module
 from edgelab.link import Link, LinkError, LinkState
 from edgelab.link.local import LocalLink
@@ -196,3 +195,20 @@ def test_unreachable_control_api_is_a_link_error() -> None:
     with pytest.raises(LinkError, match="unreachable"):
         link.state()
     assert not link.healthy()
+
+
+def test_rate_limit_paces_a_large_upload(lab: Lab) -> None:
+    body = b'{"blob": "' + b"x" * 100_000 + b'"}'
+    state = lab.link.degrade(rate_kbit=400)  # 50 kB/s
+    assert state.rate_kbit == 400
+    start = time.perf_counter()
+    response = httpx.post(
+        f"{lab.url}/items/big",
+        content=body,
+        headers={"Idempotency-Key": "rate-1", "Content-Type": "application/json"},
+        timeout=60,
+    )
+    elapsed = time.perf_counter() - start
+    assert response.status_code == 201
+    # 100 kB at 50 kB/s cannot take less than ~1.9 s (burst 4.5 kB); generous band.
+    assert 1.0 <= elapsed <= 45, elapsed
