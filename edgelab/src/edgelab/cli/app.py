@@ -190,15 +190,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                          "edge cache (local lab processes), replay a seeded Zipf read workload "
                          "and measure hit ratio and latency next to the Che approximation.")
     rp.add_argument("--ttls", type=a.float_list, default=None,
-                    help="freshness lifetimes, s, comma-separated (default 0,60)")
+                    help="freshness lifetimes, s, comma-separated (default 0,300)")
     rp.add_argument("--cache-sizes", type=a.int_list, default=None,
-                    help="max cache entries, comma-separated (default 5,20,80)")
+                    help="max cache entries, comma-separated (default 5,20,60)")
     rp.add_argument("--zipf", type=a.float_list, default=None,
-                    help="Zipf exponents s, comma-separated (default 0.8,1.1)")
+                    help="Zipf exponents s, comma-separated (default 0.8,1.2)")
     rp.add_argument("--wan-latency-ms", type=a.float_list, default=None,
-                    help="one-way WAN latency, ms, comma-separated (default 20)")
+                    help="one-way WAN latency of the grid, ms, comma-separated (default 20)")
+    rp.add_argument("--compare-wan-ms", type=a.float_list, default=None,
+                    help="WAN latencies for the edge-vs-direct comparison (default 0,20,80)")
     rp.add_argument("--requests", type=a.positive_int, default=None,
-                    help="requests per point (default 300)")
+                    help="measured requests per point (default 200, after 100 warm-up)")
     rp.add_argument("--seed", type=int, default=None, help="workload seed")
     rp.add_argument("--results-dir", type=Path, default=None, help="where to write results")
     rp.set_defaults(func=cmd_run_cache_sweep)
@@ -445,7 +447,8 @@ def cmd_run_cache_sweep(args: argparse.Namespace) -> int:
     s = _settings(args)
     kwargs: dict[str, Any] = {}
     for opt, key in (("ttls", "ttls"), ("cache_sizes", "cache_sizes"), ("zipf", "zipf_s"),
-                     ("wan_latency_ms", "wan_latency_ms"), ("requests", "requests_per_point")):
+                     ("wan_latency_ms", "wan_latency_ms"), ("requests", "requests_per_point"),
+                     ("compare_wan_ms", "compare_wan_ms")):
         if getattr(args, opt) is not None:
             kwargs[key] = getattr(args, opt)
     result = cache_sweep(s, seed=s.seed if args.seed is None else args.seed,

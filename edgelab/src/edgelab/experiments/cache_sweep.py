@@ -11,7 +11,10 @@ are not counted, the next `requests_per_point` are measured.
 `che_hit_ratio` is Che's approximation for an LRU cache of that size under the same Zipf law;
 `ttl_hit_ratio` is the TTL-cache formula for the measured request rate (no size bound);
 `expected_hit_ratio` = min of the two (an approximation of a TTL cache with an LRU bound).
-`direct_latency_*` is the same kind of request sent to the cloud through the link, no cache.
+After the grid, the largest, longest-lived cache configuration is compared with no cache at
+every `compare_wan_ms` latency: the same reads through the edge (access `edge`) and to the
+cloud through the link (access `direct`); `direct_latency_*` of a grid row is the direct
+latency at that row's WAN latency (rows in `requests` with `phase == "compare"`).
 
 Without a running `LocalTarget` the sweep starts its own one-edge lab in
 `<lab_dir>-sweep` (free ports) and stops it at the end.
@@ -89,10 +92,11 @@ def cache_sweep(
     cache_sizes: Sequence[int] = (5, 20, 60),
     zipf_s: Sequence[float] = (0.8, 1.2),
     wan_latency_ms: Sequence[float] = (20.0,),
-    requests_per_point: int = 300,
-    warmup_requests: int = 150,
-    direct_requests: int = 40,
-    concurrency: int = 4,
+    requests_per_point: int = 200,
+    warmup_requests: int = 100,
+    compare_wan_ms: Sequence[float] = (0.0, 20.0, 80.0),
+    direct_requests: int = 60,
+    concurrency: int = 8,
     edge: str = "shop-1",
     seed: int = 42,
     progress: bool = True,
@@ -117,7 +121,8 @@ def cache_sweep(
     try:
         return _sweep(target, edge, list(ttls), list(cache_sizes), list(zipf_s),
                       list(wan_latency_ms), requests_per_point, warmup_requests,
-                      direct_requests, concurrency, seed, progress)
+                      sorted(set(compare_wan_ms) | set(wan_latency_ms)), direct_requests,
+                      concurrency, seed, progress)
     finally:
         if own:
             target.down()
@@ -125,8 +130,8 @@ def cache_sweep(
 
 def _sweep(
     target: LocalTarget, edge: str, ttls: list[float], sizes: list[int], skews: list[float],
-    wans: list[float], n: int, warmup: int, n_direct: int, concurrency: int, seed: int,
-    progress: bool,
+    wans: list[float], n: int, warmup: int, compare: list[float], n_direct: int,
+    concurrency: int, seed: int, progress: bool,
 ) -> CacheSweepResult:
     if edge not in target.edge_names():
         raise TargetError(f"unknown edge {edge!r} (this lab has: {target.edge_names()})")
@@ -165,34 +170,48 @@ def _sweep(
                                        progress=False))
             table = run_async(run_workload(_reads(products, s, n, point_seed, edge), urls,
                                            token=token, concurrency=concurrency, progress=False))
-            if wan not in direct:
-                via_link = {edge: endpoints.direct[edge]}
-                d = run_async(run_workload(_reads(products, s, n_direct, seed, edge), via_link,
-                                           token=token, concurrency=concurrency,
-                                           progress=False))
-                d["access"], d["wan_latency_ms"] = "direct", wan
-                frames.append(d)
-                ok = d[d["status"] == 200]["latency_ms"]
-                direct[wan] = (float(ok.quantile(0.5)) if len(ok) else float("nan"),
-                               float(ok.quantile(0.95)) if len(ok) else float("nan"))
             table["ttl_s"], table["cache_size"], table["zipf_s"] = ttl, size, s
             table["wan_latency_ms"], table["access"] = wan, "edge"
             frames.append(table)
-            rows.append(_point(table, ttl, size, s, wan, len(products), direct[wan]))
+            rows.append(_point(table, ttl, size, s, wan, len(products)))
+        # edge vs direct: the biggest, longest-lived cache of the grid, warm, per WAN latency
+        urls = {edge: target.endpoints().edges[edge]}
+        via_link = {edge: endpoints.direct[edge]}
+        s_cmp = max(skews)
+        for wan in compare:
+            if wan > 0:
+                link.degrade(latency_ms=wan)
+            else:
+                link.up()
+            for access, base in (("edge", urls), ("direct", via_link)):
+                d = run_async(run_workload(_reads(products, s_cmp, n_direct, seed + 1, edge),
+                                           base, token=token, concurrency=concurrency,
+                                           progress=False))
+                d["access"], d["wan_latency_ms"], d["zipf_s"] = access, wan, s_cmp
+                d["ttl_s"], d["cache_size"], d["phase"] = max(ttls), max(sizes), "compare"
+                frames.append(d)
+                ok = d[d["status"] == 200]["latency_ms"]
+                if access == "direct":
+                    direct[wan] = (float(ok.quantile(0.5)) if len(ok) else float("nan"),
+                                   float(ok.quantile(0.95)) if len(ok) else float("nan"))
+        for row in rows:
+            row["direct_latency_p50_ms"], row["direct_latency_p95_ms"] = direct.get(
+                row["wan_latency_ms"], (float("nan"), float("nan")))
     finally:
         bar.close()
         link.up()
         target.restart_edge(edge, original_env, wipe=True)
     result_table = pd.DataFrame(rows, columns=COLUMNS)
     settings = {"ttls": ttls, "cache_sizes": sizes, "zipf_s": skews, "wan_latency_ms": wans,
+                "compare_wan_ms": compare,
                 "requests_per_point": n, "warmup_requests": warmup, "concurrency": concurrency,
                 "seed": seed, "n_items": len(products)}
     requests = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return CacheSweepResult(table=result_table, requests=requests, settings=settings)
 
 
-def _point(table: pd.DataFrame, ttl: float, size: int, s: float, wan: float, n_items: int,
-           direct: tuple[float, float]) -> dict[str, Any]:
+def _point(table: pd.DataFrame, ttl: float, size: int, s: float, wan: float,
+           n_items: int) -> dict[str, Any]:
     ok = table[table["status"].isin((200, 304))]
     status = table["cache_status"].fillna("")
     hits = int((status == "HIT").sum())
@@ -215,5 +234,5 @@ def _point(table: pd.DataFrame, ttl: float, size: int, s: float, wan: float, n_i
         "latency_mean_ms": float(lat.mean()) if len(lat) else float("nan"),
         "latency_p50_ms": float(lat.quantile(0.5)) if len(lat) else float("nan"),
         "latency_p95_ms": float(lat.quantile(0.95)) if len(lat) else float("nan"),
-        "direct_latency_p50_ms": direct[0], "direct_latency_p95_ms": direct[1],
+        "direct_latency_p50_ms": float("nan"), "direct_latency_p95_ms": float("nan"),
     }
