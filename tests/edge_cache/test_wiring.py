@@ -10,7 +10,7 @@ import time
 from tests.edge_cache.conftest import SidecarFactory
 from tests.edge_cache.origin import ScriptedOrigin
 
-FAST_PROBES = {"PROBE_INTERVAL": "0.05", "PROBE_TIMEOUT": "0.5", "ORIGIN_TIMEOUT": "2"}
+FAST_PROBES = {"PROBE_INTERVAL": "0.05", "PROBE_TIMEOUT": "3", "ORIGIN_TIMEOUT": "3"}
 
 
 async def eventually(predicate, limit: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +49,7 @@ async def test_offline_write_is_queued_and_replayed_once(
 async def test_origin_failing_mid_request_queues_with_a_key(
     make_sidecar: SidecarFactory, origin: ScriptedOrigin
 ) -> None:
-    settings = {**FAST_PROBES, "ORIGIN_TIMEOUT": "0.3", "PROBE_TIMEOUT": "10"}
+    settings = {**FAST_PROBES, "ORIGIN_TIMEOUT": "1", "PROBE_TIMEOUT": "10"}
     sidecar = await make_sidecar(health=True, outbox=True, **settings)
     await origin.set_mode("blackhole")
     reply = await sidecar.request("POST", "/api/documents", body=b"{}")
