@@ -21,11 +21,8 @@ not answered 202) is skipped with a message; nginx is skipped when it is not ins
 from __future__ import annotations
 
 import asyncio
-import http.client
 import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,16 +32,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import psutil
 
+from edgelab.bench.clients import (
+    FILL_PREFIX,
+    KeepAliveClient,
+    Sample,
+    fill_all,
+    percentile,
+    post_many,
+)
 from edgelab.bench.nginx import NginxConfig, NginxServer, find_nginx
 from edgelab.bench.procs import ManagedProcess, ProcessFailed, free_port, python_module
 from edgelab.bench.report import Report, Row
+from edgelab.bench.sidecar import SERVER_CPU, Sidecar, sidecar_command
 from edgelab.bench.wrk import WrkError, run_wrk, wrk_path
 from edgelab.link.local import LocalLink
 
-SERVER_CPU = 0
 LOAD_CPU = 1
 WRITE_DELAY_MS = 5.0
 
@@ -79,134 +83,6 @@ class Sizes:
             fill_entries=100_000,
             sequential_budget_s=6,
         )
-
-
-@dataclass
-class Sample:
-    latency_ms: float
-    status: int | None
-    cache: str | None
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    return float(np.percentile(values, q)) if values else None
-
-
-class KeepAliveClient:
-    """Sequential requests over one keep-alive connection (reconnects after errors)."""
-
-    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
-        parsed = httpx.URL(base_url)
-        self.host = parsed.host
-        self.port = parsed.port or 80
-        self.timeout_s = timeout_s
-        self.conn: http.client.HTTPConnection | None = None
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        cache_header: str = "X-Edge-Cache",
-    ) -> Sample:
-        start = time.perf_counter()
-        try:
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
-            self.conn.request(method, path, body=body, headers=headers or {})
-            response = self.conn.getresponse()
-            response.read()
-            elapsed = (time.perf_counter() - start) * 1000
-            sample = Sample(elapsed, response.status, response.getheader(cache_header))
-            if response.getheader("Connection", "").lower() == "close":
-                self.close()
-            return sample
-        except (OSError, http.client.HTTPException):
-            self.close()
-            return Sample((time.perf_counter() - start) * 1000, None, None)
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
-class Sidecar:
-    """The `edge-cache` console script as a managed process."""
-
-    def __init__(self, exe: str, workdir: Path, origin_url: str) -> None:
-        self.exe = exe
-        self.workdir = workdir
-        self.port = free_port()
-        self.origin_url = origin_url
-        self.proc: ManagedProcess | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        return {
-            "EDGE_CACHE_ORIGIN": self.origin_url,
-            "EDGE_CACHE_DATA_DIR": str(self.workdir / "data"),
-            "EDGE_CACHE_HOST": "127.0.0.1",
-            "EDGE_CACHE_PORT": str(self.port),
-            "EDGE_CACHE_ACCESS_LOG": "off",
-            "EDGE_CACHE_LOG_LEVEL": "warning",
-        }
-
-    def spawn(self) -> ManagedProcess:
-        self.proc = ManagedProcess(
-            "edge-cache",
-            [self.exe],
-            self.workdir / "edge-cache.log",
-            env=self.env(),
-            cpu=SERVER_CPU,
-        )
-        return self.proc
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        self.spawn().wait_http(f"{self.url}/healthz", timeout_s)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop()
-            self.proc = None
-
-    def status(self) -> dict[str, Any] | None:
-        try:
-            response = httpx.get(f"{self.url}/_edge/status", timeout=5)
-        except httpx.HTTPError:
-            return None
-        if response.status_code != 200:
-            return None
-        data = response.json()
-        return data if isinstance(data, dict) else None
-
-    def rss_mb(self) -> float | None:
-        if self.proc is None:
-            return None
-        try:
-            return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
-        except psutil.Error:
-            return None
-
-
-def sidecar_command() -> tuple[str | None, str]:
-    """The `edge-cache` executable if it runs (`--help` exits 0), else a reason."""
-    beside = Path(sys.executable).parent / "edge-cache"
-    exe = str(beside) if beside.is_file() else shutil.which("edge-cache")
-    if exe is None:
-        return None, "the edge-cache console script is not installed (pip install -e edge-cache)"
-    try:
-        done = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"edge-cache --help failed: {exc}"
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
-        return None, f"edge-cache --help exited {done.returncode}: {tail[0]}"
-    return exe, ""
 
 
 @dataclass
@@ -542,7 +418,7 @@ class Bench:
         extra = self.sizes.drain_writes - len(accepted)
         if extra > 0:
             accepted_extra = asyncio.run(
-                _post_many(self.sidecar.url, len(samples), extra, concurrency=16)
+                post_many(self.sidecar.url, len(samples), extra, concurrency=16)
             )
         else:
             accepted_extra = 0
@@ -613,7 +489,7 @@ class Bench:
             targets["edge_cache"] = sidecar.url
         if nginx is not None:
             targets["nginx"] = nginx.url
-        filled = asyncio.run(_fill_all(targets, n))
+        filled = asyncio.run(fill_all(targets, n))
         for name, (ok, seconds) in filled.items():
             notes.append(f"{name}: filled {ok} keys in {seconds:.0f} s ({ok / seconds:,.0f} req/s)")
         if sidecar is not None:
@@ -669,74 +545,6 @@ class Bench:
                 return time.monotonic() - start
             time.sleep(0.01)
         return None
-
-
-FILL_PREFIX = "fill-"
-
-
-async def _fill_keys(base_url: str, count: int, concurrency: int) -> int:
-    """GET `count` distinct keys (a miss each, so each is stored); returns how many were 200."""
-    import aiohttp
-
-    ok = 0
-    next_key = 0
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal ok, next_key
-        while next_key < count:
-            key = next_key
-            next_key += 1
-            try:
-                async with session.get(f"{base_url}/items/{FILL_PREFIX}{key}") as response:
-                    await response.read()
-                    ok += response.status == 200
-            except (aiohttp.ClientError, TimeoutError):
-                continue
-
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    return ok
-
-
-async def _fill_all(urls: dict[str, str], count: int) -> dict[str, tuple[int, float]]:
-    """Fill every cache in `urls` at the same time; name → (keys answered 200, seconds)."""
-
-    async def one(url: str) -> tuple[int, float]:
-        started = time.monotonic()
-        ok = await _fill_keys(url, count, concurrency=64)
-        return ok, max(time.monotonic() - started, 1e-9)
-
-    results = await asyncio.gather(*(one(url) for url in urls.values()))
-    return dict(zip(urls, results, strict=True))
-
-
-async def _post_many(base_url: str, offset: int, count: int, concurrency: int) -> int:
-    """POST `count` distinct writes concurrently; returns how many were answered 202."""
-    accepted = 0
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(offset, offset + count):
-        queue.put_nowait(i)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal accepted
-        while not queue.empty():
-            i = queue.get_nowait()
-            headers = {"Idempotency-Key": str(uuid.uuid4())}
-            try:
-                response = await client.post(
-                    f"{base_url}/items/w{i}", json={"n": i}, headers=headers
-                )
-            except httpx.HTTPError:
-                continue
-            if response.status_code == 202:
-                accepted += 1
-
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return accepted
 
 
 SERVERS = ("edge-cache", "nginx")
