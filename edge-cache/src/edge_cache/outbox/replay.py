@@ -101,8 +101,9 @@ class Replayer:
         self._session: aiohttp.ClientSession | None = None
         origin_parts = urlsplit(self.origin)
         self._origin_netloc = origin_parts.netloc
+        self._fresh_connections = False
         outbox.add_listener(self._kick.set)
-        health.add_listener(lambda _state, _reason: self._kick.set())
+        health.add_listener(self._on_transition)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -111,26 +112,35 @@ class Replayer:
             self._task = asyncio.create_task(self.run(), name="edge-cache-replayer")
         return self._task
 
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self.concurrency)
+        return aiohttp.ClientSession(connector=connector, auto_decompress=False)
+
     async def run(self) -> None:
         self._stopping = False
-        connector = aiohttp.TCPConnector(limit=self.concurrency)
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
-            self._session = session
-            try:
-                while not self._stopping:
-                    self._kick.clear()
-                    try:
-                        soonest = self._dispatch() if self.health.is_online() else None
-                    except Exception:  # keep draining whatever happens to one pass
-                        log.exception("replay scheduling failed",
-                                      extra={"event": "replay_internal_error"})
-                        soonest = self.clock() + 1.0
-                    timeout = None if soonest is None else max(0.01, soonest - self.clock())
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._kick.wait(), timeout=timeout)
-            finally:
-                await self._drain_inflight(grace=5.0)
-                self._session = None
+        self._session = self._new_session()
+        try:
+            while not self._stopping:
+                self._kick.clear()
+                if self._fresh_connections and not self._inflight and self.health.is_online():
+                    # kept-alive connections from before an outage are likely dead: start over
+                    self._fresh_connections = False
+                    old, self._session = self._session, self._new_session()
+                    await old.close()
+                try:
+                    soonest = self._dispatch() if self.health.is_online() else None
+                except Exception:  # keep draining whatever happens to one pass
+                    log.exception("replay scheduling failed",
+                                  extra={"event": "replay_internal_error"})
+                    soonest = self.clock() + 1.0
+                timeout = None if soonest is None else max(0.01, soonest - self.clock())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), timeout=timeout)
+        finally:
+            await self._drain_inflight(grace=5.0)
+            session, self._session = self._session, None
+            if session is not None:
+                await session.close()
 
     async def stop(self) -> None:
         """Stop dispatching; let in-flight replays finish (bounded), then return."""
@@ -155,6 +165,11 @@ class Replayer:
         for t in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+
+    def _on_transition(self, state: str, _reason: str) -> None:
+        if state != "online":
+            self._fresh_connections = True
+        self._kick.set()
 
     def inflight(self) -> int:
         return len(self._inflight)
