@@ -355,15 +355,16 @@ class Proxy:
             ):
                 resp = self._serve_entry(result.entry, req, fields, "HIT", self.clock())
                 return self._decorate(resp, "MISS", path)
-            if result is not None and result.error is not None:
-                pass  # fall through: decide on the error like the leader did
-            else:
+            if result is None or result.error is None:
+                # Timed out waiting, or the answer is not reusable for this request.
                 return await self._pass(req, fields, policy, status="MISS")
-        if result is None:  # pragma: no cover - the leader always returns a result
+            # The leader's transport error: decide below exactly as the leader does.
+        if result is None:  # the leader always has a result; keeps the type checker honest
             return await self._pass(req, fields, policy, status="MISS")
         if result.error is not None:
-            transport = True
-            if stale is not None and self._may_serve_on_error(stale, policy, req_cc, transport):
+            if stale is not None and self._may_serve_on_error(
+                stale, policy, req_cc, transport=True
+            ):
                 resp = self._serve_entry(stale, req, fields, "STALE", self.clock())
                 return self._decorate(resp, "STALE", path)
             return self._decorate(self._error_response(result.error), "MISS", path)
