@@ -104,3 +104,16 @@ async def test_waiters_time_out_to_pass_through(
     assert all(r.status == 200 and r.body == b"s" for r in replies)
     assert 2 <= origin.count("/slow") <= 5  # late arrivals may already find the entry
     assert (await sidecar.get("/slow")).cache == "HIT"
+
+
+async def test_waiters_share_the_leaders_failure_and_stale_answer(
+    sidecar: Sidecar, origin: ScriptedOrigin, clock: FakeClock
+) -> None:
+    origin.route("/f", headers={"Cache-Control": "max-age=10, stale-if-error=600"}, body=b"old")
+    await sidecar.get("/f")
+    clock.advance(20)
+    origin.route("/f", status=503, delay=2.0)
+    replies = await asyncio.gather(*(sidecar.get("/f") for _ in range(10)))
+    assert all((r.status, r.body) == (200, b"old") for r in replies)
+    assert {r.cache for r in replies} == {"STALE"}
+    assert origin.count("/f") == 2

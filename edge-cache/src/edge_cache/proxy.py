@@ -355,10 +355,15 @@ class Proxy:
             ):
                 resp = self._serve_entry(result.entry, req, fields, "HIT", self.clock())
                 return self._decorate(resp, "MISS", path)
-            if result is None or result.error is None:
+            failed = result is not None and (
+                result.error is not None
+                or (result.response is not None and result.response.status in ERROR_STATUSES)
+            )
+            if not failed:
                 # Timed out waiting, or the answer is not reusable for this request.
                 return await self._pass(req, fields, policy, status="MISS")
-            # The leader's transport error: decide below exactly as the leader does.
+            # The leader's origin failed: decide below exactly as the leader does (stale if
+            # allowed), without another origin request.
         if result is None:  # the leader always has a result; keeps the type checker honest
             return await self._pass(req, fields, policy, status="MISS")
         if result.error is not None:
