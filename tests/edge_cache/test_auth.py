@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -89,6 +90,18 @@ async def test_unknown_token_refreshes_once_before_refusing(
     await wait_until(lambda: v.verify(bearer("tok-newer")))  # ... and its refresh lands
 
 
+async def test_forged_token_flood_shares_refreshes(origin: LedgerOrigin, tmp_path: Path) -> None:
+    v = CredentialVerifier(enabled=True, origin=origin.url, device_token=DEVICE,
+                           data_dir=tmp_path, min_refresh_gap=0.3)
+    assert await v.refresh()
+    before = origin.digest_requests
+    results = await asyncio.gather(*(v.authorize(bearer(f"forged-{i}")) for i in range(20)))
+    assert not any(results)
+    assert origin.digest_requests - before <= 2  # one refresh per gap, shared by all waiters
+    origin.tokens["tok-just-issued"] = None  # right after the flood: still one refresh away
+    assert await v.authorize(bearer("tok-just-issued"))
+
+
 async def test_wrong_device_token_keeps_the_old_list(origin: LedgerOrigin, tmp_path: Path) -> None:
     good = verifier(origin, tmp_path)
     assert await good.refresh()
@@ -117,6 +130,10 @@ async def test_sidecar_refuses_offline_as_online(origin: LedgerOrigin, tmp_path:
                 assert json.loads(await resp.read())["status"] == 401
             async with s.get(edge.url + "/items/1") as resp:
                 assert resp.status == 401
+            origin.tokens["tok-fresh"] = None  # e.g. a new sign-in at the cloud
+            async with s.get(edge.url + "/items/1",
+                             headers={"Authorization": "Bearer tok-fresh"}) as resp:
+                assert resp.status == 200  # one digest refresh before refusing
             await origin.set_mode("refuse")
             await edge.wait_state(s, "offline")
             async with s.get(edge.url + "/items/1", headers=good) as resp:

@@ -98,6 +98,7 @@ class CredentialVerifier:
         self.last_error: str | None = None
         self.refused = 0
         self._last_refresh_started = -1e9
+        self._last_completed_start = -1e9  # start time of the last finished refresh
         self._refresh_task: asyncio.Task[bool] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -161,11 +162,8 @@ class CredentialVerifier:
             return False
         known = self._known(token)
         if known is None and self.is_online():
-            task = self._refresh_soon()
-            if task is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(task)
-                known = self._known(token)
+            await self._refresh_after(time.monotonic())
+            known = self._known(token)
         if known:
             return True
         self.refused += 1
@@ -222,6 +220,36 @@ class CredentialVerifier:
             os.fsync(fh.fileno())
         os.replace(tmp, self.file)
 
+    async def _refresh_after(self, arrived: float) -> None:
+        """Wait for a digest refresh that started at or after `arrived` (monotonic time).
+
+        Refreshes start at most once per `min_refresh_gap`; requests with unknown tokens that
+        arrive meanwhile wait for the next one and share it, so a flood of forged tokens costs
+        the origin at most one digest request per gap.
+        """
+        for _ in range(4):
+            if self._last_completed_start >= arrived:
+                return
+            task = self._refresh_task
+            if task is not None and not task.done():
+                started_after = self._last_refresh_started >= arrived
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task)
+                if started_after:
+                    return
+                continue
+            wait = self._last_refresh_started + self.min_refresh_gap - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            if not self.is_online():
+                return
+            self._last_refresh_started = time.monotonic()
+            task = self._refresh_task = asyncio.get_running_loop().create_task(self.refresh())
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+            return
+
     def _refresh_soon(self) -> asyncio.Task[bool] | None:
         """Start a refresh unless one is running or one started too recently."""
         if self._refresh_task is not None and not self._refresh_task.done():
@@ -239,7 +267,13 @@ class CredentialVerifier:
 
     async def refresh(self) -> bool:
         """Fetch the digest list once; True when it was replaced."""
-        self._last_refresh_started = time.monotonic()
+        started = self._last_refresh_started = time.monotonic()
+        try:
+            return await self._fetch()
+        finally:
+            self._last_completed_start = max(self._last_completed_start, started)
+
+    async def _fetch(self) -> bool:
         headers = {"Accept": "application/json", "Cache-Control": "no-cache"}
         if self.device_token:
             headers["Authorization"] = f"Bearer {self.device_token}"
