@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from edgelab.experiments import disconnection
+from edgelab.experiments.disconnection import wait_edges
 from edgelab.targets import UnknownEdgeError
 from edgelab.targets.local import LocalTarget
 
@@ -87,6 +88,9 @@ def test_edge_losing_its_outbox_fails_verification(lab: LocalTarget) -> None:
 def test_outbox_not_drained_in_time_is_a_failure(lab: LocalTarget) -> None:
     result = disconnection(lab, seed=9, baseline=False,
                            **{**SHORT, "drain_timeout_s": 0.01})  # type: ignore[arg-type]
+    # leave the shared lab drained for the next tests
+    drained, _, last = wait_edges(lab.endpoints().edges, timeout_s=120, drained=True)
+    assert drained, last
     s = result.summary
     assert s["writes_queued"] > 0
     assert s["drained"] is False and s["drain_time_s"] is None
