@@ -15,6 +15,9 @@ def test_health_endpoints_need_no_auth(world: World) -> None:
     assert metrics.status_code == 200
     assert 'inventory_http_requests_total{method="GET",route="/api/products"' in metrics.text
     assert "inventory_http_request_duration_seconds_bucket" in metrics.text
+    world.doc("purchase_receipt", world.central, [{"product_id": world.products[0], "qty": 1}])
+    metrics = world.client.get("/metrics")
+    assert 'inventory_documents_posted_total{type="purchase_receipt"}' in metrics.text
     assert world.client.get("/openapi.json").json()["info"]["title"]
     assert world.client.get("/docs").status_code == 200
 
