@@ -5,6 +5,8 @@
 * LRU: `last_access` updates are batched in memory (at most one per entry per
   `touch_interval` seconds) and flushed every few seconds and before eviction; eviction deletes
   the least recently used rows until both bounds hold.
+* Puts are written in batches (one transaction per `write_delay`, default 50 ms, or per 256
+  entries); an entry is readable at once, and reads, deletes and stats flush the batch first.
 * Commits on the event loop never checkpoint the WAL (`wal_autocheckpoint=0`): `checkpoint()`
   runs from a worker thread on its own connection, so fsyncs never stall the hit path.
 * A file that is not a usable SQLite database is moved aside (`cache.sqlite3.corrupt-<time>`)
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -28,6 +31,7 @@ from edge_cache.metrics import Metrics
 log = logging.getLogger("edge_cache.store")
 
 SCHEMA_VERSION = 2
+PENDING_MAX = 256  # batched puts written at once
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
@@ -98,6 +102,7 @@ class CacheStore:
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
         touch_interval: float = 30.0,
+        write_delay: float = 0.05,
     ) -> None:
         self.path = path
         self.touch_interval = touch_interval
@@ -115,6 +120,10 @@ class CacheStore:
         self.recovered_from: Path | None = None
         self._hot: OrderedDict[str, list[CachedResponse]] = OrderedDict()
         self._touched: dict[tuple[str, str], float] = {}
+        self._pending: dict[tuple[str, str], CachedResponse] = {}
+        self._pending_keys: set[str] = set()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self.write_delay = write_delay
         self._db: sqlite3.Connection | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -171,6 +180,7 @@ class CacheStore:
 
     def close(self) -> None:
         if self._db is not None:
+            self.flush_pending()
             with contextlib.suppress(sqlite3.Error):
                 self.flush()
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -198,6 +208,8 @@ class CacheStore:
         if hot is not None:
             self._hot.move_to_end(key)
             return hot
+        if key in self._pending_keys:
+            self.flush_pending()
         try:
             rows = self.db.execute(
                 f"SELECT {COLUMNS} FROM entries WHERE key = ? ORDER BY response_time DESC",
@@ -266,49 +278,16 @@ class CacheStore:
         )
 
     def put(self, entry: CachedResponse) -> bool:
-        """Store (or replace) one variant, then evict down to the bounds. False when the write
-        failed (disk full, I/O error): the response is still served, just not cached."""
-        try:
-            self._put(entry)
-        except sqlite3.Error as exc:
-            self._failed("write", exc)
-            self._hot.pop(entry.key, None)
-            return False
-        return True
-
-    def _put(self, entry: CachedResponse) -> None:
+        """Store (or replace) one variant. The entry is readable at once (hot tier, or a flush
+        before any SQLite read of its key); the SQLite write is batched with the others of the
+        next `write_delay` seconds (the cache tier may lose its last writes on a crash)."""
         entry.refresh_derived()
-        variant = entry.variant
-        vary = json.dumps([[f, v] for f, v in zip(entry.vary, entry.vary_values, strict=True)])
-        db = self.db
         now = self.clock()
-        db.execute("BEGIN")
-        try:
-            db.execute("DELETE FROM entries WHERE key = ? AND variant = ?", (entry.key, variant))
-            db.execute(
-                f"INSERT INTO entries ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    entry.key,
-                    variant,
-                    entry.path,
-                    vary,
-                    entry.status,
-                    _encode_headers(entry.headers),
-                    entry.body,
-                    entry.request_time,
-                    entry.response_time,
-                    entry.initial_age,
-                    entry.lifetime,
-                    entry.size,
-                    now,
-                ),
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        self._touched.pop((entry.key, variant), None)
         entry.last_access = now
+        variant = entry.variant
+        self._pending[(entry.key, variant)] = entry
+        self._pending_keys.add(entry.key)
+        self._touched.pop((entry.key, variant), None)
         hot = self._hot.get(entry.key)
         if hot is not None:
             kept = [e for e in hot if e.variant != variant]
@@ -316,14 +295,87 @@ class CacheStore:
             self._hot[entry.key] = kept
         else:
             self._hot.pop(entry.key, None)  # reload all variants on next read
+        if len(self._pending) >= PENDING_MAX:
+            self.flush_pending()
+        else:
+            self._schedule_flush()
+        return True
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # used without an event loop: write through
+            self.flush_pending()
+            return
+        self._flush_handle = loop.call_later(self.write_delay, self._flush_from_timer)
+
+    def _flush_from_timer(self) -> None:
+        self._flush_handle = None
+        self.flush_pending()
+
+    def flush_pending(self) -> None:
+        """Write the batched puts in one transaction, then evict down to the bounds."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        self._pending_keys = set()
+        try:
+            self._write_batch(list(pending.values()))
+        except sqlite3.Error as exc:
+            self._failed("write", exc)
+            for key, _ in pending:
+                self._hot.pop(key, None)
+            return
         self._load_totals()
         if self.entries > self.max_entries or self.bytes > self.max_bytes:
             self.evict_lru()
+
+    def _write_batch(self, entries: list[CachedResponse]) -> None:
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            for entry in entries:
+                variant = entry.variant
+                vary = json.dumps(
+                    [[f, v] for f, v in zip(entry.vary, entry.vary_values, strict=True)]
+                )
+                db.execute(
+                    "DELETE FROM entries WHERE key = ? AND variant = ?", (entry.key, variant)
+                )
+                db.execute(
+                    f"INSERT INTO entries ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        entry.key,
+                        variant,
+                        entry.path,
+                        vary,
+                        entry.status,
+                        _encode_headers(entry.headers),
+                        entry.body,
+                        entry.request_time,
+                        entry.response_time,
+                        entry.initial_age,
+                        entry.lifetime,
+                        entry.size,
+                        entry.last_access,
+                    ),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
 
     def update(self, entry: CachedResponse) -> None:
         """Write back a freshened entry (after a 304): headers and timing only."""
         entry.refresh_derived()
         entry.last_access = self.clock()
+        self.flush_pending()
         try:
             self._update(entry)
         except sqlite3.Error as exc:
@@ -397,6 +449,7 @@ class CacheStore:
         self.db.execute("COMMIT")
 
     def _delete(self, where: str, args: tuple[object, ...]) -> int:
+        self.flush_pending()
         try:
             return self._delete_rows(where, args)
         except sqlite3.Error as exc:
@@ -430,6 +483,7 @@ class CacheStore:
         return self._delete("1 = 1", ())
 
     def stats(self) -> dict[str, int]:
+        self.flush_pending()
         return {
             "entries": self.entries,
             "bytes": self.bytes,
