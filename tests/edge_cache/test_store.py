@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -195,3 +196,18 @@ async def test_a_failing_store_degrades_to_pass_through(
     assert sidecar.edge.store.errors >= 3
     write = await sidecar.request("POST", "/after", body=b"x")
     assert write.status == 201
+
+
+async def test_batched_puts_are_visible_at_once(tmp_path: Path, clock: FakeClock) -> None:
+    store = open_store(tmp_path / "c.db", clock, hot_entries=0)
+    for i in range(10):
+        store.put(make_entry(f"/w{i}", size=i + 1))
+    raw = store.db.execute("SELECT count(*) FROM entries").fetchone()[0]
+    assert raw == 0  # not written yet: one transaction later
+    assert store.variants("/w3")[0].body == b"x" * 4  # a read of a pending key flushes
+    assert store.evict_key("/w5") == 1
+    assert store.stats()["entries"] == 9
+    store.put(make_entry("/late"))
+    await asyncio.sleep(0.3)  # the timer writes the batch
+    assert store.db.execute("SELECT count(*) FROM entries WHERE key = '/late'").fetchone()[0] == 1
+    store.close()
