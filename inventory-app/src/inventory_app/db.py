@@ -23,7 +23,12 @@ GLOBAL_COUNTER = "global"
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a generous busy timeout."""
+    """Create an engine; SQLite gets WAL, foreign keys and a generous busy timeout.
+
+    `postgres://` and `postgresql://` URLs use psycopg 3.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

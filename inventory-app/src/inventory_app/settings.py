@@ -28,7 +28,6 @@ class Settings(BaseSettings):
     max_page_limit: int = 500
     default_page_limit: int = 100
     longpoll_max_timeout_ms: int = 60_000
-    late_threshold_s: float = 3600.0
     log_requests: bool = True
     maintenance_interval_s: float = 600.0
 
