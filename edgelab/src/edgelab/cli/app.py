@@ -111,6 +111,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--strict-ports", action="store_true",
                    help="fail when a port is in use instead of taking the next free one "
                    "(implied by any --*-port option)")
+    p.add_argument("--restart", action="store_true",
+                   help="stop a running lab first (default: report it and leave it running)")
     p.add_argument("--edge-env", type=a.edge_env, action="append", default=[],
                    metavar="[EDGE:]NAME=VALUE",
                    help="extra edge-cache setting, e.g. shop-1:MAX_ENTRIES=100 (repeatable)")
@@ -320,6 +322,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             per_edge.setdefault(edge, {})[name] = value
     target = LocalTarget(s, edge_env=per_edge, common_edge_env=common,
                          progress=_progress_printer(args))
+    if target.is_up() and not args.restart:
+        if not _want_json(args):
+            error_console().print(f"the lab in {target.lab_dir} is already running "
+                                  "(`edgelab up --restart` starts it afresh)")
+        return _print_status(args, LocalTarget.attach(settings=s),
+                             title=f"EdgeLab local lab ({target.lab_dir})")
     target.up()
     return _print_status(args, target, title=f"EdgeLab local lab is up ({target.lab_dir})")
 
