@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -16,6 +16,7 @@ def to_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+T = TypeVar("T")
 UtcDatetime = Annotated[dt.datetime, AfterValidator(to_utc)]
 Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
@@ -307,3 +308,31 @@ class MeOut(BaseModel):
     user_id: int | None
     username: str | None
     warehouse_id: int | None
+
+
+# ---- list envelopes (documentation of the responses) ----------------------------------------
+class Page(BaseModel, Generic[T]):
+    """A page of a list: `next` is the relative URL of the next page (also in `Link`)."""
+
+    results: list[T]
+    next: str | None
+
+
+class Results(BaseModel, Generic[T]):
+    results: list[T]
+
+
+class SummaryOut(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    results: list[SummaryRow]
+
+
+class Problem(BaseModel):
+    """`application/problem+json` (RFC 9457) with field-level errors."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]]

@@ -14,11 +14,26 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from inventory_app.problems import FieldError, ProblemError
+from inventory_app.schemas import Problem
 
 # DESIGN §3 rule 7
 PUBLIC_STALE = "public, max-age=0, stale-if-error=604800"
 NO_STORE = "no-store"
 IMMUTABLE = "public, max-age=31536000, immutable"
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": desc, "content": {"application/problem+json": {}}}
+    for code, desc in (
+        (400, "bad request (missing Idempotency-Key, malformed cursor)"),
+        (401, "missing or invalid credentials"),
+        (403, "role not allowed"),
+        (404, "unknown resource"),
+        (409, "conflict (insufficient stock, key in flight, duplicate)"),
+        (412, "If-Match does not match"),
+        (422, "validation error with field-level messages"),
+        (428, "If-Match required"),
+    )
+}
 
 _ETAG_VERSION = re.compile(r'^"(?P<tag>[a-z_]+)-(?P<id>[^"]+)-v(?P<version>\d+)"$')
 

@@ -15,7 +15,7 @@ from inventory_app.services.auth import Principal, token_digests
 router = APIRouter(prefix="/api", tags=["auth"])
 
 
-@router.get("/me")
+@router.get("/me", responses={200: {"model": MeOut}})
 def me(principal: Principal = Depends(current_principal)) -> Response:
     return json_response(
         MeOut(name=principal.name, role=principal.role, kind=principal.kind,
@@ -25,7 +25,7 @@ def me(principal: Principal = Depends(current_principal)) -> Response:
     )
 
 
-@router.get("/auth/token-digests")
+@router.get("/auth/token-digests", responses={200: {"model": TokenDigestsOut}})
 def digests(
     _p: Principal = Depends(require("admin", "device")), db: Database = Depends(get_db)
 ) -> Response:

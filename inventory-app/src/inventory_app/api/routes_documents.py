@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
@@ -18,6 +18,7 @@ from inventory_app.api.deps import (
 )
 from inventory_app.api.http import (
     IMMUTABLE,
+    PROBLEM_RESPONSES,
     PUBLIC_STALE,
     decode_cursor,
     expected_version,
@@ -27,11 +28,12 @@ from inventory_app.api.http import (
 )
 from inventory_app.db import Database
 from inventory_app.models import Document
-from inventory_app.schemas import DocumentIn, DocumentOut, DocumentPatch, DocumentType
+from inventory_app.schemas import DocumentIn, DocumentOut, DocumentPatch, DocumentType, Page
 from inventory_app.services import documents
 from inventory_app.services.auth import EdgeReplay, Principal
 
-router = APIRouter(prefix="/api", tags=["documents"])
+router = APIRouter(prefix="/api", tags=["documents"], responses=PROBLEM_RESPONSES)
+ONE: dict[int | str, dict[str, Any]] = {200: {"model": DocumentOut}}
 Db = Annotated[Database, Depends(get_db)]
 Edge = Annotated[EdgeReplay | None, Depends(edge_replay)]
 
@@ -48,7 +50,8 @@ def _respond(doc: Document, status: int = 200) -> Response:
                          else None)
 
 
-@router.post("/documents", status_code=201)
+@router.post("/documents", status_code=201,
+             responses={201: {"model": DocumentOut}, 200: {"model": DocumentOut}})
 def create_document(
     body: DocumentIn, db: Db, edge: Edge,
     principal: Principal = Depends(require(*DOCUMENT_WRITERS)),
@@ -62,7 +65,7 @@ def create_document(
         return _respond(doc, 201 if created else 200)
 
 
-@router.get("/documents")
+@router.get("/documents", responses={200: {"model": Page[DocumentOut]}})
 def list_documents(
     request: Request, db: Db, _p: Principal = Depends(require(*ALL_ROLES)),
     warehouse_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
@@ -80,7 +83,7 @@ def list_documents(
     return page_response(request, items, limit, lambda _last: [seqs[-1]])
 
 
-@router.get("/documents/{document_id}")
+@router.get("/documents/{document_id}", responses=ONE)
 def get_document(
     document_id: uuid.UUID, db: Db, _p: Principal = Depends(require(*ALL_ROLES))
 ) -> Response:
@@ -88,7 +91,7 @@ def get_document(
         return _respond(documents.get_document(session, str(document_id)))
 
 
-@router.patch("/documents/{document_id}")
+@router.patch("/documents/{document_id}", responses=ONE)
 def patch_document(
     document_id: uuid.UUID, body: DocumentPatch, request: Request, db: Db,
     principal: Principal = Depends(require(*DOCUMENT_WRITERS)),
@@ -100,7 +103,7 @@ def patch_document(
                                                principal))
 
 
-@router.post("/documents/{document_id}/post")
+@router.post("/documents/{document_id}/post", responses=ONE)
 def post_document(
     document_id: uuid.UUID, db: Db, edge: Edge,
     principal: Principal = Depends(require(*DOCUMENT_WRITERS)),
@@ -110,7 +113,7 @@ def post_document(
         return _respond(documents.post_document(session, str(document_id), principal, edge))
 
 
-@router.post("/documents/{document_id}/void")
+@router.post("/documents/{document_id}/void", responses=ONE)
 def void_document(
     document_id: uuid.UUID, db: Db, principal: Principal = Depends(require(*VOIDERS))
 ) -> Response:

@@ -10,18 +10,18 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from inventory_app.api.deps import ALL_ROLES, get_db, get_settings, require
-from inventory_app.api.http import IMMUTABLE, PUBLIC_STALE, json_response
+from inventory_app.api.http import IMMUTABLE, PROBLEM_RESPONSES, PUBLIC_STALE, json_response
 from inventory_app.db import Database
-from inventory_app.schemas import ChangeOut
+from inventory_app.schemas import ChangeOut, ChangesOut, Problem
 from inventory_app.services.auth import Principal
 from inventory_app.services.changes import Change, list_changes
 from inventory_app.settings import Settings
 
-router = APIRouter(prefix="/api", tags=["changes"])
+router = APIRouter(prefix="/api", tags=["changes"], responses=PROBLEM_RESPONSES)
 POLL_INTERVAL_S = 0.1
 
 
-@router.get("/changes")
+@router.get("/changes", responses={200: {"model": ChangesOut}, 410: {"model": Problem}})
 async def changes(
     request: Request,
     since: Annotated[int | None, Query(ge=0, le=2**62)] = None,

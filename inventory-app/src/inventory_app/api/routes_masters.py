@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from inventory_app.api.deps import ADMINS, ALL_ROLES, MASTER_WRITERS, get_db, require
 from inventory_app.api.http import (
+    PROBLEM_RESPONSES,
     decode_cursor,
     expected_version,
     json_response,
@@ -24,6 +25,7 @@ from inventory_app.schemas import (
     CategoryIn,
     CategoryOut,
     CategoryPatch,
+    Page,
     PartnerIn,
     PartnerOut,
     PartnerPatch,
@@ -37,7 +39,7 @@ from inventory_app.schemas import (
 from inventory_app.services import masters
 from inventory_app.services.auth import Principal
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=PROBLEM_RESPONSES)
 
 IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
@@ -117,14 +119,16 @@ def _register(
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
 
     name = collection.replace("-", "_")
+    one: dict[int | str, dict[str, Any]] = {200: {"model": out_schema}}
     router.add_api_route(f"/{collection}", list_items, methods=["GET"], name=f"list_{name}",
-                         tags=[collection])
+                         tags=[collection], responses={200: {"model": Page[out_schema]}})  # type: ignore[valid-type]
     router.add_api_route(f"/{collection}", create_item, methods=["POST"], status_code=201,
-                         name=f"create_{name}", tags=[collection])
+                         name=f"create_{name}", tags=[collection],
+                         responses={201: {"model": out_schema}})
     router.add_api_route(f"/{collection}/{{ident}}", get_item, methods=["GET"],
-                         name=f"get_{name}", tags=[collection])
+                         name=f"get_{name}", tags=[collection], responses=one)
     router.add_api_route(f"/{collection}/{{ident}}", patch_item, methods=["PATCH"],
-                         name=f"patch_{name}", tags=[collection])
+                         name=f"patch_{name}", tags=[collection], responses=one)
     router.add_api_route(f"/{collection}/{{ident}}", delete_item, methods=["DELETE"],
                          status_code=204, name=f"delete_{name}", tags=[collection])
 

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from inventory_app.api.deps import ALL_ROLES, MASTER_WRITERS, get_db, require
 from inventory_app.api.http import (
     IMMUTABLE,
+    PROBLEM_RESPONSES,
     PUBLIC_STALE,
     decode_cursor,
     json_response,
@@ -23,16 +24,19 @@ from inventory_app.schemas import (
     BalanceOut,
     LowStockOut,
     MovementOut,
+    Page,
+    Results,
     ReviewOut,
     StockPolicyIn,
     StockPolicyOut,
+    SummaryOut,
     SummaryRow,
 )
 from inventory_app.services import masters, reports, stock
 from inventory_app.services.auth import Principal
 from inventory_app.services.changes import record_change
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=PROBLEM_RESPONSES)
 
 OptId = Annotated[int | None, Query(ge=1, le=2_147_483_647)]
 IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -42,7 +46,7 @@ Reader = Annotated[Principal, Depends(require(*ALL_ROLES))]
 Db = Annotated[Database, Depends(get_db)]
 
 
-@router.get("/stock", tags=["stock"])
+@router.get("/stock", tags=["stock"], responses={200: {"model": Page[BalanceOut]}})
 def list_stock(
     request: Request, _p: Reader, db: Db, warehouse_id: OptId = None, product_id: OptId = None,
     cursor: Cursor = None, limit: Limit = 100,
@@ -56,14 +60,16 @@ def list_stock(
     return page_response(request, items, limit, lambda b: [b.warehouse_id, b.product_id])
 
 
-@router.get("/warehouses/{warehouse_id}/stock/{product_id}", tags=["stock"])
+@router.get("/warehouses/{warehouse_id}/stock/{product_id}", tags=["stock"],
+            responses={200: {"model": BalanceOut}})
 def one_balance(warehouse_id: IdPath, product_id: IdPath, _p: Reader, db: Db) -> Response:
     with db.read() as session:
         row = stock.get_balance(session, warehouse_id, product_id)
     return json_response(BalanceOut(**row.__dict__))
 
 
-@router.get("/alerts/low-stock", tags=["stock"])
+@router.get("/alerts/low-stock", tags=["stock"],
+            responses={200: {"model": Results[LowStockOut]}})
 def low_stock(_p: Reader, db: Db, warehouse_id: OptId = None) -> Response:
     """库存预警: balances below their min_qty."""
     with db.read() as session:
@@ -77,7 +83,8 @@ def low_stock(_p: Reader, db: Db, warehouse_id: OptId = None) -> Response:
     return json_response({"results": items})
 
 
-@router.get("/stock-policies", tags=["stock"])
+@router.get("/stock-policies", tags=["stock"],
+            responses={200: {"model": Results[StockPolicyOut]}})
 def list_policies(_p: Reader, db: Db, warehouse_id: OptId = None) -> Response:
     with db.read() as session:
         rows = stock.list_policies(session, warehouse_id)
@@ -85,7 +92,7 @@ def list_policies(_p: Reader, db: Db, warehouse_id: OptId = None) -> Response:
     return json_response({"results": items})
 
 
-@router.post("/stock-policies", tags=["stock"])
+@router.post("/stock-policies", tags=["stock"], responses={200: {"model": StockPolicyOut}})
 def set_policy(
     body: StockPolicyIn, db: Db, _p: Principal = Depends(require(*MASTER_WRITERS))
 ) -> Response:
@@ -97,7 +104,7 @@ def set_policy(
     return json_response(out, cache="no-store")
 
 
-@router.get("/ledger", tags=["reports"])
+@router.get("/ledger", tags=["reports"], responses={200: {"model": Page[MovementOut]}})
 def ledger(
     request: Request, _p: Reader, db: Db, warehouse_id: OptId = None, product_id: OptId = None,
     document_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -137,7 +144,7 @@ def _parse_when(value: str | None, field: str, default: dt.datetime) -> dt.datet
     return parsed.astimezone(dt.UTC)
 
 
-@router.get("/reports/summary", tags=["reports"])
+@router.get("/reports/summary", tags=["reports"], responses={200: {"model": SummaryOut}})
 def summary(
     _p: Reader, db: Db,
     from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
@@ -159,7 +166,7 @@ def summary(
     return json_response({"from": start.isoformat(), "to": end.isoformat(), "results": items})
 
 
-@router.get("/reviews", tags=["reviews"])
+@router.get("/reviews", tags=["reviews"], responses={200: {"model": Page[ReviewOut]}})
 def list_reviews(
     request: Request, _p: Reader, db: Db, unresolved: bool = False, cursor: Cursor = None,
     limit: Limit = 100,
@@ -173,7 +180,8 @@ def list_reviews(
     return page_response(request, items, limit, lambda r: [r.id])
 
 
-@router.post("/reviews/{review_id}/resolve", tags=["reviews"])
+@router.post("/reviews/{review_id}/resolve", tags=["reviews"],
+             responses={200: {"model": ReviewOut}})
 def resolve_review(
     review_id: IdPath, db: Db, _p: Principal = Depends(require(*MASTER_WRITERS))
 ) -> Response:
