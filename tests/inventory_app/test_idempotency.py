@@ -163,3 +163,36 @@ def test_pruned_keys_fall_back_to_the_client_uuid(world: World) -> None:
     assert r.status_code == 200 and "idempotent-replayed" not in r.headers
     assert world.balance(world.central, world.products[0]) == 5
     assert world.get("/api/changes?since=0").status_code == 410
+
+
+def test_key_in_flight_is_409_with_retry_after(world: World) -> None:
+    import datetime as dt
+    import hashlib
+    import json
+
+    from inventory_app.services import idempotency
+
+    body = json.dumps(_receipt(world)).encode()
+    principal = hashlib.sha256(f"Bearer {world.tokens['clerk']}".encode()).hexdigest()
+    request_hash = hashlib.sha256(b"POST /api/documents?\n" + body).hexdigest()
+    with world.db.write() as s:  # another worker has claimed the key and is still running
+        decision = idempotency.begin(
+            s,
+            principal,
+            "busy",
+            request_hash,
+            retention=dt.timedelta(days=1),
+            inflight_timeout=dt.timedelta(minutes=5),
+        )
+        assert decision.action == "proceed"
+    headers = {**world.headers(key="busy"), "content-type": "application/json"}
+    r = world.client.post("/api/documents", content=body, headers=headers)
+    assert r.status_code == 409
+    assert r.headers["retry-after"] == "1"
+    assert r.json()["type"].endswith("/idempotency-key-in-flight")
+    assert world.balance(world.central, world.products[0]) == 0
+    # a different body with the same key is still a 422, even while in flight
+    other = world.client.post(
+        "/api/documents", content=body.replace(b'"qty": 5', b'"qty": 6'), headers=headers
+    )
+    assert other.status_code == 422
