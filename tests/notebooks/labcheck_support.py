@@ -58,19 +58,23 @@ class CheckRun:
         return json.loads((self.run_dir / notebook / "results.json").read_text())
 
 
-def edgelab_check(run_dir: Path, *args: str, timeout: float = 280) -> CheckRun:
-    """Run ``edgelab check`` (the module entry behind the CLI subcommand) as a real process."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def edgelab_check(
+    run_dir: Path,
+    *args: str,
+    timeout: float = 280,
+    cli: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> CheckRun:
+    """Run ``edgelab check`` as a real process: the ``edgelab`` console script (``cli=True``)
+    or ``python -m edgelab.labcheck``, the same runner without the rest of the CLI."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    entry = (
+        [str(Path(sys.executable).with_name("edgelab")), "check"]
+        if cli
+        else [sys.executable, "-m", "edgelab.labcheck"]
+    )
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgelab.labcheck",
-            "--no-progress",
-            "--run-dir",
-            str(run_dir),
-            *args,
-        ],
+        [*entry, "--no-progress", "--run-dir", str(run_dir), *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -59,6 +59,7 @@ class NotebookParams:
     stem: str
     names: frozenset[str]
     defaults: Mapping[str, Any]
+    path: Path | None = None
 
 
 def inspect_params(path: Path) -> NotebookParams:
@@ -70,11 +71,18 @@ def inspect_params(path: Path) -> NotebookParams:
     except Exception as exc:
         raise ParameterError(f"cannot read the parameters of {path}: {exc}") from exc
     defaults = {name: spec.get("default") for name, spec in info.items()}
-    return NotebookParams(stem=path.stem, names=frozenset(info), defaults=defaults)
+    return NotebookParams(stem=path.stem, names=frozenset(info), defaults=defaults, path=path)
 
 
 def _is_notebook_section(key: str, value: Any, stems: Iterable[str]) -> bool:
     return isinstance(value, dict) and key in set(stems)
+
+
+def _other_notebook(key: str, value: Any, notebooks: list[NotebookParams]) -> bool:
+    """A section for a notebook that is not part of this run (it exists beside the others)."""
+    return isinstance(value, dict) and any(
+        nb.path is not None and (nb.path.parent / f"{key}.ipynb").is_file() for nb in notebooks
+    )
 
 
 def params_for(
@@ -84,13 +92,14 @@ def params_for(
 
     A flat name goes to every notebook that declares it; it is an error only when none does.
     A key equal to a notebook's stem with a mapping value holds parameters for that notebook
-    alone, and every name in it must be declared by that notebook.
+    alone, and every name in it must be declared by that notebook. A section for a notebook
+    that exists beside the selected ones but is not run now is ignored.
     """
     stems = [nb.stem for nb in notebooks]
     per: dict[str, dict[str, Any]] = {nb.stem: {} for nb in notebooks}
     unknown: list[str] = []
     for key, value in given.items():
-        if _is_notebook_section(key, value, stems):
+        if _is_notebook_section(key, value, stems) or _other_notebook(key, value, notebooks):
             continue
         holders = [nb for nb in notebooks if key in nb.names]
         if not holders:
