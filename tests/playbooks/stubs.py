@@ -8,7 +8,9 @@ emulates just enough behaviour for the role's control flow:
   `gettoken` prints a fake token; `join` writes the EdgeCore config file under the edge's
   fixture root, as the real `keadm join` writes /etc/kubeedge/config/edgecore.yaml.
 - kubectl-STUB: `get deployment cloudcore` fails until `keadm init` ran; `rollout status` succeeds.
-- nft-STUB / tc-STUB: report an empty ruleset / no netem qdisc.
+- nft-STUB / tc-STUB: keep the "loaded" ruleset and netem qdisc as files in the state directory,
+  so `list table` / `qdisc show` report what an earlier `-f` / `qdisc replace` did.
+- systemd-run-STUB: only records (there is no systemd here).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ case "$1" in
   version) echo 'version: version.Info{{Major:"1", GitVersion:"{version}", STUB:"true"}}' ;;
   init) touch "$state/cloudcore-installed"; echo "CloudCore started (STUB)" ;;
   gettoken) echo "{token}" ;;
+  reset) echo "reset $2 (STUB)" ;;
   join)
     ipport=""
     name=""
@@ -61,13 +64,23 @@ esac
 
 _NFT = """
 case "$1" in
-  list) echo 'Error: No such file or directory' >&2; exit 1 ;;
-  *) exit 0 ;;
+  list)
+    if [ -e "$state/nft-table" ]; then cat "$state/nft-table"; else
+      echo 'Error: No such file or directory' >&2; exit 1; fi ;;
+  -f) cp "$2" "$state/nft-table" ;;
+  delete) rm -f "$state/nft-table" ;;
 esac
 """
 
 _TC = """
-echo 'qdisc noqueue 0: root refcnt 2'
+case "$1 $2" in
+  "qdisc show")
+    echo 'qdisc prio 1: root refcnt 2 bands 3'
+    if [ -e "$state/tc-netem" ]; then echo 'qdisc netem 30: parent 1:3 limit 10000'; fi ;;
+  "qdisc replace") case "$*" in *netem*) touch "$state/tc-netem" ;; esac ;;
+  "qdisc del") rm -f "$state/tc-netem" ;;
+esac
+exit 0
 """
 
 
@@ -79,6 +92,7 @@ def write_stubs(directory: Path, *, roots: Path, kubeedge_version: str) -> dict[
         "kubectl": _KUBECTL.format(),
         "nft": _NFT,
         "tc": _TC,
+        "systemd-run": "",
     }
     paths = {}
     for tool, body in bodies.items():

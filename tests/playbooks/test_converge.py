@@ -11,6 +11,7 @@ on real hardware.
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.playbooks.ansible_run import (
     FIXTURE_PLAYBOOKS,
     GROUP_VARS_ALL,
     PLAYBOOKS,
+    PlaybookRun,
     failure_text,
     run_playbook,
 )
@@ -185,9 +187,19 @@ def test_kubeedge_edge_without_a_cloud_token_fails_clearly(tmp_path: Path) -> No
 
 
 def test_link_down_and_degrade_in_check_mode(tmp_path: Path) -> None:
-    """link.yml in check mode with the same extravars the edgelab package passes. nft and tc are
-    STUB scripts for the read-only state queries; check mode runs no changing command."""
-    inventory = write_local_inventory(tmp_path, edges=(("edge1", "192.0.2.11"),))
+    """link.yml in check mode on three edges at once, each with its own link settings (the same
+    variables the edgelab package passes with -e). nft and tc are STUB scripts for the read-only
+    state queries; check mode runs no changing command."""
+    settings = {
+        "edge1": {"link_state": "down", "link_mode": "refuse"},
+        "edge2": {"link_state": "down", "link_mode": "blackhole"},
+        "edge3": {"link_state": "degrade", "link_mode": "blackhole", "link_latency_ms": 200,
+                  "link_jitter_ms": 50, "link_loss": 5, "link_rate_kbit": 512},
+    }
+    inventory = write_local_inventory(
+        tmp_path, edges=(("edge1", "192.0.2.11"), ("edge2", "192.0.2.12"), ("edge3", "192.0.2.13")),
+        host_vars=settings,
+    )
     stub_dir = tmp_path / "stubs"
     stubs = write_stubs(stub_dir, roots=tmp_path / "roots", kubeedge_version=KUBEEDGE_VERSION)
     base = {
@@ -196,53 +208,36 @@ def test_link_down_and_degrade_in_check_mode(tmp_path: Path) -> None:
         "link_nft_bin": str(stubs["nft"]),
         "link_tc_bin": str(stubs["tc"]),
     }
-    down = run_playbook(
-        PLAYBOOKS / "link.yml", tmp_path, inventory=inventory, args=["--check", "-l", "edge1"],
-        extra_vars={**base, "link_state": "down", "link_mode": "refuse", "link_latency_ms": 0,
-                    "link_jitter_ms": 0, "link_loss": 0, "link_rate_kbit": 0},
-    )
-    assert down.returncode == 0, failure_text(down)
-    shown = down.results("Show what the link role does on this edge")["edge1"]["msg"]
-    ruleset = shown["nftables"]
-    lines = [line.strip() for line in ruleset.splitlines()]
+    run = run_playbook(PLAYBOOKS / "link.yml", tmp_path, inventory=inventory,
+                       args=["--check", "-l", "edge"], extra_vars=base)
+    assert run.returncode == 0, failure_text(run)
+    shown = {
+        host: result["msg"]
+        for host, result in run.results("Show what the link role does on this edge").items()
+    }
+    ports = "6443, 10000, 10002, 10003, 10004, 10250, 30800"
+
+    lines = [line.strip() for line in shown["edge1"]["nftables"].splitlines()]
     ssh_out = "ip daddr 198.51.100.7 tcp sport 22 accept"
     ssh_in = "ip saddr 198.51.100.7 tcp dport 22 accept"
-    tcp_cut = next(
-        i for i, line in enumerate(lines) if line.startswith("ip daddr 192.0.2.1 tcp dport")
-    )
-    assert lines[tcp_cut] == (
-        "ip daddr 192.0.2.1 tcp dport { 6443, 10000, 10002, 10003, 10004, 10250, 30800 }"
-        " reject with tcp reset"
-    )
-    # SSH safety: the accept rules for the control host come before any cutting rule.
+    tcp_cut = lines.index(f"ip daddr 192.0.2.1 tcp dport {{ {ports} }} reject with tcp reset")
+    # SSH safety: the accept rules for the control host (and the cloud node, in case Ansible runs
+    # there) come before any cutting rule, in both directions.
     assert lines.index(ssh_out) < tcp_cut
     assert lines.index("ip daddr 192.0.2.1 tcp sport 22 accept") < tcp_cut
-    assert ssh_in in lines
+    assert lines.index(ssh_in) < lines.index(f"ip saddr 192.0.2.1 tcp sport {{ {ports} }}"
+                                             " reject with tcp reset")
     assert "ip daddr 192.0.2.1 udp dport { 8472 } reject" in lines
-    assert " 22," not in ruleset and "{ 22" not in ruleset
-    assert shown["ssh_kept_open_for"] == ["198.51.100.7", "192.0.2.1"]
-    # Check mode: nothing written or run on the node.
-    assert not (root_of(tmp_path, "edge1") / "etc/edgelab/link.nft").exists()
-    assert [c[0] for c in calls(stub_dir, "nft")] == ["list"]
+    assert not any("dport 22 " in line and "accept" not in line for line in lines)
+    assert shown["edge1"]["ssh_kept_open_for"] == ["198.51.100.7", "192.0.2.1"]
+    assert shown["edge1"]["tc_commands"] == []
 
-    blackhole = run_playbook(
-        PLAYBOOKS / "link.yml", tmp_path, inventory=inventory, args=["--check", "-l", "edge1"],
-        extra_vars={**base, "link_state": "down", "link_mode": "blackhole"},
-    )
-    assert blackhole.returncode == 0, failure_text(blackhole)
-    shown = blackhole.results("Show what the link role does on this edge")["edge1"]["msg"]
-    ports = "6443, 10000, 10002, 10003, 10004, 10250, 30800"
-    assert f"ip daddr 192.0.2.1 tcp dport {{ {ports} }} drop" in shown["nftables"]
+    assert f"ip daddr 192.0.2.1 tcp dport {{ {ports} }} drop" in shown["edge2"]["nftables"]
+    assert "reject" not in shown["edge2"]["nftables"]
 
-    degrade = run_playbook(
-        PLAYBOOKS / "link.yml", tmp_path, inventory=inventory, args=["--check", "-l", "edge1"],
-        extra_vars={**base, "link_state": "degrade", "link_mode": "blackhole",
-                    "link_latency_ms": 200, "link_jitter_ms": 50, "link_loss": 5,
-                    "link_rate_kbit": 512},
-    )
-    assert degrade.returncode == 0, failure_text(degrade)
-    tc = degrade.results("Show what the link role does on this edge")["edge1"]["msg"]["tc_commands"]
+    tc = shown["edge3"]["tc_commands"]
     tc_bin = str(stubs["tc"])
+    assert shown["edge3"]["nftables"] == "table removed"
     assert tc[0] == (f"{tc_bin} qdisc replace dev eth0 root handle 1: prio bands 3 priomap"
                      + " 1" * 16)
     assert tc[1] == (f"{tc_bin} qdisc replace dev eth0 parent 1:3 handle 30: netem limit 10000"
@@ -253,6 +248,12 @@ def test_link_down_and_degrade_in_check_mode(tmp_path: Path) -> None:
     assert any("dst 192.0.2.1/32 match ip sport 22 0xffff flowid 1:2" in c for c in tc)
     assert tc[-1].endswith("prio 2 u32 match ip dst 192.0.2.1/32 flowid 1:3")
 
+    # Check mode: nothing written or changed on the nodes; only read-only queries ran.
+    for host in settings:
+        assert not (root_of(tmp_path, host) / "etc/edgelab/link.nft").exists()
+    assert {c[0] for c in calls(stub_dir, "nft")} == {"list"}
+    assert {tuple(c[:2]) for c in calls(stub_dir, "tc")} == {("qdisc", "show")}
+
     bad = run_playbook(
         PLAYBOOKS / "link.yml", tmp_path, inventory=inventory, args=["--check", "-l", "edge1"],
         extra_vars={**base, "link_state": "sideways"},
@@ -260,3 +261,92 @@ def test_link_down_and_degrade_in_check_mode(tmp_path: Path) -> None:
     assert bad.returncode != 0
     (refusal,) = bad.results("Check the requested link state").values()
     assert "link_state=down|up|degrade" in refusal["msg"]
+
+
+def test_link_apply_is_idempotent_and_restores(tmp_path: Path) -> None:
+    """link.yml for real against STUB nft/tc/systemd-run that keep state in files: down twice
+    (the second run changes nothing), then degrade, then the restore script the timer would run.
+    The kernel side (nftables, netem, the systemd timer) is not exercised; STUBs stand in."""
+    inventory = write_local_inventory(tmp_path, edges=(("edge1", "192.0.2.11"),))
+    stub_dir = tmp_path / "stubs"
+    stubs = write_stubs(stub_dir, roots=tmp_path / "roots", kubeedge_version=KUBEEDGE_VERSION)
+    base = {
+        "link_interface": "eth0",
+        "link_control_host_address": "198.51.100.7",
+        "link_nft_bin": str(stubs["nft"]),
+        "link_tc_bin": str(stubs["tc"]),
+        "link_systemd_run_bin": str(stubs["systemd-run"]),
+        "link_max_duration_s": 120,
+    }
+    root = root_of(tmp_path, "edge1")
+
+    def link(**extra: object) -> PlaybookRun:
+        run = run_playbook(PLAYBOOKS / "link.yml", tmp_path, inventory=inventory,
+                           extra_vars={**base, **extra})
+        assert run.returncode == 0, failure_text(run)
+        return run
+
+    first = link(link_state="down", link_mode="blackhole")
+    assert first.stats("edge1")["changed"] > 0
+    assert (stub_dir / "nft-table").read_text() == (root / "etc/edgelab/link.nft").read_text()
+    (schedule,) = calls(stub_dir, "systemd-run")
+    assert "--on-active=120s" in schedule
+    assert schedule[-1] == str(root / "usr/local/sbin/edgelab-link-restore")
+
+    again = link(link_state="down", link_mode="blackhole")
+    assert again.stats("edge1")["changed"] == 0, again.changed_tasks()
+    assert len(calls(stub_dir, "systemd-run")) == 1
+
+    # degrade replaces the cut (the nftables table goes, as with `up`) by netem.
+    link(link_state="degrade", link_latency_ms=100, link_loss=1)
+    assert (stub_dir / "tc-netem").exists()
+    assert not (stub_dir / "nft-table").exists()
+
+    # The restore script (what the timer runs) lifts the degradation.
+    subprocess.run([str(root / "usr/local/sbin/edgelab-link-restore")], check=True, timeout=30)
+    assert not (stub_dir / "tc-netem").exists()
+
+
+def test_reset_removes_what_the_kit_installed(tmp_path: Path) -> None:
+    """reset.yml on fixture roots: runs the link restore, `keadm reset` (STUB) and the K3s
+    uninstall script (a fake that deletes itself like the real one), removes EdgeLab's files and
+    the kubeconfig; a second run changes nothing."""
+    stub_dir = tmp_path / "stubs"
+    stubs = write_stubs(stub_dir, roots=tmp_path / "roots", kubeedge_version=KUBEEDGE_VERSION)
+    inventory = write_local_inventory(tmp_path)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\n")
+    for host, uninstall in (("cloud1", "k3s-uninstall.sh"), ("edge1", "k3s-agent-uninstall.sh")):
+        root = root_of(tmp_path, host)
+        write(root / "etc/rancher/k3s/config.yaml", "token: x\n")
+        write(root / "etc/rancher/k3s/registries.yaml", "mirrors: {}\n")
+        write(root / "etc/edgelab/link.nft", "table inet edgelab_link {}\n")
+        write(root / "var/lib/edgelab/edge-cache/cache.sqlite3", "data")
+        restore = root / "usr/local/sbin/edgelab-link-restore"
+        write(restore, f"#!/bin/sh\necho restored >> {tmp_path}/restored-{host}\n")
+        restore.chmod(0o755)
+        script = root / "usr/local/bin" / uninstall
+        write(script, f'#!/bin/sh\necho {host} >> {tmp_path}/uninstalled\nrm -f "$0"\n')
+        script.chmod(0o755)
+        (root / "usr/local/bin/keadm").symlink_to(stubs["keadm"])
+
+    extra = {"edgelab_kubeconfig": str(kubeconfig)}
+    first = run_playbook(PLAYBOOKS / "reset.yml", tmp_path, inventory=inventory, extra_vars=extra)
+    assert first.returncode == 0, failure_text(first)
+    assert sorted((tmp_path / "uninstalled").read_text().split()) == ["cloud1", "edge1"]
+    assert (tmp_path / "restored-edge1").exists() and (tmp_path / "restored-cloud1").exists()
+    resets = [c[:2] for c in calls(stub_dir, "keadm")]
+    assert resets == [["reset", "edge"], ["reset", "cloud"]]  # edges first
+    for host in ("cloud1", "edge1"):
+        root = root_of(tmp_path, host)
+        assert not (root / "etc/rancher/k3s/config.yaml").exists()
+        assert not (root / "etc/edgelab").exists()
+        assert not (root / "var/lib/edgelab").exists()
+        assert not (root / "usr/local/bin/keadm").exists()
+    assert not kubeconfig.exists()
+
+    second = run_playbook(PLAYBOOKS / "reset.yml", tmp_path, inventory=inventory,
+                          extra_vars=extra)
+    assert second.returncode == 0, failure_text(second)
+    for host in ("cloud1", "edge1"):
+        assert second.stats(host)["changed"] == 0, second.changed_tasks()
