@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 from tests.edge_cache.conftest import SidecarFactory
 from tests.edge_cache.origin import ScriptedOrigin
@@ -105,3 +106,40 @@ async def test_one_registry_with_every_metric(make_sidecar: SidecarFactory) -> N
         assert field in status
     assert (await sidecar.get("/healthz")).status == 200
     assert (await sidecar.get("/readyz")).status == 200
+
+
+async def test_route_without_queue_fails_fast_offline(
+    make_sidecar: SidecarFactory, origin: ScriptedOrigin, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("routes:\n  - path: /api/reports\n    queue: false\n")
+    sidecar = await make_sidecar(
+        health=True, outbox=True, POLICY_FILE=str(policy), **FAST_PROBES
+    )
+    await origin.set_mode("refuse")
+    refused = await sidecar.request("POST", "/api/reports", body=b"{}")
+    assert refused.status in (502, 503)
+    await eventually(lambda: not sidecar.edge.health.is_online())
+    offline = await sidecar.request("POST", "/api/reports", body=b"{}")
+    assert (offline.status, offline.cache) == (503, "BYPASS")
+    assert sidecar.edge.outbox.depth() == 0
+
+
+async def test_online_write_queues_behind_pending_writes_for_its_path(
+    make_sidecar: SidecarFactory, origin: ScriptedOrigin
+) -> None:
+    sidecar = await make_sidecar(health=True, outbox=True, **FAST_PROBES)
+    await origin.set_mode("refuse")
+    first = await sidecar.request("POST", "/api/orders", body=b"1")
+    assert first.status == 202
+    await origin.set_mode("ok")
+    await eventually(lambda: sidecar.edge.health.is_online())
+    if sidecar.edge.outbox.pending_for("/api/orders"):  # still draining: must not overtake
+        second = await sidecar.request("POST", "/api/orders", body=b"2")
+        assert second.status in (201, 202)
+    else:
+        second = await sidecar.request("POST", "/api/orders", body=b"2")
+        assert second.status == 201
+    await eventually(lambda: sidecar.edge.outbox.depth() == 0)
+    bodies = [r.body for r in origin.requests if r.method == "POST"]
+    assert bodies == [b"1", b"2"]
