@@ -353,8 +353,9 @@ class Proxy:
             if result is not None and result.entry is not None and (
                 result.entry.matches(fields) and (not credential or result.entry.shareable)
             ):
-                resp = self._serve_entry(result.entry, req, fields, "HIT", self.clock())
-                return self._decorate(resp, "MISS", path)
+                status = result.status  # what the shared fetch was: MISS/EXPIRED/REVALIDATED
+                resp = self._serve_entry(result.entry, req, fields, status, self.clock())
+                return self._decorate(resp, status, path)
             failed = result is not None and (
                 result.error is not None
                 or (result.response is not None and result.response.status in ERROR_STATUSES)
