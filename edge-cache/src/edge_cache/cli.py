@@ -82,6 +82,7 @@ async def serve(settings: Settings) -> int:
         },
     )
     await stop.wait()
+    edge.ready = False  # /readyz answers 503 while in-flight requests finish
     log.info("shutting down", extra={"event": "shutdown", "inflight": server.inflight})
     await server.shutdown(grace=10.0)
     await edge.stop()
