@@ -8,7 +8,9 @@ the client's ``Configuration`` at a test server and by inspecting ansible-runner
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -149,8 +151,11 @@ def playbook_config(
     book = Path(playbook)
     if not book.is_absolute():
         book = PLAYBOOKS / book
+    # the kernel may run without the virtualenv's bin/ on PATH; ansible-playbook lives there
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     config = RunnerConfig(
         private_data_dir=str(Path(private_data_dir).resolve()),
+        envvars={"PATH": path},
         project_dir=str(PLAYBOOKS),
         playbook=str(book),
         inventory=str(Path(inventory).resolve()),

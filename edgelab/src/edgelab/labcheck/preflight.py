@@ -43,6 +43,17 @@ def check_cluster(kubeconfig: Path, timeout_s: float = 5.0) -> str:
     try:
         info = client.VersionApi(api_client).get_code(_request_timeout=timeout_s)
     except Exception as exc:
+        status = getattr(exc, "status", None)
+        if isinstance(status, int) and status > 0:
+            what = (
+                "rejected the kubeconfig's credentials"
+                if status in (401, 403)
+                else f"answered HTTP {status} {getattr(exc, 'reason', '')}".rstrip()
+            )
+            raise ClusterUnavailable(
+                f"the cluster API server at {host} (from {kubeconfig}) {what}. Is this the "
+                "kubeconfig the instructor's playbook wrote for this cluster?"
+            ) from exc
         reason = getattr(exc, "reason", None) or type(exc).__name__
         raise ClusterUnavailable(
             f"the cluster API server at {host} (from {kubeconfig}) is unreachable: {reason}. "

@@ -240,7 +240,11 @@ def cluster_nodes(lab: Any, kubeconfig: str | Path | None = None) -> pd.DataFram
             client.close()
     nodes = lab.nodes()
     if isinstance(nodes, pd.DataFrame):
-        return nodes
+        table = nodes.copy()
+        if "flavor" not in table.columns and "kubelet_version" in table.columns:
+            versions = table["kubelet_version"].astype(str)
+            table["flavor"] = ["kubeedge" if "kubeedge" in v else "k3s" for v in versions]
+        return table
     rows = [
         n if isinstance(n, Mapping) else getattr(n, "__dict__", {"node": str(n)})
         for n in list(nodes or [])
