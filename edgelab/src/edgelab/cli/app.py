@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -32,8 +33,8 @@ examples:
 environment: EDGELAB_LAB_DIR, EDGELAB_RESULTS_DIR, EDGELAB_EDGES, EDGELAB_APP_PORT,
 EDGELAB_EDGE_PORT, EDGELAB_LINK_PORT, EDGELAB_LINK_CONTROL_PORT, EDGELAB_STRICT_PORTS,
 EDGELAB_READY_TIMEOUT_S, EDGELAB_TARGET, EDGELAB_KUBECONFIG, EDGELAB_INVENTORY, EDGELAB_SEED
-(see edgelab/src/edgelab/settings.py). Exit status: 0 ok, 1 failure (e.g. verification failed,
-lab not running), 2 bad arguments.
+(see edgelab/src/edgelab/settings.py); EDGELAB_DEBUG=1 shows tracebacks. Exit status: 0 ok,
+1 failure (e.g. verification failed, lab not running), 2 bad arguments, 130 interrupted.
 """
 
 
@@ -552,6 +553,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("edgelab: interrupted")
         return 130
     except _expected_errors() as exc:
+        if os.environ.get("EDGELAB_DEBUG"):
+            raise
         message = str(exc) or type(exc).__name__
         err.print(f"[red]edgelab: error:[/] {escape(message)}", soft_wrap=True)
         return exc.code if isinstance(exc, CommandError) else 1

@@ -7,7 +7,6 @@ there; `run_async()` runs the coroutine on a fresh loop in a worker thread inste
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 import time
 from collections.abc import Coroutine, Mapping
@@ -23,9 +22,55 @@ STATUS_COLUMNS = ["t_mono", "edge", "state", "outbox_depth", "dead_letters", "hi
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` to completion on its own event loop in a worker thread."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgelab") as ex:
-        return ex.submit(asyncio.run, coro).result()
+    """Run `coro` to completion on its own event loop in a worker thread.
+
+    Ctrl-C (KeyboardInterrupt, also a Jupyter "interrupt") cancels the coroutine, so its
+    `finally` blocks run (e.g. links are restored) before the interrupt is re-raised.
+    """
+    loop = asyncio.new_event_loop()
+    box: dict[str, Any] = {}
+    started = threading.Event()
+    done = threading.Event()
+
+    async def main() -> T:
+        box["task"] = asyncio.current_task()
+        started.set()
+        return await coro
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            box["result"] = loop.run_until_complete(main())
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            started.set()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+            done.set()
+
+    thread = threading.Thread(target=run, name="edgelab-async", daemon=True)
+    thread.start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        # (an interrupted Thread.join() may return early afterwards, so wait on an Event)
+        started.wait(5)
+        task = box.get("task")
+        if task is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(task.cancel)
+        done.wait(60)
+        raise
+    if "error" in box:
+        raise box["error"]
+    result: T = box["result"]
+    return result
 
 
 def edge_status(client: httpx.Client, url: str) -> dict[str, Any]:
