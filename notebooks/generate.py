@@ -868,26 +868,7 @@ results.record(
 print(f"results: {results.dir}")
 """),
     md("""
-## Phase 1 · Theory first: Che's approximation
-
-Requests for product *i* arrive independently with probability pᵢ ∝ 1/iˢ (bounded Zipf over
-the N products). An LRU cache of C entries behaves, to a very good approximation, as if
-every item stayed in the cache for the same *characteristic time* T after its last request,
-where T solves Σᵢ (1 − e^(−pᵢT)) = C. The hit ratio is then Σᵢ pᵢ (1 − e^(−pᵢT)).
-
-*What you should see:* the hit ratio rises steeply for small caches when s is large (a few
-products carry most of the traffic), and slowly when s is small.
-"""),
-    code("""
-n_items = 300 if target != "local" else None
-curves = performance.che_table(cache_sizes, zipf_s, n_items=n_items or 300)
-steps.save_table(results, "che", curves)
-fig = performance.che_figure(curves)
-performance.save(fig, results.file("che.png"))
-fig
-"""),
-    md("""
-## Phase 2 · Start one shop
+## Phase 1 · Start one shop
 
 The sweep needs only one edge; it restarts that edge cache with an empty store, the point's
 cache size and a policy file with the point's TTL, and sets the point's WAN delay on its
@@ -907,6 +888,25 @@ if target == "local":
 else:
     lab = None
     results.skip("lab ready", "cluster: the sweep runs on the local target only")
+"""),
+    md("""
+## Phase 2 · Theory first: Che's approximation
+
+Requests for product *i* arrive independently with probability pᵢ ∝ 1/iˢ (bounded Zipf over
+the N products). An LRU cache of C entries behaves, to a very good approximation, as if
+every item stayed in the cache for the same *characteristic time* T after its last request,
+where T solves Σᵢ (1 − e^(−pᵢT)) = C. The hit ratio is then Σᵢ pᵢ (1 − e^(−pᵢT)).
+
+*What you should see:* the hit ratio rises steeply for small caches when s is large (a few
+products carry most of the traffic), and slowly when s is small.
+"""),
+    code("""
+n_items = steps.catalogue_size(lab) if lab is not None else 300  # 300: the demo catalogue
+curves = performance.che_table(cache_sizes, zipf_s, n_items=n_items)
+steps.save_table(results, "che", curves)
+fig = performance.che_figure(curves)
+performance.save(fig, results.file("che.png"))
+fig
 """),
     md("""
 ## Phase 3 · The sweep

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 STATUS_COLOURS = {
     "MISS": "tab:red",
@@ -49,9 +50,11 @@ def browse_figure(requests: pd.DataFrame) -> Figure:
     ax.set_xticks(range(len(requests)), labels, fontsize=6, rotation=90)
     ax.set_ylabel("latency (ms)")
     ax.set_title("Browsing through the edge: MISS, then served from the cache")
-    for name, colour in STATUS_COLOURS.items():
-        ax.bar([], [], color=colour, label=name or "cloud (no cache)")
-    ax.legend(fontsize=7, ncols=3)
+    shown = [s for s in STATUS_COLOURS if s in set(status)]
+    handles = [
+        Patch(color=STATUS_COLOURS[s], label=s or "cloud over the WAN (no cache)") for s in shown
+    ]
+    ax.legend(handles=handles, fontsize=7, ncols=len(handles) or 1, loc="upper left")
     fig.tight_layout()
     return fig
 
