@@ -187,3 +187,23 @@ async def test_disconnected_with_real_health_serves_offline_hits(
     back = await sidecar.get("/d")
     assert back.cache == "EXPIRED"
     assert origin.count("/d") == seen_before + 1
+
+
+async def test_requests_waiting_on_a_dead_origin_are_released_when_offline(
+    make_sidecar: SidecarFactory, origin: ScriptedOrigin, clock: FakeClock
+) -> None:
+    sidecar = await make_sidecar(
+        health=True, ORIGIN_TIMEOUT="60", PROBE_INTERVAL="0.05", PROBE_TIMEOUT="0.3"
+    )
+    origin.route("/w", headers={"Cache-Control": "max-age=10, stale-if-error=600"}, body=b"w")
+    await sidecar.get("/w")
+    clock.advance(30)
+    await origin.set_mode("blackhole")
+    # Without release this would wait for the 60 s origin deadline.
+    stale, missing = await asyncio.wait_for(
+        asyncio.gather(sidecar.get("/w"), sidecar.get("/never-seen")), 30
+    )
+    assert (stale.status, stale.body) == (200, b"w")
+    assert stale.cache in ("STALE", "OFFLINE-HIT")
+    assert missing.status == 503
+    assert not sidecar.edge.health.is_online()

@@ -397,7 +397,28 @@ class Proxy:
             body = b""
         return self._decorate(Response(upstream.status, headers, body), result.status, path)
 
+    async def _until_offline(self, call: Awaitable[Response]) -> Response:
+        """Await an origin request of a safe method, but give up as soon as the origin is
+        declared OFFLINE: no client request keeps waiting on a dead origin."""
+        wait_offline = getattr(self.edge.health, "wait_offline", None)
+        if wait_offline is None:
+            return await call
+        request = asyncio.ensure_future(call)
+        offline = asyncio.ensure_future(wait_offline())
+        try:
+            await asyncio.wait((request, offline), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            offline.cancel()
+        if not request.done():
+            request.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await request
+            raise OriginError("offline", "the origin was declared offline")
+        return request.result()
+
     def _error_response(self, error: OriginError) -> Response:
+        if error.kind == "offline":
+            return self._offline_response()
         if error.kind == "timeout":
             return problem(504, "origin-timeout", "Origin timeout", error.detail)
         return problem(502, "origin-error", "Bad gateway", error.detail)
@@ -435,7 +456,7 @@ class Proxy:
         request_time = self.clock()
         health = self.edge.health
         try:
-            upstream = await self.origin.send("GET", req.target, headers)
+            upstream = await self._until_offline(self.origin.send("GET", req.target, headers))
         except OriginError as exc:
             health.record_failure(f"{exc.kind}: {exc.detail}")
             return Fetched(error=exc, status="EXPIRED" if stale else "MISS")
@@ -571,9 +592,13 @@ class Proxy:
         headers = forwardable(req.headers, *NOT_FORWARDED)
         headers.append(("Via", "1.1 edge-cache"))
         try:
-            upstream = await self.origin.send(req.method, req.target, headers, req.body)
+            upstream = await self._until_offline(
+                self.origin.send(req.method, req.target, headers, req.body)
+            )
         except OriginError as exc:
             self.edge.health.record_failure(f"{exc.kind}: {exc.detail}")
+            if exc.kind == "offline":
+                return self._decorate(self._offline_response(), status, path)
             return self._decorate(self._error_response(exc), status, path)
         self._note_status(upstream.status)
         resp = Response(upstream.status, list(upstream.headers), upstream.body)
