@@ -55,12 +55,16 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
             done.set()
 
     thread = threading.Thread(target=run, name="edgelab-async", daemon=True)
-    thread.start()
     try:
+        thread.start()
         while not done.wait(0.2):
             pass
     except KeyboardInterrupt:
         # (an interrupted Thread.join() may return early afterwards, so wait on an Event)
+        if thread.ident is None:  # interrupted before the thread started
+            coro.close()
+            loop.close()
+            raise
         started.wait(5)
         task = box.get("task")
         if task is not None and not loop.is_closed():
