@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import sys
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import numpy as np
+from tqdm.auto import tqdm
 
 
 @dataclass
@@ -66,7 +69,13 @@ class KeepAliveClient:
 FILL_PREFIX = "fill-"
 
 
-async def fill_keys(base_url: str, count: int, concurrency: int) -> int:
+def _bar(total: int, desc: str, show: bool) -> Any:
+    return tqdm(total=total, desc=desc, unit="req", disable=not show, leave=False, file=sys.stderr)
+
+
+async def fill_keys(
+    base_url: str, count: int, concurrency: int, bar: Any = None
+) -> int:
     """GET `count` distinct keys (a miss each, so each is stored); returns how many were 200."""
     import aiohttp
 
@@ -84,6 +93,9 @@ async def fill_keys(base_url: str, count: int, concurrency: int) -> int:
                     ok += response.status == 200
             except (aiohttp.ClientError, TimeoutError):
                 continue
+            finally:
+                if bar is not None:
+                    bar.update(1)
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -92,40 +104,51 @@ async def fill_keys(base_url: str, count: int, concurrency: int) -> int:
     return ok
 
 
-async def fill_all(urls: dict[str, str], count: int) -> dict[str, tuple[int, float]]:
+async def fill_all(
+    urls: dict[str, str], count: int, show_progress: bool = False
+) -> dict[str, tuple[int, float]]:
     """Fill every cache in `urls` at the same time; name → (keys answered 200, seconds)."""
 
-    async def one(url: str) -> tuple[int, float]:
+    async def one(name: str, url: str) -> tuple[int, float]:
         started = time.monotonic()
-        ok = await fill_keys(url, count, concurrency=64)
+        with _bar(count, f"fill {name}", show_progress) as bar:
+            ok = await fill_keys(url, count, concurrency=64, bar=bar)
         return ok, max(time.monotonic() - started, 1e-9)
 
-    results = await asyncio.gather(*(one(url) for url in urls.values()))
+    results = await asyncio.gather(*(one(name, url) for name, url in urls.items()))
     return dict(zip(urls, results, strict=True))
 
 
-async def post_many(base_url: str, offset: int, count: int, concurrency: int) -> int:
-    """POST `count` distinct writes concurrently; returns how many were answered 202."""
-    accepted = 0
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(offset, offset + count):
-        queue.put_nowait(i)
+async def post_many(
+    base_url: str, offset: int, count: int, concurrency: int, show_progress: bool = False
+) -> int:
+    """POST `count` distinct writes (``/items/w<n>``) concurrently; returns how many got 202."""
+    import aiohttp
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal accepted
-        while not queue.empty():
-            i = queue.get_nowait()
+    accepted = 0
+    next_index = offset
+    end = offset + count
+
+    async def worker(session: aiohttp.ClientSession, bar: Any) -> None:
+        nonlocal accepted, next_index
+        while next_index < end:
+            i = next_index
+            next_index += 1
             headers = {"Idempotency-Key": str(uuid.uuid4())}
             try:
-                response = await client.post(
+                async with session.post(
                     f"{base_url}/items/w{i}", json={"n": i}, headers=headers
-                )
-            except httpx.HTTPError:
+                ) as response:
+                    await response.read()
+                    accepted += response.status == 202
+            except (aiohttp.ClientError, TimeoutError):
                 continue
-            if response.status_code == 202:
-                accepted += 1
+            finally:
+                bar.update(1)
 
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    with _bar(count, "enqueue", show_progress) as bar:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            await asyncio.gather(*(worker(session, bar) for _ in range(concurrency)))
     return accepted

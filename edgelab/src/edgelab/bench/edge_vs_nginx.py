@@ -93,6 +93,7 @@ class Bench:
     report: Report
     sizes: Sizes
     progress: Callable[[str], None] = print
+    bars: bool = False
     origin: ManagedProcess | None = None
     emulator: ManagedProcess | None = None
     link: LocalLink | None = None
@@ -416,9 +417,16 @@ class Bench:
             )
         )
         extra = self.sizes.drain_writes - len(accepted)
+        self.progress(f"  queueing {max(extra, 0)} more writes, then restoring the link")
         if extra > 0:
             accepted_extra = asyncio.run(
-                post_many(self.sidecar.url, len(samples), extra, concurrency=16)
+                post_many(
+                    self.sidecar.url,
+                    len(samples),
+                    extra,
+                    concurrency=64,
+                    show_progress=self.bars,
+                )
             )
         else:
             accepted_extra = 0
@@ -426,6 +434,7 @@ class Bench:
         status = self.sidecar.status() or {}
         depth = status.get("outbox_depth")
         self.link.up()
+        self.progress(f"  link up: draining {queued} queued writes")
         timeout = 120.0 if queued > 1000 else 60.0
         drained = self._wait_status(
             lambda s: s.get("outbox_depth") == 0, timeout_s=timeout, interval_s=0.1
@@ -489,7 +498,8 @@ class Bench:
             targets["edge_cache"] = sidecar.url
         if nginx is not None:
             targets["nginx"] = nginx.url
-        filled = asyncio.run(fill_all(targets, n))
+        self.progress(f"  filling {', '.join(targets)} with {n:,} entries each")
+        filled = asyncio.run(fill_all(targets, n, show_progress=self.bars))
         for name, (ok, seconds) in filled.items():
             notes.append(f"{name}: filled {ok} keys in {seconds:.0f} s ({ok / seconds:,.0f} req/s)")
         if sidecar is not None:
@@ -571,7 +581,7 @@ def run(
         sizes = replace(sizes, fill_entries=max(1, fill_entries))
     if drain_writes is not None:
         sizes = replace(sizes, drain_writes=max(1, drain_writes))
-    bench = Bench(workdir=workdir, report=report, sizes=sizes, progress=progress)
+    bench = Bench(workdir=workdir, report=report, sizes=sizes, progress=progress, bars=not quick)
     report.environment.update(
         {
             "quick": quick,
