@@ -4,18 +4,26 @@ There is no Kubernetes cluster in the test environment, so these tests exercise 
 client with its own configuration objects: a kubeconfig file pointing at a closed local port
 (the API server is "unreachable"), a missing kubeconfig, a kubeconfig naming an unknown
 context, and the parsing of the Ansible inventories shipped in playbooks/inventory/.
-Discovery against a live cluster (NodePort service, DaemonSet pods, node table) is not
-exercised here.
+Discovery (NodePort service, edge-cache pods, node table, token Secret) is exercised against a
+loopback HTTP server that answers those few API paths with bodies built from the kubernetes
+client's own model objects; a live K3s/KubeEdge cluster is not used.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from edgelab.settings import LabSettings
 from edgelab.targets.cluster import ClusterError, ClusterTarget, load_inventory, parse_inventory
+from kubernetes import client as k8s
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORIES = sorted((REPO / "playbooks" / "inventory").glob("*.yml"))
@@ -119,3 +127,103 @@ def test_unknown_context(tmp_path: Path) -> None:
     with pytest.raises(ClusterError, match="cannot use kubeconfig"):
         ClusterTarget(kubeconfig=config, inventory=inv, settings=LabSettings(),
                       context="no-such-context")
+
+
+def _node(name: str, roles: tuple[str, ...], edge: bool, ready: bool = True) -> k8s.V1Node:
+    labels = {f"node-role.kubernetes.io/{r}": "true" for r in roles}
+    if edge:
+        labels["edgelab.dev/edge"] = "true"
+    return k8s.V1Node(
+        metadata=k8s.V1ObjectMeta(name=name, labels=labels),
+        status=k8s.V1NodeStatus(
+            conditions=[k8s.V1NodeCondition(type="Ready", status="True" if ready else "False")],
+            addresses=[k8s.V1NodeAddress(type="InternalIP", address="10.0.0.9")],
+            node_info=k8s.V1NodeSystemInfo(
+                kubelet_version="v1.32.9+k3s1", architecture="arm64", boot_id="b",
+                container_runtime_version="containerd://1.7", kernel_version="6.1",
+                kube_proxy_version="v1.32.9", machine_id="m", operating_system="linux",
+                os_image="Debian 12", system_uuid="u"),
+        ),
+    )
+
+
+@pytest.fixture
+def api_server() -> Iterator[str]:
+    """A loopback stand-in for the API server (only the paths ClusterTarget reads)."""
+    api = k8s.ApiClient()
+    bodies: dict[str, Any] = {
+        "/api/v1/nodes": k8s.V1NodeList(items=[
+            _node("cloud1", ("control-plane", "master"), edge=False),
+            _node("shop-a", (), edge=True),
+            _node("shop-b", ("edge",), edge=True, ready=False),
+        ]),
+        "/api/v1/namespaces/edgelab/services/inventory-app": k8s.V1Service(
+            metadata=k8s.V1ObjectMeta(name="inventory-app", namespace="edgelab"),
+            spec=k8s.V1ServiceSpec(type="NodePort", ports=[
+                k8s.V1ServicePort(name="http", port=8000, node_port=30800)]),
+        ),
+        "/api/v1/namespaces/edgelab/pods": k8s.V1PodList(items=[
+            k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="edge-cache-x", namespace="edgelab"),
+                      spec=k8s.V1PodSpec(node_name="shop-a",
+                                         containers=[k8s.V1Container(name="edge-cache")])),
+        ]),
+        "/api/v1/namespaces/edgelab/secrets/edgelab-tokens": k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(name="edgelab-tokens", namespace="edgelab"),
+            data={k: base64.b64encode(v.encode()).decode()
+                  for k, v in {"admin": "adm", "clerk-shop-a": "clk-a"}.items()},
+        ),
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = bodies.get(self.path.split("?", 1)[0])
+            data = json.dumps(api.sanitize_for_serialization(body) if body is not None
+                              else {"kind": "Status", "code": 404}).encode()
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_discovery_through_the_api(api_server: str, tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(INVENTORY.replace("10.0.0.", "127.0.0."))
+    target = ClusterTarget(kubeconfig=kubeconfig(tmp_path, api_server), inventory=inv,
+                           settings=LabSettings(), request_timeout_s=5.0, ready_timeout_s=1.0)
+    nodes = target.nodes().set_index("name")
+    assert list(nodes.index) == ["cloud1", "shop-a", "shop-b"]
+    assert nodes.loc["cloud1", "roles"] == "control-plane,master"
+    assert bool(nodes.loc["shop-a", "edge"]) and not bool(nodes.loc["cloud1", "edge"])
+    assert not bool(nodes.loc["shop-b", "ready"])
+    assert nodes.loc["shop-a", "kubelet_version"] == "v1.32.9+k3s1"
+
+    endpoints = target.endpoints()
+    assert endpoints.cloud == "http://127.0.0.10:30800"
+    assert endpoints.edges == {"shop-a": "http://127.0.0.11:8080",
+                               "shop-b": "http://127.0.0.12:8080"}
+    assert endpoints.direct == {}
+    assert target.edge_names() == ["shop-a", "shop-b"]
+    assert target.warehouse_of("shop-a") == "SHOP-1"
+    tokens = target.tokens()
+    assert tokens.admin == "adm"
+    assert tokens.clerks == {"shop-a": "clk-a", "shop-b": "adm"}
+
+    rows = {r.name: r for r in target.health()}
+    assert set(rows) == {"cloud", "shop-a", "shop-b"}
+    assert not any(r.healthy for r in rows.values())  # nothing listens on those addresses
+    assert rows["shop-b"].detail == "ConnectError" or "no edge-cache pod" in rows["shop-b"].detail
+    with pytest.raises(ClusterError, match="not ready after 1 s"):
+        target.up()

@@ -257,11 +257,13 @@ class ClusterTarget:
         )
 
     def links(self) -> dict[str, Link]:
+        from edgelab.link.cluster import AnsibleLink
+
         try:
-            from edgelab.link.ansible import AnsibleLink
-        except ImportError as exc:
-            raise ClusterError(f"cluster links are not available: {exc}") from exc
-        return {h.name: AnsibleLink(self.inventory_path, h.name) for h in self.inventory.edges}
+            return {h.name: AnsibleLink(h.name, self.inventory_path)
+                    for h in self.inventory.edges}
+        except (OSError, ValueError) as exc:
+            raise ClusterError(f"cannot control the edges' links: {exc}") from exc
 
     def link(self, edge: str) -> Link:
         self._edge(edge)
