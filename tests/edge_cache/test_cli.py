@@ -130,3 +130,13 @@ def test_policy_matching(tmp_path: Path) -> None:
         policy.write_text(bad)
         with pytest.raises(PolicyError):
             load_policies(policy)
+
+
+def test_unusable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_cli(
+        {"EDGE_CACHE_ORIGIN": "http://127.0.0.1:9", "EDGE_CACHE_DATA_DIR": str(blocker / "sub")}
+    )
+    assert result.returncode == 2
+    assert "cannot create the data directory" in result.stderr

@@ -129,7 +129,10 @@ class CacheStore:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the data directory {self.path.parent}: {exc}") from exc
         if not self.path.exists():
             log.info(
                 "cache database %s does not exist: starting with an empty cache",
