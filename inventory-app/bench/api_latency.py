@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--postgres-url", default=None)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--quick", action="store_true", help="50 requests each (for CI/smoke)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.requests = min(args.requests, 50)
     if args.requests < 2:
         parser.error("--requests must be at least 2")
     results: dict[str, Any] = {}
