@@ -207,3 +207,23 @@ async def test_requests_waiting_on_a_dead_origin_are_released_when_offline(
     assert stale.cache in ("STALE", "OFFLINE-HIT")
     assert missing.status == 503
     assert not sidecar.edge.health.is_online()
+
+
+async def test_operator_offline_cap_wins_over_a_longer_stale_if_error(
+    make_sidecar: SidecarFactory, origin: ScriptedOrigin, clock: FakeClock
+) -> None:
+    """EDGE_CACHE_MAX_OFFLINE_STALE caps offline answers even when the origin allows more."""
+    sidecar = await make_sidecar(
+        health=True, MAX_OFFLINE_STALE="100", PROBE_INTERVAL="0.05", PROBE_TIMEOUT="3"
+    )
+    origin.route("/cap", headers={"Cache-Control": "public, max-age=0, stale-if-error=604800"})
+    await sidecar.get("/cap")
+    await origin.set_mode("refuse")
+    await wait_for(lambda: not sidecar.edge.health.is_online())
+    clock.advance(50)
+    inside = await sidecar.get("/cap")
+    assert (inside.status, inside.cache) == (200, "OFFLINE-HIT")
+    clock.advance(100)  # 150 s stale: past the operator's cap, stale-if-error notwithstanding
+    outside = await sidecar.get("/cap")
+    assert outside.status == 503
+    assert "Retry-After" in outside.headers

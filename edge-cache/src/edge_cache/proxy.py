@@ -307,10 +307,12 @@ class Proxy:
             return True
         if entry.cc.revalidate_when_stale:
             return False
+        # Disconnected, RFC 9111 §4.2.4 already licenses stale answers; how stale is the
+        # operator's call: the route's max_offline_stale caps it, whatever the origin's
+        # stale-if-error says (a request may only ask for less, with max-stale).
         limit = policy.max_offline_stale
-        for sie in (entry.cc.stale_if_error, req_cc.stale_if_error):
-            if sie is not None:
-                limit = max(limit, sie)
+        if req_cc.max_stale is not None:
+            limit = min(limit, req_cc.max_stale)
         return staleness <= limit
 
     def _may_serve_on_error(
@@ -326,9 +328,10 @@ class Proxy:
             return True
         if entry.cc.revalidate_when_stale:
             return False
-        limits = [s for s in (entry.cc.stale_if_error, req_cc.stale_if_error) if s is not None]
         if transport:
-            limits.append(policy.max_offline_stale)
+            # The origin is unreachable: the same operator cap as when disconnected.
+            return staleness <= policy.max_offline_stale
+        limits = [s for s in (entry.cc.stale_if_error, req_cc.stale_if_error) if s is not None]
         return any(staleness <= limit for limit in limits)
 
     async def _fill(
