@@ -585,11 +585,12 @@ warmup_s = 2  # seconds of normal work before the cut
 after_s = 2  # seconds of work after the link is restored
 mode = "refuse"  # "refuse": connections reset; "blackhole": packets silently dropped
 concurrency = 2  # concurrent clerks per shop
+write_share = 0.12  # share of requests that are writes (sales, goods received)
 baseline = True  # also run the same workload with no cache (directly to the cloud)
 max_offline_stale_s = 604800  # local: EDGE_CACHE_MAX_OFFLINE_STALE (seconds)
 outbox_max_entries = 100000  # local: edge setting EDGE_CACHE_OUTBOX_MAX_ENTRIES
 min_read_success = 0.5  # share of reads during the outage that must succeed via the edge
-drain_timeout_s = 60  # how long the outboxes may take to drain after the link is back
+drain_timeout_s = 120  # how long the outboxes may take to drain after the link is back
 """
         + TAIL_PARAMS.format(stem="03-disconnection"),
         "parameters",
@@ -651,7 +652,8 @@ results.check(
 `disconnection()` does, for every shop at once:
 
 1. **warm-up**: browse the catalogue and the shop's stock through the edge, so the cache holds it;
-2. **workload** of clerks (browse, look up products and stock, sell, receive goods) for
+2. **workload** of clerks (browse, look up products and stock; `write_share` of the requests
+   sell or receive goods) for
    `warmup_s + outage_s + after_s` seconds; after `warmup_s` the links are cut (`mode`) and
    restored `outage_s` later;
 3. **drain**: wait until every edge's outbox is empty (at most `drain_timeout_s`);
@@ -665,6 +667,7 @@ results.check(
 run = disconnection(
     lab, outage_s=outage_s, warmup_s=warmup_s, after_s=after_s, mode=mode,
     concurrency=concurrency, baseline=baseline, seed=seed, drain_timeout_s=drain_timeout_s,
+    mix=steps.shop_mix(write_share),
 )
 run.save(results.dir)
 summary = results.record("experiment", run.summary)

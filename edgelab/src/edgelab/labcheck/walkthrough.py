@@ -28,6 +28,7 @@ __all__ = [
     "resolve_kubeconfig",
     "save_table",
     "set_wan_latency",
+    "shop_mix",
     "start",
     "wait_online",
     "write_policy",
@@ -175,6 +176,24 @@ def demo_paths(lab: Target, edge: str) -> list[str]:
     if warehouse is not None:
         paths.append(f"/api/warehouses/{warehouse}/stock/{product}")
     return paths
+
+
+WRITES = ("sell", "receive")
+
+
+def shop_mix(write_share: float) -> dict[str, float]:
+    """The disconnection experiment's shop mix with ``write_share`` of the requests being
+    writes (sales and receipts), the read/write proportions inside each group kept."""
+    from edgelab.experiments.disconnection import DISCONNECTION_MIX
+
+    if not 0 <= write_share <= 1:
+        raise ValueError(f"write_share must be between 0 and 1, got {write_share}")
+    writes = sum(v for k, v in DISCONNECTION_MIX.items() if k in WRITES)
+    reads = sum(v for k, v in DISCONNECTION_MIX.items() if k not in WRITES)
+    return {
+        k: v * (write_share / writes if k in WRITES else (1 - write_share) / reads)
+        for k, v in DISCONNECTION_MIX.items()
+    }
 
 
 def write_policy(results: Results, ttl_s: float, prefix: str = "/api/products") -> Path:
