@@ -4,11 +4,13 @@ uvicorn process, and pagination stability under concurrent inserts."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from inventory_app.api.http import encode_cursor
 from inventory_app.db import Database
 from inventory_app.models import StockMovement
 from inventory_app.services.stock import compare_projection
@@ -109,14 +111,44 @@ def test_concurrent_mixed_posts_balance_equals_sum(
                     "/api/documents", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
                 )
 
+    seen: list[int] = []
+    writing = threading.Event()
+    writing.set()
+
+    def page_ledger() -> None:
+        """Page through the ledger while the writers insert; keyset pages never skip."""
+        after: int | None = None
+        with httpx.Client(base_url=server.base, headers=auth, timeout=60) as client:
+            while True:
+                finished = not writing.is_set()
+                url: str | None = "/api/ledger?limit=7"
+                if after is not None:
+                    url += f"&cursor={encode_cursor([after])}"
+                while url:
+                    body = client.get(url).json()
+                    seen.extend(m["seq"] for m in body["results"])
+                    if body["results"]:
+                        after = body["results"][-1]["seq"]
+                    url = body["next"]
+                if finished:
+                    return
+                time.sleep(0.05)
+
+    reader = threading.Thread(target=page_ledger)
+    reader.start()
     threads = [threading.Thread(target=work, args=(n,)) for n in range(5)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
+    writing.clear()
+    reader.join(timeout=120)
+    assert not reader.is_alive()
     with db.read() as s:
         assert compare_projection(s) == []
         moves = s.scalars(select(StockMovement).order_by(StockMovement.seq)).all()
+        # the reader saw every movement exactly once, in seq order, across concurrent inserts
+        assert seen == [m.seq for m in moves]
         running: dict[tuple[int, int], int] = {}
         for m in moves:
             key = (m.warehouse_id, m.product_id)
