@@ -178,15 +178,24 @@ def _sweep(
         urls = {edge: target.endpoints().edges[edge]}
         via_link = {edge: endpoints.direct[edge]}
         s_cmp = max(skews)
+        reads_cmp = _reads(products, s_cmp, n_direct, seed + 1, edge)
+        link.up()
+        if (ttls[-1], sizes[-1]) != (max(ttls), max(sizes)):
+            policy = _policy(policy_dir / f"policy-ttl-{max(ttls):g}.yaml", max(ttls))
+            target.restart_edge(edge, {"EDGE_CACHE_MAX_ENTRIES": str(max(sizes)),
+                                       "EDGE_CACHE_HOT_ENTRIES": str(min(max(sizes), 4096)),
+                                       "EDGE_CACHE_POLICY_FILE": str(policy)}, wipe=True)
+            urls = {edge: target.endpoints().edges[edge]}
+        run_async(run_workload(reads_cmp, urls, token=token, concurrency=concurrency,
+                               progress=False))  # the same reads at every latency: warm once
         for wan in compare:
             if wan > 0:
                 link.degrade(latency_ms=wan)
             else:
                 link.up()
             for access, base in (("edge", urls), ("direct", via_link)):
-                d = run_async(run_workload(_reads(products, s_cmp, n_direct, seed + 1, edge),
-                                           base, token=token, concurrency=concurrency,
-                                           progress=False))
+                d = run_async(run_workload(reads_cmp, base, token=token,
+                                           concurrency=concurrency, progress=False))
                 d["access"], d["wan_latency_ms"], d["zipf_s"] = access, wan, s_cmp
                 d["ttl_s"], d["cache_size"], d["phase"] = max(ttls), max(sizes), "compare"
                 frames.append(d)

@@ -70,6 +70,8 @@ def sweep_plots(out: Path, table: pd.DataFrame, requests: pd.DataFrame,
 
         _try(path, draw, written)
     if len(requests) and "access" in requests:
+        if "phase" in requests:  # only the edge-vs-direct comparison, not the grid's cold runs
+            requests = requests[requests["phase"] == "compare"]
         ok = requests[requests["status"].isin((200, 304))]
         p = out / "edge_vs_direct.png"
         _try(p, lambda: plots.edge_vs_direct(ok, path=p, path_col="access"), written)
