@@ -38,7 +38,7 @@ def test_migrate_seed_token_rebuild_serve_on_sqlite(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert (data / "inventory.db").exists()
     assert cli("migrate", data_dir=data).returncode == 0  # idempotent
-    r = cli("seed-demo", data_dir=data, timeout=300)
+    r = cli("seed-demo", "--days", "5", data_dir=data, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "DEMO ONLY" in r.stdout
     device_lines = [line for line in r.stdout.splitlines() if line.startswith("device token")]
