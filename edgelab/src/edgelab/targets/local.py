@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from edgelab.policies import INVENTORY_POLICY
 from edgelab.process import (
     PortInUseError,
     ProcessError,
@@ -71,6 +72,7 @@ LOCAL_EDGE_DEFAULTS: dict[str, str] = {
     "EDGE_CACHE_PROBE_INTERVAL": "0.5",
     "EDGE_CACHE_TOKEN_SYNC_INTERVAL": "10",
     "EDGE_CACHE_REPLAY_BACKOFF_MAX": "2",
+    "EDGE_CACHE_POLICY_FILE": str(INVENTORY_POLICY),
 }
 
 
