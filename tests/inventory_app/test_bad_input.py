@@ -76,6 +76,7 @@ def test_bad_documents(world: World) -> None:
         (_doc(w, occurred_at="yesterday"), 422, "occurred_at"),
         (_doc(w, colour="red"), 422, "colour"),
         (_doc(w, remark="x" * 5000), 422, "remark"),
+        (_doc(w, occurred_at="0001-01-01T00:00:00+05:00"), 422, "occurred_at"),
     ]
     for body, status, field in cases:
         check(w.post("/api/documents", body), status, field)
@@ -134,6 +135,11 @@ def test_bad_queries_and_paths(world: World) -> None:
     for path, status, field in cases:
         check(w.get(path), status, field)
     check(w.client.put("/api/products", headers=w.headers()), 405)
+    huge = "eyJrIjpbMTAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMF19"  # {"k":[10**27]}
+    check(w.get(f"/api/ledger?cursor={huge}"), 400, "cursor")
+    check(w.get("/api/reports/summary?from=0001-01-01T00:00:00%2B05:00"), 422, "from")
+    r = w.get("/api/products?q=%00")
+    assert r.status_code in (200, 422), r.text  # SQLite accepts NUL, PostgreSQL refuses it
 
 
 def test_bad_master_data(world: World) -> None:
@@ -147,6 +153,12 @@ def test_bad_master_data(world: World) -> None:
     )
     check(w.post("/api/products", {"sku": "N1", "name": ""}), 422, "name")
     check(w.post("/api/products", {"sku": "N1", "name": "x" * 300}), 422, "name")
+    r = w.post("/api/products", {"sku": "NUL", "name": "a\x00b"})
+    assert r.status_code in (201, 422), r.text  # SQLite stores NUL, PostgreSQL refuses it
+    r = w.doc("purchase_receipt", w.shop, _line(w), extra_headers={
+        "X-Edge-Device-Authorization": f"Bearer {w.tokens['device']}",
+        "X-Edge-Queued-At": "not a time"})
+    assert r.status_code == 201, r.text  # a bad queued-at is ignored (server time is used)
     check(w.post("/api/partners", {"type": "friend", "name": "x"}), 422, "type")
     check(
         w.post("/api/warehouses", {"code": "CENTRAL", "name": "again"}, role="admin"), 409, "code"

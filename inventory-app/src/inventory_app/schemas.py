@@ -13,7 +13,10 @@ def to_utc(value: dt.datetime) -> dt.datetime:
     """Naive datetimes are UTC; aware ones are converted to UTC."""
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ValueError("date-time out of range") from exc
 
 
 T = TypeVar("T")

@@ -117,7 +117,7 @@ def edge_replay(request: Request) -> EdgeReplay | None:
             if queued_at.tzinfo is None:
                 queued_at = queued_at.replace(tzinfo=dt.UTC)
             queued_at = queued_at.astimezone(dt.UTC)
-        except ValueError:
+        except (ValueError, OverflowError):
             queued_at = None
     return EdgeReplay(device_name=device.name, warehouse_id=device.warehouse_id,
                       queued_at=queued_at)

@@ -124,6 +124,8 @@ def decode_cursor(
             expected = types[i] if i < len(types) else types[-1]
             if not isinstance(value, expected) or isinstance(value, bool):
                 raise ValueError("bad type")
+            if isinstance(value, int) and not 0 <= value < 2**62:
+                raise ValueError("out of range")
         return key
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError) as exc:
         raise ProblemError(

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -61,6 +62,22 @@ async def _http(_request: Request, exc: Exception) -> Response:
     return problem_response(problem)
 
 
+async def _data_error(_request: Request, exc: Exception) -> Response:
+    """Values the database refuses (NUL characters, out-of-range numbers): the client's fault."""
+    log.info("database refused a value: %s", exc)
+    return problem_response(ProblemError(
+        422, "invalid-value", "Invalid value",
+        "a value in the request cannot be stored (e.g. a NUL character or a number out of range)",
+        [FieldError("body", "value refused by the database")]))
+
+
+async def _integrity_error(_request: Request, exc: Exception) -> Response:
+    log.info("integrity error: %s", exc)
+    return problem_response(ProblemError(
+        409, "conflict", "Conflict", "the request conflicts with existing data",
+        [FieldError("body", "conflicts with existing data")]))
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return problem_response(ProblemError(500, "internal-error", "Internal server error",
@@ -72,4 +89,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)

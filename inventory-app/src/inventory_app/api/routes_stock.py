@@ -141,7 +141,10 @@ def _parse_when(value: str | None, field: str, default: dt.datetime) -> dt.datet
         raise invalid_field(field, "expected an ISO 8601 date or date-time") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise invalid_field(field, "date-time out of range") from exc
 
 
 @router.get("/reports/summary", tags=["reports"], responses={200: {"model": SummaryOut}})
