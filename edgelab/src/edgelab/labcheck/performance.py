@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -175,13 +176,17 @@ def nginx_comparison(workdir: Path) -> dict[str, Any]:
     from edgelab.bench.edge_vs_nginx import run
 
     workdir.mkdir(parents=True, exist_ok=True)
-    report = run(workdir, quick=True, progress=lambda _msg: None)
+    # the bench calls asyncio.run(); a notebook's kernel already runs an event loop in this
+    # thread, so the bench gets a thread of its own
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        report = pool.submit(run, workdir, True, lambda _msg: None).result()
     data = report.to_dict()
     table = pd.DataFrame(data["rows"])
     table.to_csv(workdir / "bench.csv", index=False)
     return {
         "rows": len(table),
         "skipped": data["skipped"],
+        "failed": [m for m in data["skipped"] if "failed" in m],
         "table": table,
         "environment": data["environment"],
     }
