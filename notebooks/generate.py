@@ -442,7 +442,7 @@ the same WAN link, without a cache.
     code("""
 if wan_latency_ms > 0:
     results.on_teardown(lambda: steps.set_wan_latency(lab, 0), "restore the WAN links")
-steps.set_wan_latency(lab, wan_latency_ms)
+    steps.set_wan_latency(lab, wan_latency_ms)
 steps.purge(lab, edge)
 paths = steps.demo_paths(lab, edge)
 browsing = steps.browse(lab, edge, paths, repeat=repeat)

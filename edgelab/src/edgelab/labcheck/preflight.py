@@ -21,12 +21,12 @@ def resolve_kubeconfig(explicit: str | os.PathLike[str] | None) -> Path:
     else:
         candidates.append(("the default location", str(Path("~/.kube/config").expanduser())))
     source, path = candidates[0]
-    p = Path(path).expanduser()
+    p = Path(path).expanduser().resolve()
     if not p.is_file():
         raise ClusterUnavailable(
             f"target=cluster needs a kubeconfig, but {source} points to {p}, which does not "
-            "exist. Copy the kubeconfig the instructor's playbook wrote (playbooks/site.yml "
-            "fetches it to build/kubeconfig) and pass -p kubeconfig PATH or set KUBECONFIG."
+            "exist. Use the kubeconfig the cluster playbook wrote (playbooks/cluster.yml puts "
+            "it in build/kubeconfig.yaml): pass -p kubeconfig PATH or set KUBECONFIG."
         )
     return p
 

@@ -161,6 +161,9 @@ def preflight_cluster(per: dict[str, dict[str, Any]], nbs: list[NotebookParams])
         params = {**nb.defaults, **per[nb.stem]}
         if _unquote(params.get("target")) == "cluster":
             kubeconfig = _unquote(params.get("kubeconfig")) or None
+            if kubeconfig and nb.path is not None:
+                # the notebook runs in its own directory: resolve relative paths from there
+                kubeconfig = str(nb.path.resolve().parent / Path(str(kubeconfig)).expanduser())
             version = check_cluster(resolve_kubeconfig(kubeconfig))
             return f"cluster reachable, Kubernetes {version}"
     return None
