@@ -173,7 +173,7 @@ class EdgeCache:
                 s.origin,
                 device_token=s.device_token or None,
                 concurrency=s.replay_concurrency,
-                evict=self.store.evict_path,
+                evict=self.store.invalidate_path,
                 backoff_cap=s.replay_backoff_max,
                 max_attempts=s.replay_max_attempts,
                 request_timeout=max(s.origin_timeout, 1.0),

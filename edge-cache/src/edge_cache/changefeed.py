@@ -233,7 +233,7 @@ def create(edge: EdgeCache) -> ChangeFeedFollower:
         origin=s.origin,
         path=s.changes_path,
         health=edge.health,
-        evict=edge.store.evict_path,
+        evict=edge.store.invalidate_path,
         purge=edge.store.purge,
         data_dir=s.data_dir,
         device_token=s.device_token,

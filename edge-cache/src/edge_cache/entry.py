@@ -71,6 +71,7 @@ class CachedResponse:
     shareable: bool = False  # public / s-maxage / must-revalidate: reusable for credentials
     wire: bytes | None = None  # pre-serialized status line + stored headers, for the hot tier
     last_access: float = 0.0  # as last written to the store (LRU)
+    invalid: bool = False  # invalidated (§4.4, change feed): validate before reuse when online
 
     @property
     def variant(self) -> str:

@@ -238,7 +238,7 @@ class Proxy:
             self.store.misses += 1
             return self._decorate(self._offline_response(), "MISS", path)
 
-        must_validate = req_cc.no_cache or entry.cc.no_cache
+        must_validate = req_cc.no_cache or entry.cc.no_cache or entry.invalid
         if not must_validate and self._acceptable(entry, age, staleness, req_cc, allow_stale=False):
             return self._decorate(self._serve_entry(entry, req, fields, "HIT", now), "HIT", path)
         if req_cc.only_if_cached:
@@ -577,6 +577,7 @@ class Proxy:
             heuristic_max=self.settings.heuristic_max,
             ttl_override=policy.ttl,
         )
+        entry.invalid = False  # validated by the origin
         self.store.update(entry)
 
     # -- pass-through and writes --------------------------------------------------------------
@@ -652,7 +653,7 @@ class Proxy:
         self, req: Request, fields: dict[str, str], upstream: Response, policy: RoutePolicy
     ) -> int:
         """RFC 9111 §4.4: the target URI, plus Location / Content-Location on the same host."""
-        removed = self.store.evict_key(req.target)
+        removed = self.store.invalidate_key(req.target)
         own_hosts = {self.origin_host.lower()}
         if "host" in fields:
             own_hosts.add(fields["host"].lower())
@@ -670,9 +671,9 @@ class Proxy:
                 target = f"{base}/{target}"
             if parts.query:
                 target += "?" + parts.query
-            removed += self.store.evict_key(target)
+            removed += self.store.invalidate_key(target)
         for affected in policy.affects:
-            removed += self.store.evict_path(affected)
+            removed += self.store.invalidate_path(affected)
         return removed
 
     async def _enqueue(self, req: Request) -> Response:
@@ -734,7 +735,7 @@ class Proxy:
                 continue
             if credentialed and not entry.shareable:
                 return None
-            if entry.cc.no_cache:
+            if entry.cc.no_cache or entry.invalid:
                 return None
             now = self.clock()
             age = entry.current_age(now)

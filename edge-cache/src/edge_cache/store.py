@@ -30,7 +30,7 @@ from edge_cache.metrics import Metrics
 
 log = logging.getLogger("edge_cache.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PENDING_MAX = 256  # batched puts written at once
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS entries (
     initial_age REAL NOT NULL,
     lifetime REAL NOT NULL,
     size INTEGER NOT NULL,
-    last_access REAL NOT NULL
+    last_access REAL NOT NULL,
+    invalid INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS entries_key ON entries (key, variant);
 CREATE INDEX IF NOT EXISTS entries_path ON entries (path);
@@ -69,7 +70,7 @@ END;
 
 COLUMNS = (
     "key, variant, path, vary, status, headers, body, request_time, response_time, "
-    "initial_age, lifetime, size, last_access"
+    "initial_age, lifetime, size, last_access, invalid"
 )
 
 
@@ -253,7 +254,8 @@ class CacheStore:
 
     @staticmethod
     def _from_row(row: tuple[object, ...]) -> CachedResponse:
-        (key, _variant, path, vary, status, headers, body, req_t, resp_t, age, life, _s, la) = row
+        (key, _variant, path, vary, status, headers, body, req_t, resp_t, age, life, _s, la,
+         bad) = row
         vary_pairs = json.loads(str(vary))
         entry = CachedResponse(
             key=str(key),
@@ -268,6 +270,7 @@ class CacheStore:
             initial_age=float(age),  # type: ignore[arg-type]
             lifetime=float(life),  # type: ignore[arg-type]
             last_access=float(la),  # type: ignore[arg-type]
+            invalid=bool(bad),
         )
         entry.refresh_derived()
         return entry
@@ -351,7 +354,7 @@ class CacheStore:
                     "DELETE FROM entries WHERE key = ? AND variant = ?", (entry.key, variant)
                 )
                 db.execute(
-                    f"INSERT INTO entries ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO entries ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         entry.key,
                         variant,
@@ -366,6 +369,7 @@ class CacheStore:
                         entry.lifetime,
                         entry.size,
                         entry.last_access,
+                        int(entry.invalid),
                     ),
                 )
             db.execute("COMMIT")
@@ -387,7 +391,7 @@ class CacheStore:
     def _update(self, entry: CachedResponse) -> None:
         self.db.execute(
             "UPDATE entries SET headers = ?, request_time = ?, response_time = ?, "
-            "initial_age = ?, lifetime = ?, size = ?, last_access = ? "
+            "initial_age = ?, lifetime = ?, size = ?, last_access = ?, invalid = ? "
             "WHERE key = ? AND variant = ?",
             (
                 _encode_headers(entry.headers),
@@ -397,6 +401,7 @@ class CacheStore:
                 entry.lifetime,
                 entry.size,
                 entry.last_access,
+                int(entry.invalid),
                 entry.key,
                 entry.variant,
             ),
@@ -479,6 +484,37 @@ class CacheStore:
     def evict_path(self, path: str) -> int:
         """Remove every entry for `path`: any query string, any variant."""
         return self._delete("path = ?", (path,))
+
+    def invalidate_key(self, key: str) -> int:
+        """Mark every variant of one request target invalid (RFC 9111 §4.4)."""
+        return self._invalidate("key = ?", (key,))
+
+    def invalidate_path(self, path: str) -> int:
+        """Mark every entry for `path` (any query, any variant) invalid (RFC 9111 §4.4).
+
+        An invalid entry is kept but never reused without a successful validation while the
+        origin is reachable; while disconnected it may still be served as an OFFLINE-HIT (with
+        the operator's staleness cap), which is what keeps a shop readable offline after it
+        wrote to a resource.
+        """
+        return self._invalidate("path = ?", (path,))
+
+    def _invalidate(self, where: str, args: tuple[object, ...]) -> int:
+        self.flush_pending()
+        try:
+            db = self.db
+            keys = [r[0] for r in db.execute(
+                f"SELECT DISTINCT key FROM entries WHERE {where} AND invalid = 0", args)]
+            cur = db.execute(f"UPDATE entries SET invalid = 1 WHERE {where} AND invalid = 0", args)
+        except sqlite3.Error as exc:
+            self._failed("invalidate", exc)
+            return 0
+        for key in keys:
+            self._hot.pop(key, None)
+        count = max(cur.rowcount, 0)
+        if count and self.metrics is not None:
+            self.metrics.invalidations_total.inc(count)
+        return count
 
     def purge(self) -> int:
         self._hot.clear()
