@@ -120,3 +120,15 @@ def failure_text(run: PlaybookRun) -> str:
                 if result.get("failed") or result.get("unreachable"):
                     lines.append(f"{host}: {task['task']['name']}: {result.get('msg')}")
     return "\n".join(lines)
+
+
+@dataclass
+class LintRun:
+    """A background `ansible-lint` run writing to `output`."""
+
+    process: subprocess.Popen[bytes]
+    output: Path
+
+    def result(self, timeout: float) -> tuple[int, str]:
+        returncode = self.process.wait(timeout=timeout)
+        return returncode, self.output.read_text(errors="replace")
