@@ -207,6 +207,13 @@ def execute_one(
                 progress_bar=progress,
                 cwd=str(source.parent),
                 interrupt_on_timeout=True,
+                # ipykernel's start-up warnings (e.g. "running over TCP without encryption" on
+                # loopback) are noise in a lab run; errors still reach stderr
+                extra_arguments=(
+                    ["--IPKernelApp.log_level=ERROR"]
+                    if kernel in (PREFERRED_KERNEL, FALLBACK_KERNEL)
+                    else []
+                ),
                 error_on_timeout={
                     "ename": engine.TIMEOUT_ENAME,
                     "evalue": f"a cell did not finish within {timeout:g} s (--timeout)",
