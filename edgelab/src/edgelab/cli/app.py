@@ -179,6 +179,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     rp.add_argument("--edges", default=None, help="comma-separated edge names (default: all)")
     rp.add_argument("--concurrency", type=a.positive_int, default=4,
                     help="concurrent clients per edge (4)")
+    rp.add_argument("--rate", type=a.positive, default=25.0,
+                    help="requests per second per edge: a busy shop (25)")
     rp.add_argument("--drain-timeout", type=a.positive, default=60.0,
                     help="deadline for the outboxes to drain, s (60)")
     rp.add_argument("--no-baseline", action="store_true", help="skip the no-cache baseline")
@@ -434,6 +436,7 @@ def cmd_run_disconnection(args: argparse.Namespace) -> int:
         mode=args.mode,
         edges=edges,
         concurrency=args.concurrency,
+        rate_per_s=args.rate,
         drain_timeout_s=args.drain_timeout,
         baseline=not args.no_baseline,
         seed=s.seed if args.seed is None else args.seed,

@@ -219,6 +219,7 @@ def disconnection(
     mode: str = "refuse",
     edges: Sequence[str] | None = None,
     concurrency: int = 4,
+    rate_per_s: float | None = None,
     drain_timeout_s: float = 60.0,
     baseline: bool = True,
     seed: int = 42,
@@ -233,6 +234,7 @@ def disconnection(
 ) -> DisconnectionResult:
     """Run the experiment (module docstring) and return its tables and summary.
 
+    `rate_per_s`: requests per second per edge (None: as fast as `concurrency` allows).
     `warm_products`: how many of the most popular products the warm-up loads (None: all).
     `disruption`: called once in the middle of the outage (e.g. crash an edge and lose its
     outbox, to see the verification fail).
@@ -286,6 +288,7 @@ def disconnection(
         total = warmup_s + outage_s + after_s
         runner = WorkloadRunner(recorder, edge_urls, token=clerks,
                                 concurrency=concurrency * len(names), duration_s=total,
+                                rate_per_s=rate_per_s * len(names) if rate_per_s else None,
                                 timeout_s=request_timeout_s, progress=progress,
                                 description=f"with edge cache (outage {outage_s:g} s)")
         with StatusSampler(edge_urls, interval_s=sample_interval_s) as sampler:
@@ -319,7 +322,8 @@ def disconnection(
             base_table, base_summary = _baseline(
                 cloud, links, {e: endpoints.direct[e] for e in names}, clerks, warehouses,
                 products, supplier, mix or DISCONNECTION_MIX, seed + 1_000_003, zipf_s,
-                concurrency, mode, warmup_s, outage_s, after_s, request_timeout_s, progress,
+                concurrency, rate_per_s, mode, warmup_s, outage_s, after_s, request_timeout_s,
+                progress,
             )
         elif baseline:
             base_summary = {"skipped": "this target has no direct path to the cloud via the link"}
@@ -354,8 +358,8 @@ def _baseline(
     cloud: CloudClient, links: Mapping[str, Any], direct: Mapping[str, str],
     clerks: Mapping[str, str], warehouses: Mapping[str, int], products: Sequence[int],
     supplier: int | None, mix: Mapping[str, float], seed: int, zipf_s: float,
-    concurrency: int, mode: str, warmup_s: float, outage_s: float, after_s: float,
-    request_timeout_s: float, progress: bool,
+    concurrency: int, rate_per_s: float | None, mode: str, warmup_s: float, outage_s: float,
+    after_s: float, request_timeout_s: float, progress: bool,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     initial = {w: cloud.balances(w) for w in warehouses.values()}
     recorder = _Recorder(iter_operations(mix, seed, products,
@@ -364,6 +368,7 @@ def _baseline(
     runner = WorkloadRunner(recorder, direct, token=dict(clerks),
                             concurrency=concurrency * len(direct),
                             duration_s=warmup_s + outage_s + after_s,
+                            rate_per_s=rate_per_s * len(direct) if rate_per_s else None,
                             timeout_s=request_timeout_s, progress=progress,
                             description="no cache (baseline)")
     table, t_cut, t_restore = run_async(_timeline(runner, links, mode, warmup_s, outage_s))
