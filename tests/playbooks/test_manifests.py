@@ -24,6 +24,7 @@ from tests.playbooks.ansible_run import (
 )
 
 K8S_VERSION = "1.32.0"
+GROUP_VARS = Path(__file__).parents[2] / "playbooks" / "inventory" / "group_vars" / "all.yml"
 MANIFESTS = [
     "00-namespace.yaml", "10-postgres.yaml", "20-migrate-job.yaml",
     "30-inventory-app.yaml", "40-edge-cache.yaml",
@@ -70,8 +71,11 @@ def inventory_hosts(inventory: Path) -> tuple[str, str, list[str]]:
 @pytest.mark.parametrize("inventory", EXAMPLE_INVENTORIES, ids=lambda p: p.stem)
 def test_manifests_validate_and_target_the_right_nodes(inventory: Path, tmp_path: Path) -> None:
     """Both flavors, one inventory per test; the lab-vms run also renders the optional parts."""
+    # The fixture playbook passes the policy explicitly: use the documented default.
+    default_policy = yaml.safe_load(GROUP_VARS.read_text())["app_edge_cache_policy"]
     variants: dict[str, dict[str, Any]] = {
-        "k3s": {"flavor": "k3s"}, "kubeedge": {"flavor": "kubeedge"},
+        "k3s": {"flavor": "k3s", "policy": default_policy},
+        "kubeedge": {"flavor": "kubeedge", "policy": default_policy},
     }
     if inventory.stem == "lab-vms":
         variants["custom"] = {
@@ -110,7 +114,11 @@ def check_flavor(inventory: Path, docs: dict[str, list[dict[str, Any]]]) -> None
     assert service["spec"]["ports"][0]["nodePort"] == 30800
     job = next(d for d in docs["20-migrate-job.yaml"] if d["kind"] == "Job")
     migrate = job["spec"]["template"]["spec"]["containers"][0]
-    assert migrate["command"] == ["inventory-app", "migrate"]
+    # app_seed_demo (default true): migrate, then the demo data with the SHOP-n warehouses
+    # that the example inventories bind the edges' device tokens to.
+    assert migrate["command"] == [
+        "/bin/sh", "-c", "inventory-app migrate && inventory-app seed-demo"
+    ]
 
     # The edge cache: every edge-labelled node, host network, origin = cloud address + NodePort.
     ds = by_kind(docs, "DaemonSet", "edge-cache")
@@ -138,6 +146,17 @@ def check_flavor(inventory: Path, docs: dict[str, list[dict[str, Any]]]) -> None
     assert container["resources"]["requests"] == {"cpu": "50m", "memory": "64Mi"}
     store = next(v for v in pod["volumes"] if v["name"] == "store")
     assert store["hostPath"] == {"path": "/var/lib/edgelab/edge-cache", "type": "DirectoryOrCreate"}
+    # The image's non-root user (10001) can use the root-created hostPath and read its token.
+    assert pod["securityContext"] == {"runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001}
+    (prepare,) = pod["initContainers"]
+    assert prepare["command"] == ["chown", "-R", "10001:10001", "/var/lib/edge-cache"]
+    assert prepare["securityContext"]["runAsUser"] == 0
+    tokens = next(v for v in pod["volumes"] if v["name"] == "device-tokens")
+    assert tokens["secret"]["defaultMode"] == 0o440
+    # The default route policy replays queued documents side by side.
+    assert env["EDGE_CACHE_POLICY_FILE"] == "/etc/edge-cache/policy/policy.yaml"
+    policy = by_kind(docs, "ConfigMap", "edge-cache-policy")
+    assert "replay: parallel" in policy["data"]["policy.yaml"]
 
     # Every container has probes and limits (Pi-sized).
     for file_docs in docs.values():

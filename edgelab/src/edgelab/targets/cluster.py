@@ -247,7 +247,7 @@ class ClusterTarget:
     def warehouse_of(self, edge: str) -> str:
         host = self._edge(edge)
         return str(host.vars.get("edge_warehouse") or host.vars.get("app_default_warehouse")
-                   or "MAIN")
+                   or "SHOP-1")
 
     def endpoints(self) -> Endpoints:
         cloud = self.inventory.cloud[0]
