@@ -36,7 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.ports import free_port
+from tests.edge_cache.switchable_server import SwitchableServer
 
 JSON = "application/json"
 CACHEABLE = "public, max-age=0, stale-if-error=604800"
@@ -60,11 +60,10 @@ class Stored:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class LedgerOrigin:
+class LedgerOrigin(SwitchableServer):
     def __init__(self, device_token: str = "device-secret") -> None:
+        super().__init__()
         self.device_token = device_token
-        self.port = 0
-        self.mode = "ok"
         self.write_delay = 0.0
         self.drop_after_commit = 0
         self.drop_every = 0
@@ -83,44 +82,8 @@ class LedgerOrigin:
         self.changes: list[dict[str, Any]] = []  # the change feed at /changes
         self.change_floor = 0  # since < floor -> 410 Gone
         self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self._unblock = asyncio.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     # -- lifecycle --------------------------------------------------------------------------
-
-    async def start(self, port: int | None = None) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        self.port = port or free_port()
-        await self._open()
-
-    async def _open(self) -> None:
-        assert self._runner is not None
-        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
-        await self._site.start()
-
-    async def set_mode(self, mode: str) -> None:
-        if mode == "refuse" and self._site is not None:
-            await self._site.stop()
-            self._site = None
-        elif mode != "refuse" and self._site is None:
-            await self._open()
-        if mode != "blackhole":
-            self._unblock.set()
-            self._unblock = asyncio.Event()
-        self.mode = mode
-
-    async def close(self) -> None:
-        self._unblock.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- data helpers -----------------------------------------------------------------------
 
@@ -155,7 +118,7 @@ class LedgerOrigin:
         body = await request.read()
         self.requests.append((request.method, request.path_qs))
         if self.mode == "blackhole":
-            await self._unblock.wait()
+            await self._release.wait()
             if request.transport is not None:
                 request.transport.abort()  # never answer what arrived while blackholed
             raise web.HTTPServiceUnavailable()

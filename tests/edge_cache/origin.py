@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tests.support.ports import free_port
+from tests.edge_cache.switchable_server import SwitchableServer
 
 
 @dataclass
@@ -57,23 +57,17 @@ class Seen:
 Handler = Callable[[web.Request, bytes], "Script | Awaitable[Script]"]
 
 
-class ScriptedOrigin:
+class ScriptedOrigin(SwitchableServer):
+    client_max_size = 64 * 1024 * 1024
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.clock = clock
-        self.mode = "ok"
         self.delay = 5.0
         self.error_status = 503
         self.scripts: dict[tuple[str, str], Script | Handler] = {}
         self.requests: list[Seen] = []
         self._counts: dict[tuple[str, str], int] = {}
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self._blocked: asyncio.Event = asyncio.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def route(
         self,
@@ -105,35 +99,6 @@ class ScriptedOrigin:
         self._counts.clear()
         self.requests.clear()
 
-    async def start(self, port: int | None = None) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        self.port = port or free_port()
-        await self._open()
-
-    async def _open(self) -> None:
-        assert self._runner is not None
-        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
-        await self._site.start()
-
-    async def set_mode(self, mode: str) -> None:
-        if mode == "refuse" and self._site is not None:
-            await self._site.stop()
-            self._site = None
-        elif mode != "refuse" and self._site is None:
-            await self._open()
-        if mode != "blackhole":
-            self._blocked.set()
-            self._blocked = asyncio.Event()
-        self.mode = mode
-
-    async def close(self) -> None:
-        self._blocked.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
     def _date(self) -> str:
         return email.utils.formatdate(self.clock(), usegmt=True)
 
@@ -154,7 +119,7 @@ class ScriptedOrigin:
         self.requests.append(Seen(request.method, path, dict(request.headers), body))
         n = self._counts[count_key]
         if self.mode == "blackhole":
-            await self._blocked.wait()
+            await self._release.wait()
         if self.mode == "slow":
             await asyncio.sleep(self.delay)
         if self.mode == "5xx":
