@@ -121,7 +121,7 @@ NB01: list[Cell] = [
         [
             "`make setup` has run (it installs the lab kit and registers this notebook's kernel).",
             "Cluster target only: the instructor ran `playbooks/site.yml`; you have the kubeconfig "
-            "it wrote (`build/kubeconfig.yaml`) and can reach the cloud node.",
+            "it wrote (`build/kubeconfig`) and can reach the cloud node.",
         ],
         "`local` (default) and `cluster` (K3s or KubeEdge).",
     ),

@@ -162,3 +162,13 @@ def test_status_and_link_json(local_lab: LocalTarget) -> None:
                        "unknown edge 'shop-7' (this lab has: shop-1, shop-2)")
     assert_clean_error(run("run", "disconnection", "--edges", "shop-1,nope", "--lab-dir", lab),
                        1, "unknown edge(s) nope")
+
+
+def test_global_target_reaches_check(tmp_path: Path) -> None:
+    """`edgelab --target cluster check …` keeps the global target (check's own option only
+    overrides it when given): the cluster preflight refuses the missing kubeconfig before any
+    notebook runs, instead of silently running the notebook on the local target."""
+    notebook = Path(__file__).parents[2] / "notebooks" / "01-install.ipynb"
+    done = run("--target", "cluster", "check", str(notebook), "--run-dir", str(tmp_path / "run"),
+               "-p", "kubeconfig", str(tmp_path / "missing-kubeconfig"))
+    assert_clean_error(done, 2, "target=cluster needs a kubeconfig")

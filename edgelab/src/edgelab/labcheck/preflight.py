@@ -26,7 +26,7 @@ def resolve_kubeconfig(explicit: str | os.PathLike[str] | None) -> Path:
         raise ClusterUnavailable(
             f"target=cluster needs a kubeconfig, but {source} points to {p}, which does not "
             "exist. Use the kubeconfig the cluster playbook wrote (playbooks/cluster.yml puts "
-            "it in build/kubeconfig.yaml): pass -p kubeconfig PATH or set KUBECONFIG."
+            "it in build/kubeconfig): pass -p kubeconfig PATH or set KUBECONFIG."
         )
     return p
 

@@ -65,7 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "after a notebook (03-disconnection: {...}) holds parameters for that notebook only",
     )
     parser.add_argument(
-        "--target", choices=("local", "cluster"), help="set the target parameter of every notebook"
+        "--target",
+        choices=("local", "cluster"),
+        default=argparse.SUPPRESS,  # keeps a global `edgelab --target cluster check` intact
+        help="set the target parameter of every notebook",
     )
     parser.add_argument(
         "--timeout",
@@ -142,8 +145,9 @@ def collect_parameters(args: argparse.Namespace) -> dict[str, Any]:
         given.update(load_params_file(file))
     for name, value in args.parameter:
         given[name] = parse_value(value)
-    if args.target:
-        given["target"] = args.target
+    target = getattr(args, "target", None)
+    if target:
+        given["target"] = target
     for name in RESERVED:
         if name in given:
             raise ParameterError(f"{name} is set by edgelab check for each notebook; use --run-dir")
