@@ -51,8 +51,9 @@ def test_runner_kwargs_for_the_repository_playbook(tmp_path: Path) -> None:
     assert kwargs["private_data_dir"] == str(tmp_path)
     assert kwargs["extravars"] == extravars
     assert "cmdline" not in kwargs
-    if (PLAYBOOKS / "ansible.cfg").is_file():
-        assert kwargs["envvars"]["ANSIBLE_CONFIG"] == str((PLAYBOOKS / "ansible.cfg").resolve())
+    # The repository's ansible.cfg sits at the root, beside playbooks/.
+    assert not (PLAYBOOKS / "ansible.cfg").exists()
+    assert kwargs["envvars"]["ANSIBLE_CONFIG"] == str((REPO / "ansible.cfg").resolve())
     checked = runner_kwargs("edge1", INVENTORY, PLAYBOOKS, extravars, tmp_path, check_mode=True)
     assert checked["cmdline"] == "--check"
     assert inventory_hosts(INVENTORY) == {"edge1", "edge2"}

@@ -109,9 +109,12 @@ def runner_kwargs(
                 f"(edges: {known})"
             )
     envvars: dict[str, str] = {}
-    config = playbook_path / "ansible.cfg"
-    if config.is_file():
-        envvars["ANSIBLE_CONFIG"] = str(config.resolve())
+    # The repository keeps ansible.cfg at its root, beside playbooks/; a copy next to the
+    # playbooks wins.
+    for config in (playbook_path / "ansible.cfg", playbook_path.parent / "ansible.cfg"):
+        if config.is_file():
+            envvars["ANSIBLE_CONFIG"] = str(config.resolve())
+            break
     kwargs: dict[str, Any] = {
         "private_data_dir": str(private_data_dir),
         "project_dir": str(playbook_path.resolve()),
