@@ -457,20 +457,28 @@ class CacheStore:
         self.db.execute("COMMIT")
 
     def _delete(self, where: str, args: tuple[object, ...]) -> int:
+        return self._change("delete", "DELETE FROM entries WHERE {}", where, args)
+
+    def _invalidate(self, where: str, args: tuple[object, ...]) -> int:
+        return self._change(
+            "invalidate", "UPDATE entries SET invalid = 1 WHERE {}", f"{where} AND invalid = 0",
+            args,
+        )
+
+    def _change(self, op: str, statement: str, where: str, args: tuple[object, ...]) -> int:
+        """Run `statement` on the rows matching `where`; their keys leave the hot tier."""
         self.flush_pending()
         try:
-            return self._delete_rows(where, args)
+            db = self.db
+            keys = [r[0] for r in db.execute(
+                f"SELECT DISTINCT key FROM entries WHERE {where}", args)]
+            cur = db.execute(statement.format(where), args)
+            self._load_totals()
         except sqlite3.Error as exc:
-            self._failed("delete", exc)
+            self._failed(op, exc)
             return 0
-
-    def _delete_rows(self, where: str, args: tuple[object, ...]) -> int:
-        db = self.db
-        keys = [r[0] for r in db.execute(f"SELECT DISTINCT key FROM entries WHERE {where}", args)]
-        cur = db.execute(f"DELETE FROM entries WHERE {where}", args)
         for key in keys:
             self._hot.pop(key, None)
-        self._load_totals()
         count = max(cur.rowcount, 0)
         if count and self.metrics is not None:
             self.metrics.invalidations_total.inc(count)
@@ -498,23 +506,6 @@ class CacheStore:
         wrote to a resource.
         """
         return self._invalidate("path = ?", (path,))
-
-    def _invalidate(self, where: str, args: tuple[object, ...]) -> int:
-        self.flush_pending()
-        try:
-            db = self.db
-            keys = [r[0] for r in db.execute(
-                f"SELECT DISTINCT key FROM entries WHERE {where} AND invalid = 0", args)]
-            cur = db.execute(f"UPDATE entries SET invalid = 1 WHERE {where} AND invalid = 0", args)
-        except sqlite3.Error as exc:
-            self._failed("invalidate", exc)
-            return 0
-        for key in keys:
-            self._hot.pop(key, None)
-        count = max(cur.rowcount, 0)
-        if count and self.metrics is not None:
-            self.metrics.invalidations_total.inc(count)
-        return count
 
     def purge(self) -> int:
         self._hot.clear()
