@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
@@ -50,6 +51,14 @@ def _parse_expiry(value: object) -> float | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0  # unreadable expiry: treat as expired (fail closed)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """The verdict on one request's credential; `reason` says why (logged when refused)."""
+
+    allowed: bool
+    reason: str
 
 
 def unauthorized() -> Response:
@@ -99,6 +108,9 @@ class CredentialVerifier:
         self.refused = 0
         self._last_refresh_started = -1e9
         self._last_completed_start = -1e9  # start time of the last finished refresh
+        self._last_success_start = -1e9  # start time of the last successful refresh
+        # how long a request with an unknown token waits for a refresh while ONLINE
+        self.refresh_deadline = min_refresh_gap + request_timeout
         self._refresh_task: asyncio.Task[bool] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -136,38 +148,58 @@ class CredentialVerifier:
         path = request.path
         return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.public_paths)
 
-    def verify(self, request: Request) -> bool:
-        """Synchronous check; True when no auth mode is configured."""
+    def accepts(self, request: Request) -> bool:
+        """True when the request may pass without waiting: no auth mode, a public path, or a
+        listed, unexpired credential. No side effects (the fast hit path asks this)."""
         if not self.enabled or self._public(request):
             return True
         token = self.credential_of(request)
-        if token is None:
-            self.refused += 1
-            return False
-        known = self._known(token)
-        if known:
+        return token is not None and bool(self._known(token))
+
+    def verify(self, request: Request) -> bool:
+        """Synchronous check; an unknown token starts a refresh for the client's next attempt."""
+        if self.accepts(request):
             return True
-        if known is None:
+        token = self.credential_of(request)
+        if token is not None and self._known(token) is None:
             self._refresh_soon()
         self.refused += 1
         return False
 
     async def authorize(self, request: Request) -> bool:
         """Like `verify`, but an unknown token seen while ONLINE waits for one refresh."""
+        return (await self.check(request)).allowed
+
+    async def check(self, request: Request) -> AuthResult:
+        """The verdict on a request's credential, with the reason when it is refused.
+
+        An unknown token seen while ONLINE waits (up to `refresh_deadline` seconds) for a
+        digest refresh that started after the request arrived: a token the cloud has just
+        issued is accepted on its first request, however slow the event loop is.
+        """
         if not self.enabled or self._public(request):
-            return True
+            return AuthResult(True, "open")
         token = self.credential_of(request)
         if token is None:
-            self.refused += 1
-            return False
+            return self._refuse(request, "no credential")
         known = self._known(token)
-        if known is None and self.is_online():
-            await self._refresh_after(time.monotonic())
+        if known is None:
+            if not self.is_online():
+                return self._refuse(request, "unknown token, origin offline")
+            outcome = await self._refresh_after(time.monotonic())
             known = self._known(token)
-        if known:
-            return True
+            if known is None:
+                return self._refuse(request, f"unknown token after {outcome}")
+        if not known:
+            return self._refuse(request, "expired token")
+        return AuthResult(True, "listed")
+
+    def _refuse(self, request: Request, reason: str) -> AuthResult:
         self.refused += 1
-        return False
+        log.info("credential refused", extra={
+            "event": "auth_refused", "reason": reason, "method": request.method,
+            "path": request.path})
+        return AuthResult(False, reason)
 
     def is_admin(self, request: Request) -> bool:
         if not self.admin_token:
@@ -220,35 +252,34 @@ class CredentialVerifier:
             os.fsync(fh.fileno())
         os.replace(tmp, self.file)
 
-    async def _refresh_after(self, arrived: float) -> None:
+    async def _refresh_after(self, arrived: float) -> str:
         """Wait for a digest refresh that started at or after `arrived` (monotonic time).
 
-        Refreshes start at most once per `min_refresh_gap`; requests with unknown tokens that
-        arrive meanwhile wait for the next one and share it, so a flood of forged tokens costs
-        the origin at most one digest request per gap.
+        Returns how it ended: "a refresh" (one completed and succeeded), "a failed refresh",
+        "going offline" or "the refresh deadline". Refreshes start at most once per
+        `min_refresh_gap`; requests with unknown tokens that arrive meanwhile wait for the next
+        one and share it, so a flood of forged tokens costs the origin at most one digest
+        request per gap. The wait is bounded by a deadline, not by a number of turns.
         """
-        for _ in range(4):
-            if self._last_completed_start >= arrived:
-                return
-            task = self._refresh_task
-            if task is not None and not task.done():
-                started_after = self._last_refresh_started >= arrived
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(task)
-                if started_after:
-                    return
-                continue
-            wait = self._last_refresh_started + self.min_refresh_gap - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
+        deadline = arrived + self.refresh_deadline
+        while self._last_completed_start < arrived:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "the refresh deadline"
             if not self.is_online():
-                return
-            self._last_refresh_started = time.monotonic()
-            task = self._refresh_task = asyncio.get_running_loop().create_task(self.refresh())
+                return "going offline"
+            task = self._refresh_task
+            if task is None or task.done():
+                gap = self._last_refresh_started + self.min_refresh_gap - time.monotonic()
+                if gap > 0:
+                    await asyncio.sleep(min(gap, remaining))
+                    continue
+                self._last_refresh_started = time.monotonic()
+                task = self._refresh_task = asyncio.get_running_loop().create_task(
+                    self.refresh())
             with contextlib.suppress(Exception):
-                await asyncio.shield(task)
-            return
+                await asyncio.wait_for(asyncio.shield(task), remaining)
+        return "a refresh" if self._last_success_start >= arrived else "a failed refresh"
 
     def _refresh_soon(self) -> asyncio.Task[bool] | None:
         """Start a refresh unless one is running or one started too recently."""
@@ -268,10 +299,14 @@ class CredentialVerifier:
     async def refresh(self) -> bool:
         """Fetch the digest list once; True when it was replaced."""
         started = self._last_refresh_started = time.monotonic()
+        ok = False
         try:
-            return await self._fetch()
+            ok = await self._fetch()
+            return ok
         finally:
             self._last_completed_start = max(self._last_completed_start, started)
+            if ok:
+                self._last_success_start = max(self._last_success_start, started)
 
     async def _fetch(self) -> bool:
         headers = {"Accept": "application/json", "Cache-Control": "no-cache"}

@@ -181,9 +181,9 @@ class Proxy:
         fields = fields_of(req.headers)
         path = req.path
         auth = self.edge.auth
-        authorize = getattr(auth, "authorize", None)
-        if authorize is not None:
-            allowed = await authorize(req)  # may wait for one token-list refresh when online
+        check = getattr(auth, "check", None)
+        if check is not None:
+            allowed = (await check(req)).allowed  # may wait for a token-list refresh online
         else:
             allowed = auth is None or auth.verify(req)
         if not allowed:
@@ -727,7 +727,7 @@ class Proxy:
         if not variants or not self.edge.health.is_online():
             return None
         auth = self.edge.auth
-        if auth is not None and not auth.verify(req):
+        if auth is not None and not auth.accepts(req):
             return None  # the full path decides (and may wait for a token refresh)
         credentialed = "authorization" in fields or "cookie" in fields
         for entry in variants:

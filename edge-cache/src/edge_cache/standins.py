@@ -58,6 +58,9 @@ class OpenAccess:
     def verify(self, request: Request) -> bool:
         return True
 
+    def accepts(self, request: Request) -> bool:
+        return True
+
     def is_admin(self, request: Request) -> bool:
         if not self.admin_token:
             return False

@@ -1,0 +1,56 @@
+"""A token the cloud has just issued is accepted by an online edge on its first request, also
+while both cores are busy (issue: a clerk who signs in at the cloud and walks to the till must
+not be told 401 because the edge's event loop was slow to refresh its digest list)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.edge_cache.offline_inventory import InventoryServer, seed
+from tests.edge_cache.offline_sidecar import Sidecar
+from tests.edge_cache.offline_wait import wait_until
+from tests.support.load import busy_cores
+
+
+def issue_token(db_url: str, name: str) -> str:
+    """`inventory-app create-token`: the real CLI, against the cloud's database."""
+    done = subprocess.run(
+        [sys.executable, "-m", "inventory_app.cli", "create-token", "--role", "clerk",
+         "--name", name],
+        env={"INVENTORY_DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, check=True, timeout=120,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+async def test_fresh_token_accepted_on_first_request_while_cores_are_busy(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/inventory.db"
+    world = seed(url, ("edge-a",))
+    app = InventoryServer(url, tmp_path / "inventory.log")
+    await app.start()
+    edge = Sidecar(app.url, tmp_path / "edge", EDGE_CACHE_DEVICE_TOKEN=world.tokens["edge-a"],
+                   EDGE_CACHE_AUTH_REQUIRED="on")
+    try:
+        await edge.start()
+        await wait_until(lambda: (tmp_path / "edge" / "token-digests.json").exists(), 60)
+        with busy_cores():
+            async with aiohttp.ClientSession() as s:
+                await edge.wait_state(s, "online")
+                for i in range(5):
+                    token = await asyncio.to_thread(issue_token, url, f"till-{i}")
+                    async with s.get(edge.url + "/api/products",
+                                     headers={"Authorization": f"Bearer {token}"}) as resp:
+                        assert resp.status == 200, f"token {i}: {resp.status} {await resp.text()}"
+                async with s.get(edge.url + "/api/products",
+                                 headers={"Authorization": "Bearer never-issued"}) as resp:
+                    assert resp.status == 401  # still refused after the refresh it waited for
+    finally:
+        await edge.stop()
+        await app.stop()
