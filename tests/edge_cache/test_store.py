@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
+from collections import OrderedDict
 from pathlib import Path
 
 from edge_cache.entry import CachedResponse
@@ -37,7 +39,6 @@ def open_store(path: Path, clock: FakeClock, **kw: int) -> CacheStore:
         max_entries=kw.get("max_entries", 10**6),
         hot_entries=kw.get("hot_entries", 16),
         clock=clock,
-        touch_interval=0,
     )
     store.open()
     return store
@@ -210,4 +211,121 @@ async def test_batched_puts_are_visible_at_once(tmp_path: Path, clock: FakeClock
     store.put(make_entry("/late"))
     await asyncio.sleep(0.3)  # the timer writes the batch
     assert store.db.execute("SELECT count(*) FROM entries WHERE key = '/late'").fetchone()[0] == 1
+    store.close()
+
+
+def _zipf_keys(n_keys: int, s: float, length: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    weights = [1.0 / (k**s) for k in range(1, n_keys + 1)]
+    return [f"/z{k}" for k in rng.choices(range(n_keys), weights=weights, k=length)]
+
+
+def _exact_lru(keys: list[str], size: int) -> tuple[list[bool], int, list[set[str]]]:
+    """Hits per request, evictions and the resident set after each request of an exact LRU."""
+    cache: OrderedDict[str, None] = OrderedDict()
+    hits: list[bool] = []
+    resident: list[set[str]] = []
+    evictions = 0
+    for key in keys:
+        hit = key in cache
+        hits.append(hit)
+        if hit:
+            cache.move_to_end(key)
+        else:
+            cache[key] = None
+            if len(cache) > size:
+                cache.popitem(last=False)
+                evictions += 1
+        resident.append(set(cache))
+    return hits, evictions, resident
+
+
+def _fifo_hits(keys: list[str], size: int) -> list[bool]:
+    cache: OrderedDict[str, None] = OrderedDict()
+    hits = []
+    for key in keys:
+        hits.append(key in cache)
+        if key not in cache:
+            cache[key] = None
+            if len(cache) > size:
+                cache.popitem(last=False)
+    return hits
+
+
+async def _replay(store: CacheStore, key: str) -> bool:
+    """One GET as the proxy does it: a stored variant is a hit (touched), else a put."""
+    found = store.variants(key)
+    if found:
+        store.touch(found[0])
+        return True
+    store.put(make_entry(key, size=10))
+    return False
+
+
+async def test_replay_matches_an_exact_lru(tmp_path: Path, clock: FakeClock) -> None:
+    """A seeded Zipf sequence through the store (event loop running, so puts are batched; the
+    clock never moves, so only the access stamps order the entries; a restart half-way) gives
+    the hits, evictions and resident keys of an exact LRU, request by request. FIFO (recency
+    refreshed rarely) differs on this sequence, so the test can tell the two apart."""
+    keys = _zipf_keys(40, 1.1, 1500, seed=7)
+    for size in (1, 3, 10):
+        expected, evictions, resident = _exact_lru(keys, size)
+        assert size == 1 or _fifo_hits(keys, size) != expected  # (size 1: the same policy)
+        path = tmp_path / f"lru-{size}.db"
+        store = open_store(path, clock, max_entries=size, hot_entries=size)
+        got: list[bool] = []
+        evicted = 0
+        for i, key in enumerate(keys):
+            if i == len(keys) // 2:  # restart: recency must survive on disk
+                evicted += store.evictions
+                store.flush()
+                await asyncio.to_thread(store.checkpoint)
+                store.close()
+                store = open_store(path, clock, max_entries=size, hot_entries=size)
+            got.append(await _replay(store, key))
+            store.flush_pending()
+            stored = {r[0] for r in store.db.execute("SELECT key FROM entries")}
+            assert stored == resident[i], f"size {size}, request {i} ({key})"
+            if i % 97 == 0:  # the periodic housekeeping: stamps handed to the worker thread
+                store.flush()
+                await asyncio.to_thread(store.checkpoint)
+        evicted += store.evictions
+        assert got == expected, f"size {size}"
+        assert evicted == evictions
+        store.close()
+
+
+async def test_hits_between_batches_keep_the_bound(tmp_path: Path, clock: FakeClock) -> None:
+    """With puts batched (a running loop), a full cache never serves more entries than its
+    bound: a put that would exceed it writes the batch and evicts at once."""
+    store = open_store(tmp_path / "c.db", clock, max_entries=2)
+    for i in range(6):
+        store.put(make_entry(f"/p{i}"))
+        present = [k for k in (f"/p{j}" for j in range(6)) if k in store._pending_keys
+                   or store.db.execute("SELECT 1 FROM entries WHERE key = ?", (k,)).fetchone()]
+        assert len(present) <= 2
+    store.close()
+
+
+def test_access_stamps_persist_in_batches(tmp_path: Path, clock: FakeClock) -> None:
+    """A hit writes nothing to SQLite; `flush()` + `checkpoint()` (the housekeeping) do, and
+    a stamp never moves backwards."""
+    store = open_store(tmp_path / "c.db", clock)
+    store.put(make_entry("/a"))
+    store.flush_pending()
+    before = store.db.execute("SELECT last_access FROM entries").fetchone()[0]
+    entry = store.variants("/a")[0]
+    store.touch(entry)
+    store.touch(entry)
+    assert store.db.execute("SELECT last_access FROM entries").fetchone()[0] == before
+    store.flush()
+    store.checkpoint()
+    after = store.db.execute("SELECT last_access FROM entries").fetchone()[0]
+    assert after > before and after == entry.last_access
+    stale = make_entry("/a")
+    stale.last_access = before
+    store._touched[id(stale)] = stale  # a late write of an older stamp
+    store.flush()
+    store.checkpoint()
+    assert store.db.execute("SELECT last_access FROM entries").fetchone()[0] == after
     store.close()

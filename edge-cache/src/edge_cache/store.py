@@ -2,9 +2,14 @@
 
 * One row per (key, variant); running totals (entries, bytes) kept by triggers, so start-up
   reads one row instead of scanning (lazy load: entries come into memory on first use).
-* LRU: `last_access` updates are batched in memory (at most one per entry per
-  `touch_interval` seconds) and flushed every few seconds and before eviction; eviction deletes
-  the least recently used rows until both bounds hold.
+* True LRU: every hit stamps the entry in memory (`touch`: a clock read and a dict store, no
+  SQLite write) with a strictly increasing access stamp, so no two accesses tie. The stamps are
+  persisted in batches: `flush()` (every couple of seconds) hands them to `checkpoint()`, which
+  writes them from a worker thread on its own connection; before eviction, whatever is not yet
+  written goes to SQLite on the spot. Rows only move forward (`max(last_access, ?)`), so a late
+  or repeated write never makes an entry look older. Eviction deletes the rows with the oldest
+  stamps (exact recency order) until both bounds hold; a put that would exceed a bound writes
+  its batch at once, so the cache never holds more than its bounds between two batches.
 * Puts are written in batches (one transaction per `write_delay`, default 50 ms, or per 256
   entries); an entry is readable at once, and reads, deletes and stats flush the batch first.
 * Commits on the event loop never checkpoint the WAL (`wal_autocheckpoint=0`): `checkpoint()`
@@ -20,6 +25,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -102,11 +108,9 @@ class CacheStore:
         hot_entries: int = 4096,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
-        touch_interval: float = 30.0,
         write_delay: float = 0.05,
     ) -> None:
         self.path = path
-        self.touch_interval = touch_interval
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self.hot_entries = hot_entries
@@ -120,7 +124,13 @@ class CacheStore:
         self.bytes = 0
         self.recovered_from: Path | None = None
         self._hot: OrderedDict[str, list[CachedResponse]] = OrderedDict()
-        self._touched: dict[tuple[str, str], float] = {}
+        # access stamps not yet in SQLite: by id() of the entry object (no key/variant work on
+        # the hit path); `_unsaved` waits for the worker thread, `_saving` is being written
+        self._touched: dict[int, CachedResponse] = {}
+        self._unsaved: dict[int, CachedResponse] = {}
+        self._saving: dict[int, CachedResponse] = {}
+        self._stamp = 0.0
+        self._save_lock = threading.Lock()
         self._pending: dict[tuple[str, str], CachedResponse] = {}
         self._pending_keys: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -159,6 +169,8 @@ class CacheStore:
             self.recovered_from = aside
             self._db = self._connect()
         self._load_totals()
+        row = self.db.execute("SELECT max(last_access) FROM entries").fetchone()
+        self._stamp = float(row[0]) if row and row[0] is not None else 0.0
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -186,7 +198,7 @@ class CacheStore:
         if self._db is not None:
             self.flush_pending()
             with contextlib.suppress(sqlite3.Error):
-                self.flush()
+                self._persist_access()
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
@@ -227,22 +239,58 @@ class CacheStore:
             self._remember(key, found)
         return found
 
-    def touch(self, entry: CachedResponse) -> None:
+    def _next_stamp(self) -> float:
+        """The clock, made strictly increasing (ties would make eviction order arbitrary)."""
         now = self.clock()
-        if now - entry.last_access >= self.touch_interval:
-            entry.last_access = now
-            self._touched[(entry.key, entry.variant)] = now
+        if now <= self._stamp:
+            now = self._stamp + 1e-6
+        self._stamp = now
+        return now
+
+    def touch(self, entry: CachedResponse) -> None:
+        """Record a use of `entry` (every hit): in memory only, persisted in batches."""
+        now = self.clock()
+        if now <= self._stamp:
+            now = self._stamp + 1e-6
+        self._stamp = entry.last_access = now
+        self._touched[id(entry)] = entry
 
     def checkpoint(self, mode: str = "PASSIVE") -> None:
-        """Copy the WAL into the database file (call from a worker thread)."""
+        """Write the access stamps `flush()` set aside, then copy the WAL into the database
+        file. Runs in a worker thread on its own connection."""
         if self._db is None:
             return
         conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout=5000")
+            with self._save_lock:  # the swaps are short; the write runs outside the lock
+                self._saving, self._unsaved = self._unsaved, {}
+            try:
+                self._write_access(conn, self._saving)
+            finally:
+                with self._save_lock:
+                    self._saving = {}
             conn.execute(f"PRAGMA wal_checkpoint({mode})")
         finally:
             conn.close()
+
+    @staticmethod
+    def _write_access(db: sqlite3.Connection, *batches: dict[int, CachedResponse]) -> None:
+        rows = [(e.last_access, e.key, e.variant) for batch in batches for e in batch.values()]
+        if not rows:
+            return
+        db.execute("BEGIN")
+        try:
+            db.executemany(
+                "UPDATE entries SET last_access = max(last_access, ?) "
+                "WHERE key = ? AND variant = ?",
+                rows,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
 
     def _remember(self, key: str, variants: list[CachedResponse]) -> None:
         if self.hot_entries <= 0:
@@ -288,12 +336,10 @@ class CacheStore:
         before any SQLite read of its key); the SQLite write is batched with the others of the
         next `write_delay` seconds (the cache tier may lose its last writes on a crash)."""
         entry.refresh_derived()
-        now = self.clock()
-        entry.last_access = now
+        entry.last_access = self._next_stamp()
         variant = entry.variant
         self._pending[(entry.key, variant)] = entry
         self._pending_keys.add(entry.key)
-        self._touched.pop((entry.key, variant), None)
         hot = self._hot.get(entry.key)
         if hot is not None:
             kept = [e for e in hot if e.variant != variant]
@@ -301,11 +347,19 @@ class CacheStore:
             self._hot[entry.key] = kept
         else:
             self._hot.pop(entry.key, None)  # reload all variants on next read
-        if len(self._pending) >= PENDING_MAX:
+        if len(self._pending) >= PENDING_MAX or self._may_exceed_bounds():
             self.flush_pending()
         else:
             self._schedule_flush()
         return True
+
+    def _may_exceed_bounds(self) -> bool:
+        """Whether the batched puts could take the cache past a bound (then they are written,
+        and the LRU evicted, at once: between two batches the cache is never bigger than its
+        bounds, which an LRU of that size would not be either)."""
+        if self.entries + len(self._pending) > self.max_entries:
+            return True
+        return self.bytes + sum(e.size for e in self._pending.values()) > self.max_bytes
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is not None:
@@ -381,7 +435,7 @@ class CacheStore:
     def update(self, entry: CachedResponse) -> None:
         """Write back a freshened entry (after a 304): headers and timing only."""
         entry.refresh_derived()
-        entry.last_access = self.clock()
+        entry.last_access = self._next_stamp()
         self.flush_pending()
         try:
             self._update(entry)
@@ -391,7 +445,8 @@ class CacheStore:
     def _update(self, entry: CachedResponse) -> None:
         self.db.execute(
             "UPDATE entries SET headers = ?, request_time = ?, response_time = ?, "
-            "initial_age = ?, lifetime = ?, size = ?, last_access = ?, invalid = ? "
+            "initial_age = ?, lifetime = ?, size = ?, last_access = max(last_access, ?), "
+            "invalid = ? "
             "WHERE key = ? AND variant = ?",
             (
                 _encode_headers(entry.headers),
@@ -409,7 +464,9 @@ class CacheStore:
         self._load_totals()
 
     def evict_lru(self) -> int:
-        self.flush()
+        """Delete the least recently used rows until both bounds hold (every access stamp not
+        yet in SQLite is written first, so the order is the exact recency order)."""
+        self._persist_access()
         removed = 0
         db = self.db
         while self.entries > self.max_entries or self.bytes > self.max_bytes:
@@ -445,16 +502,25 @@ class CacheStore:
         return removed
 
     def flush(self) -> None:
-        """Write batched LRU access times."""
-        if not self._touched or self._db is None:
+        """Set the access stamps of the last interval aside for the next `checkpoint()`
+        (the periodic housekeeping: no SQLite write on the event loop)."""
+        if not self._touched:
             return
         touched, self._touched = self._touched, {}
-        self.db.execute("BEGIN")
-        self.db.executemany(
-            "UPDATE entries SET last_access = ? WHERE key = ? AND variant = ?",
-            [(t, k, v) for (k, v), t in touched.items()],
-        )
-        self.db.execute("COMMIT")
+        with self._save_lock:
+            self._unsaved.update(touched)
+
+    def _persist_access(self) -> None:
+        """Write every access stamp not yet in SQLite now, on this connection (before an
+        eviction or at close). A batch the worker thread is writing meanwhile is written again:
+        rows only move forward, so that is harmless."""
+        if self._db is None:
+            return
+        touched, self._touched = self._touched, {}
+        with self._save_lock:
+            unsaved, self._unsaved = self._unsaved, {}
+            saving = dict(self._saving)
+        self._write_access(self.db, saving, unsaved, touched)
 
     def _delete(self, where: str, args: tuple[object, ...]) -> int:
         return self._change("delete", "DELETE FROM entries WHERE {}", where, args)
@@ -510,6 +576,8 @@ class CacheStore:
     def purge(self) -> int:
         self._hot.clear()
         self._touched.clear()
+        with self._save_lock:
+            self._unsaved.clear()
         return self._delete("1 = 1", ())
 
     def stats(self) -> dict[str, int]:
