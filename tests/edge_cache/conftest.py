@@ -17,6 +17,7 @@ from edge_cache.server import HttpServer
 from edge_cache.settings import Settings
 from edge_cache.standins import AlwaysOnline
 
+from tests.edge_cache.offline_wait import wait_until
 from tests.edge_cache.origin import ScriptedOrigin
 
 
@@ -132,6 +133,10 @@ async def make_sidecar(
         chosen = AlwaysOnline() if health is False else health
         edge = EdgeCache(settings, clock=clock, health=chosen, outbox=outbox)
         await edge.start()
+        # the prober starts "unknown" (answered as offline): wait for its first verdict, as
+        # /readyz does
+        known = getattr(edge.health, "is_known", lambda: True)
+        await wait_until(known, 30.0)
         server = HttpServer(edge, AccessLog(enabled=False))
         await server.start("127.0.0.1", 0)
         sidecar = Sidecar(edge, server, session)

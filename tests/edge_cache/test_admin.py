@@ -34,6 +34,7 @@ async def make_edge(origin: LedgerOrigin, tmp_path: Path, admin_token: str = "ad
     })
     edge = EdgeCache(settings)
     await edge.start()
+    await wait_until(edge.health.is_known)  # the prober starts "unknown", as /readyz says
     return edge
 
 

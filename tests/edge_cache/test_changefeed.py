@@ -43,7 +43,7 @@ class Recorder:
 
 
 def follower(origin: LedgerOrigin, data_dir: Path, rec: Recorder) -> ChangeFeedFollower:
-    health = OriginHealth(origin.url)  # starts ONLINE; not probing in these unit tests
+    health = OriginHealth(origin.url, initial_online=True)  # not probing in these unit tests
     return ChangeFeedFollower(origin=origin.url, path="/changes", health=health,
                               evict=rec.evict, purge=rec.purge, data_dir=data_dir,
                               device_token=DEVICE, timeout=0.2, limit=2)

@@ -4,11 +4,16 @@ scripted origin on a loopback port."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import aiohttp
 import pytest
-from edge_cache.health import OFFLINE, ONLINE, OriginHealth
+from edge_cache.health import OFFLINE, ONLINE, UNKNOWN, OriginHealth
 
+from tests.edge_cache.offline_origin import LedgerOrigin
+from tests.edge_cache.offline_sidecar import Sidecar
 from tests.edge_cache.offline_wait import wait_until
 from tests.edge_cache.origin import ScriptedOrigin
 
@@ -39,7 +44,8 @@ async def test_refusing_origin_goes_offline_and_recovers(origin: ScriptedOrigin)
         await origin.set_mode("ok")
         took = await wait_until(health.is_online)
         print(f"recovered ONLINE after {took:.3f}s")
-        assert seen == [OFFLINE, ONLINE]
+        assert seen == [ONLINE, OFFLINE, ONLINE]  # the first verdict, then two flaps
+        assert health.transitions == 2
     finally:
         await health.stop()
 
@@ -60,7 +66,7 @@ async def test_blackholed_origin_goes_offline(origin: ScriptedOrigin) -> None:
 
 
 async def test_passive_failure_flips_at_once_and_success_does_not_restore() -> None:
-    health = OriginHealth("http://127.0.0.1:9")
+    health = OriginHealth("http://127.0.0.1:9", initial_online=True)
     assert health.is_online()
     health.record_failure("connect refused")
     assert health.state == OFFLINE
@@ -70,7 +76,7 @@ async def test_passive_failure_flips_at_once_and_success_does_not_restore() -> N
 
 
 async def test_hysteresis_thresholds() -> None:
-    health = OriginHealth("http://127.0.0.1:9", window=3, fall=2, rise=2)
+    health = OriginHealth("http://127.0.0.1:9", window=3, fall=2, rise=2, initial_online=True)
     # slow/5xx probe failures (not definitive) need 2 of the last 3
     health._probe_result(False, "status 503", definitive=False)
     assert health.is_online()
@@ -92,7 +98,7 @@ async def test_hysteresis_thresholds() -> None:
 
 
 async def test_wait_online_and_offline_events() -> None:
-    health = OriginHealth("http://127.0.0.1:9", rise=1)
+    health = OriginHealth("http://127.0.0.1:9", rise=1, initial_online=True)
     await asyncio.wait_for(health.wait_online(), 1)
     health.record_failure("x")
     await asyncio.wait_for(health.wait_offline(), 1)
@@ -102,3 +108,106 @@ async def test_wait_online_and_offline_events() -> None:
     health._probe_result(True, "status 200", definitive=False)
     await asyncio.wait_for(waiter, 1)
 
+
+
+async def test_starts_unknown_answered_as_offline_until_the_first_probe(
+    origin: ScriptedOrigin,
+) -> None:
+    health = OriginHealth(origin.url, interval=30.0, timeout=3.0)  # one probe in this test
+    seen: list[str] = []
+    health.add_listener(lambda state, _reason: seen.append(state))
+    assert health.state == UNKNOWN and not health.is_online() and not health.is_known()
+    await asyncio.wait_for(health.wait_offline(), 1)  # nobody may dial the origin yet
+    health.start()
+    try:
+        took = await wait_until(health.is_online)  # the first probe runs at once at start
+        print(f"first probe: ONLINE after {took:.3f}s")
+        assert health.probes == 1 and seen == [ONLINE] and health.transitions == 0
+        assert health.status()["state"] == ONLINE
+    finally:
+        await health.stop()
+
+
+async def test_first_failed_probe_decides_offline(origin: ScriptedOrigin) -> None:
+    await origin.set_mode("refuse")
+    health = OriginHealth(origin.url, interval=30.0, timeout=3.0, fall=2)
+    health.start()
+    try:
+        await wait_until(health.is_known)
+        assert health.state == OFFLINE and health.probes == 1  # not fall=2 probes: one
+        assert "connect" in health.last_reason
+    finally:
+        await health.stop()
+    blackholed = OriginHealth(origin.url, interval=30.0, timeout=0.2, fall=2)
+    await origin.set_mode("blackhole")
+    blackholed.start()
+    try:
+        await wait_until(blackholed.is_known)
+        assert blackholed.state == OFFLINE and "timeout" in blackholed.last_reason
+    finally:
+        await blackholed.stop()
+
+
+async def test_failure_report_while_unknown_means_offline() -> None:
+    health = OriginHealth("http://127.0.0.1:9")
+    health.record_success()  # no verdict from a request: only probes bring it ONLINE
+    assert health.state == UNKNOWN
+    health.record_failure("connect refused")
+    assert health.state == OFFLINE and health.transitions == 0
+    health._probe_result(True, "status 200", definitive=False)
+    assert health.state == OFFLINE  # from OFFLINE the usual hysteresis applies (rise=2)
+    health._probe_result(True, "status 200", definitive=False)
+    assert health.state == ONLINE and health.transitions == 1
+
+
+async def test_restart_while_the_link_is_down_serves_offline_hits_not_stale(
+    tmp_path: Path,
+) -> None:
+    """The real edge-cache process restarted while its origin hangs: until the first probe has
+    timed out the state is "unknown", reads are OFFLINE-HIT (never a request to the dead origin,
+    never STALE) and writes are queued; /readyz says ready only once the state is known."""
+    origin = LedgerOrigin()
+    await origin.start()
+    origin.put_item("a", "cloud")
+    edge = Sidecar(origin.url, tmp_path / "edge", EDGE_CACHE_AUTH_REQUIRED="off",
+                   EDGE_CACHE_PROBE_TIMEOUT="4", EDGE_CACHE_ORIGIN_TIMEOUT="30")
+    try:
+        async with aiohttp.ClientSession() as s:
+            await edge.start()
+            async with s.get(edge.url + "/items/a") as resp:
+                assert resp.status == 200 and resp.headers["X-Edge-Cache"] == "MISS"
+            await edge.stop()
+            await origin.set_mode("blackhole")  # the link hangs: probes time out after 4 s
+            await edge.launch()
+
+            async def status() -> dict[str, object] | None:
+                try:
+                    async with s.get(edge.url + "/_edge/status") as resp:
+                        return dict(json.loads(await resp.read()))
+                except aiohttp.ClientConnectionError:
+                    return None
+
+            first: dict[str, object] | None = None
+            while first is None:
+                assert edge.proc is not None and edge.proc.returncode is None, edge.log_tail()
+                first = await status()
+                await asyncio.sleep(0.02)
+            assert first["state"] == "unknown"
+            async with s.get(edge.url + "/readyz") as resp:
+                assert resp.status == 503  # not ready before the first verdict
+            async with s.get(edge.url + "/items/a") as resp:
+                body = json.loads(await resp.read())
+                assert resp.status == 200 and resp.headers["X-Edge-Cache"] == "OFFLINE-HIT"
+                assert body["value"] == "cloud"
+            async with s.post(edge.url + "/items", json={"id": "b", "value": "edge"},
+                              headers={"Idempotency-Key": "k-b"}) as resp:
+                assert resp.status == 202 and resp.headers["X-Edge-Cache"] == "QUEUED"
+            assert origin.requests.count(("GET", "/items/a")) == 1  # only the first, online
+            await edge.wait_state(s, "offline")  # the first probe timed out
+            await edge.wait_ready()
+            await origin.set_mode("ok")
+            await edge.wait_drained(s)
+            assert origin.items["b"]["value"] == "edge"
+    finally:
+        await edge.stop()
+        await origin.close()

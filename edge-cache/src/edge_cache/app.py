@@ -136,7 +136,8 @@ class EdgeCache:
 
     def _on_transition(self, state: str, reason: str) -> None:
         self.metrics.origin_up.set(1 if state == "online" else 0)
-        self.metrics.origin_transitions_total.labels(state).inc()
+        if getattr(self.health, "previous", None) != "unknown":  # the first verdict is no flap
+            self.metrics.origin_transitions_total.labels(state).inc()
 
     def _build_auth(self) -> Any:
         module = _optional_module("auth")
@@ -295,7 +296,10 @@ class EdgeCache:
         if path == "/healthz":
             return Response(200, [("Content-Type", "text/plain")], b"ok\n")
         if path == "/readyz":
-            if self.ready:
+            # ready once started and the first probe has decided ONLINE or OFFLINE (bounded by
+            # the probe deadline); until then the edge answers as offline
+            known = getattr(self.health, "is_known", lambda: True)()
+            if self.ready and known:
                 return Response(200, [("Content-Type", "text/plain")], b"ready\n")
             return Response(503, [("Content-Type", "text/plain")], b"starting\n")
         if path == "/metrics":

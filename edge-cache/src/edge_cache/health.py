@@ -1,5 +1,10 @@
 """Origin health: an active prober with hysteresis plus passive per-request failure reports.
 
+The state starts UNKNOWN (DESIGN.md §4): until the first probe succeeds the edge answers as
+if OFFLINE (stored responses as OFFLINE-HIT, writes queued), so a restart while the link is down
+never dials a dead origin from a client request. The prober's first probe runs at once at
+start; one success makes the state ONLINE, one failure (or a passive failure report) OFFLINE.
+
 Two layers (DESIGN.md §4, research note (b)2):
 
 * passive: the request path calls `record_failure()` on any transport error or deadline; the
@@ -31,12 +36,13 @@ log = logging.getLogger("edge_cache.health")
 
 ONLINE = "online"
 OFFLINE = "offline"
+UNKNOWN = "unknown"
 
 Listener = Callable[[str, str], None]  # (new_state, reason)
 
 
 class OriginHealth:
-    """ONLINE/OFFLINE state of the single origin."""
+    """UNKNOWN/ONLINE/OFFLINE state of the single origin (UNKNOWN is answered as OFFLINE)."""
 
     def __init__(
         self,
@@ -48,7 +54,7 @@ class OriginHealth:
         window: int = 3,
         fall: int = 2,
         rise: int = 2,
-        initial_online: bool = True,
+        initial_online: bool | None = None,
     ) -> None:
         if not 1 <= fall <= window:
             raise ValueError("probe fall threshold must be between 1 and the window size")
@@ -61,10 +67,13 @@ class OriginHealth:
         self.window = window
         self.fall = fall
         self.rise = rise
-        self.state = ONLINE if initial_online else OFFLINE
+        # None: UNKNOWN until the first probe; True/False pin a known start (unit tests)
+        self.state = UNKNOWN if initial_online is None else (ONLINE if initial_online else OFFLINE)
         self.since = time.time()
         self.last_reason = "start"
-        self.transitions = 0
+        self.last_suspect = ""  # the last transport failure a client request reported
+        self.previous = self.state  # the state before the latest change (listeners read it)
+        self.transitions = 0  # ONLINE<->OFFLINE changes; the first verdict is not counted
         self.probes = 0
         self.probe_failures = 0
         self._recent: deque[bool] = deque(maxlen=window)  # True = probe succeeded
@@ -94,6 +103,10 @@ class OriginHealth:
     def is_online(self) -> bool:
         return self.state == ONLINE
 
+    def is_known(self) -> bool:
+        """False until the first probe (or failure report) has decided ONLINE or OFFLINE."""
+        return self.state != UNKNOWN
+
     def add_listener(self, listener: Listener) -> None:
         """Call `listener(new_state, reason)` on every transition."""
         self._listeners.append(listener)
@@ -106,7 +119,7 @@ class OriginHealth:
 
     def record_failure(self, reason: str) -> None:
         """A client request (or replay) hit a transport error or deadline: OFFLINE at once."""
-        if self.state == ONLINE:
+        if self.state != OFFLINE:
             self._transition(OFFLINE, reason)
         self._successes_in_row = 0
 
@@ -115,6 +128,11 @@ class OriginHealth:
         while OFFLINE only the prober decides (hysteresis)."""
         if self.state == ONLINE:
             self._recent.append(True)
+
+    def suspect(self, reason: str) -> None:
+        """A client request hit a transport failure: probe now; the prober decides the state."""
+        self.last_suspect = reason
+        self._wake.set()
 
     def status(self) -> dict[str, object]:
         return {
@@ -127,6 +145,7 @@ class OriginHealth:
         }
 
     def _set_events(self) -> None:
+        # UNKNOWN counts as not online: nobody waiting for ONLINE may dial the origin yet
         if self.state == ONLINE:
             self._offline_event.clear()
             self._online_event.set()
@@ -138,10 +157,12 @@ class OriginHealth:
         if new_state == self.state:
             return
         old = self.state
+        self.previous = old
         self.state = new_state
         self.since = time.time()
         self.last_reason = reason
-        self.transitions += 1
+        if old != UNKNOWN:
+            self.transitions += 1
         self._recent.clear()
         self._successes_in_row = 0
         self._set_events()
@@ -164,6 +185,12 @@ class OriginHealth:
         self.probes += 1
         if not ok:
             self.probe_failures += 1
+        if self.state == UNKNOWN:  # the first verdict decides at once
+            if ok:
+                self._transition(ONLINE, "probe: first probe succeeded")
+            else:
+                self._transition(OFFLINE, "probe: " + reason)
+            return
         if self.state == ONLINE:
             self._recent.append(ok)
             if not ok:

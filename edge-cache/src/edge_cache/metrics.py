@@ -64,7 +64,7 @@ class Metrics:
         )
         # The offline half's metrics (health, outbox, replay, change feed).
         self.origin_up = Gauge("edge_origin_up", "1 when the origin is ONLINE", registry=r)
-        self.origin_up.set(1)
+        self.origin_up.set(0)  # the prober starts UNKNOWN (answered as offline)
         self.origin_transitions_total = Counter(
             "edge_origin_transitions_total",
             "ONLINE/OFFLINE transitions",
