@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from edgelab.analysis import che_hit_ratio
 from edgelab.experiments import cache_sweep
+from edgelab.labcheck import performance
 from edgelab.targets.local import LocalTarget
 
 pytestmark = pytest.mark.slow
@@ -26,6 +27,15 @@ def test_tiny_sweep(local_lab: LocalTarget, tmp_path: Path) -> None:
     n_items = int(table.loc[0, "n_items"])
     for row in table.to_dict("records"):
         assert row["che_hit_ratio"] == pytest.approx(che_hit_ratio(n_items, row["cache_size"], 1.0))
+    # the warm-up is the start of the measured sequence (one seed, one ranking), recorded too
+    phases = result.requests.groupby("phase").size().to_dict()
+    assert phases["warmup"] == 2 * 60 and phases["measure"] == 2 * 80
+    for row in table.to_dict("records"):
+        # a true LRU edge: its HIT ratio lies in the band of the exact replay of its requests
+        assert row["lru_band_low"] <= row["hit_ratio"] <= row["lru_band_high"], row
+        assert row["lru_band_low"] <= row["edge_replay_hit_ratio"] <= row["lru_band_high"]
+    verdict = performance.compare(result.table, 0.0, requests=result.requests, warmup=60)
+    assert verdict["matches_lru"], verdict["model"]
     compare = result.requests[result.requests["phase"] == "compare"]
     assert set(compare["access"]) == {"edge", "direct"}
     assert set(compare["wan_latency_ms"]) == {0.0, 15.0}

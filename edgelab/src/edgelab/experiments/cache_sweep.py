@@ -4,13 +4,22 @@ For every point of the grid, one edge cache is restarted with an empty store,
 `EDGE_CACHE_MAX_ENTRIES = cache_size` and a policy file that sets the freshness lifetime of
 product resources to `ttl_s` (0: every request revalidates with the cloud); its link gets the
 point's one-way WAN latency. A seeded read workload (`GET /api/products/{id}`, bounded Zipf(s)
-over the real catalogue) runs through the edge: the first `warmup_requests` fill the cache and
-are not counted, the next `requests_per_point` are measured.
+over the real catalogue) runs through the edge: one sequence of `warmup_requests +
+requests_per_point` reads (one seed, one popularity ranking), whose first `warmup_requests`
+fill the cache and are not counted (rows with `phase == "warmup"`), the rest are measured
+(`phase == "measure"`).
 
 `hit_ratio` counts fresh hits only (`X-Edge-Cache: HIT`, no contact with the cloud).
 `che_hit_ratio` is Che's approximation for an LRU cache of that size under the same Zipf law;
 `ttl_hit_ratio` is the TTL-cache formula for the measured request rate (no size bound);
 `expected_hit_ratio` = min of the two (an approximation of a TTL cache with an LRU bound).
+The same requests replayed through exact models (`edgelab.analysis.replay`, no sampling):
+`lru_replay_hit_ratio` / `fifo_replay_hit_ratio` — one client, the order sent, an exact LRU /
+FIFO of that size (what Che approximates); `edge_replay_hit_ratio` — the exact LRU with the
+run's concurrency (an answer enters the cache when its fetch is back; `coalesced` requests
+waited for another one's fetch and are answered MISS), and `lru_band_low`..`lru_band_high`,
+where the HIT ratio of a correct edge lies (`edge_band`; `lru_band_jitter_ms` is the timing
+slack it allows).
 After the grid, the largest, longest-lived cache configuration is compared with no cache at
 every `compare_wan_ms` latency: the same reads through the edge (access `edge`) and to the
 cloud through the link (access `direct`); `direct_latency_*` of a grid row is the direct
@@ -33,6 +42,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from edgelab.analysis import che_hit_ratio, ttl_hit_ratio
+from edgelab.analysis.replay import edge_band, fifo_hits, lru_hits
 from edgelab.experiments.cloud import CloudClient
 from edgelab.experiments.plotting import sweep_plots
 from edgelab.experiments.runtime import run_async
@@ -45,7 +55,9 @@ from edgelab.workload import BoundedZipf, Operation, run_workload
 COLUMNS = ["ttl_s", "cache_size", "zipf_s", "wan_latency_ms", "n_items", "requests", "hits",
            "revalidated", "misses", "errors", "hit_ratio", "che_hit_ratio", "ttl_hit_ratio",
            "expected_hit_ratio", "request_rate_per_s", "latency_mean_ms", "latency_p50_ms",
-           "latency_p95_ms", "direct_latency_p50_ms", "direct_latency_p95_ms"]
+           "latency_p95_ms", "direct_latency_p50_ms", "direct_latency_p95_ms", "coalesced",
+           "lru_replay_hit_ratio", "fifo_replay_hit_ratio", "edge_replay_hit_ratio",
+           "lru_band_low", "lru_band_high", "lru_band_jitter_ms"]
 
 
 @dataclass
@@ -163,17 +175,19 @@ def _sweep(
                                        "EDGE_CACHE_HOT_ENTRIES": str(min(size, 4096)),
                                        "EDGE_CACHE_POLICY_FILE": str(policy)}, wipe=True)
             urls = {edge: target.endpoints().edges[edge]}
-            point_seed = seed + len(rows)
-            if warmup:
-                run_async(run_workload(_reads(products, s, warmup, point_seed + 7_919, edge),
-                                       urls, token=token, concurrency=concurrency,
-                                       progress=False))
-            table = run_async(run_workload(_reads(products, s, n, point_seed, edge), urls,
-                                           token=token, concurrency=concurrency, progress=False))
-            table["ttl_s"], table["cache_size"], table["zipf_s"] = ttl, size, s
-            table["wan_latency_ms"], table["access"] = wan, "edge"
-            frames.append(table)
-            rows.append(_point(table, ttl, size, s, wan, len(products)))
+            # one sequence, one popularity ranking: the warm-up is the start of the measured run
+            ops = _reads(products, s, warmup + n, seed + len(rows), edge)
+            warm = run_async(run_workload(ops[:warmup], urls, token=token,
+                                          concurrency=concurrency, progress=False))
+            table = run_async(run_workload(ops[warmup:], urls, token=token,
+                                           concurrency=concurrency, progress=False))
+            point = _point(table, ttl, size, s, wan, len(products))
+            point.update(_replays(warm, table, [op.path for op in ops], warmup, ttl, size))
+            rows.append(point)
+            for part, phase in ((warm, "warmup"), (table, "measure")):
+                part["ttl_s"], part["cache_size"], part["zipf_s"] = ttl, size, s
+                part["wan_latency_ms"], part["access"], part["phase"] = wan, "edge", phase
+                frames.append(part)
         # edge vs direct: the biggest, longest-lived cache of the grid, warm, per WAN latency
         urls = {edge: target.endpoints().edges[edge]}
         via_link = {edge: endpoints.direct[edge]}
@@ -217,6 +231,52 @@ def _sweep(
                 "seed": seed, "n_items": len(products)}
     requests = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return CacheSweepResult(table=result_table, requests=requests, settings=settings)
+
+
+def _on_one_clock(warm: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """The warm-up and measured rows in one table, on one time base (s since the warm-up)."""
+    parts = []
+    t0 = float(warm.attrs.get("started_at", 0.0)) if len(warm) else float(
+        table.attrs.get("started_at", 0.0))
+    for part, measured in ((warm, False), (table, True)):
+        if not len(part):
+            continue
+        shift = float(part.attrs.get("started_at", t0)) - t0
+        one = part[["path", "t", "latency_ms", "status", "cache_status"]].copy()
+        one["start"] = one["t"].astype(float) + shift
+        one["end"] = one["start"] + one["latency_ms"].fillna(0.0).astype(float) / 1000.0
+        one["measured"] = measured
+        parts.append(one)
+    if not parts:
+        return pd.DataFrame(columns=["path", "start", "end", "measured", "status"])
+    return pd.concat(parts, ignore_index=True).sort_values("start", kind="stable")
+
+
+def _replays(warm: pd.DataFrame, table: pd.DataFrame, sent: list[str], warmup: int,
+             ttl: float, size: int) -> dict[str, Any]:
+    """The point's requests through the exact models (module docstring)."""
+    n = len(sent) - warmup
+    both = _on_one_clock(warm, table)
+    ok = both["status"].isin((200, 304)).to_numpy(bool)
+    measured = both["measured"].to_numpy(bool)
+    hits_ms = table.loc[table["cache_status"] == "HIT", "latency_ms"].dropna()
+    if len(hits_ms) >= 5:
+        jitter_ms = float(hits_ms.quantile(0.95))
+    else:  # (almost) no hits: the fastest requests are the closest thing to a bare lookup
+        jitter_ms = float(table["latency_ms"].dropna().quantile(0.05)) if len(table) else 0.0
+    band = edge_band(both["path"].tolist(), both["start"].to_numpy(float),
+                     both["end"].to_numpy(float), size, measured, ok,
+                     jitter_s=jitter_ms / 1000.0, ttl_s=ttl)
+    answered = int((ok & measured).sum()) or 1
+    return {
+        "coalesced": band.coalesced,
+        "lru_replay_hit_ratio": lru_hits(sent, size, warmup) / n if n else float("nan"),
+        "fifo_replay_hit_ratio": fifo_hits(sent, size, warmup) / n if n else float("nan"),
+        "edge_replay_hit_ratio": band.expected / answered,
+        "lru_band_low": band.low / answered,
+        "lru_band_high": band.high / answered,
+        "lru_band_jitter_ms": jitter_ms,
+    }
 
 
 def _point(table: pd.DataFrame, ttl: float, size: int, s: float, wan: float,
