@@ -12,6 +12,9 @@ routes:                      # first match wins
     queue: true              # unsafe requests may be queued in the outbox (offline / origin failed)
     replay: fifo             # fifo (in order per resource) | parallel
     affects: [/api/stock]    # paths evicted and marked pending by a write on this route
+    gateway_errors_mean_offline: false  # true: a 502/503/504 answer on this route is taken as
+                             #   a disconnection (an ingress in front of the app answered): stale
+                             #   with the offline licence, writes queued, the prober asked to look
 ```
 """
 
@@ -38,6 +41,7 @@ class RoutePolicy:
     queue: bool = True
     replay: str = "fifo"
     affects: tuple[str, ...] = ()
+    gateway_errors_mean_offline: bool = False
     glob: bool = False
 
     def matches(self, method: str, path: str) -> bool:
@@ -97,7 +101,8 @@ def load_policies(path: Path | None, max_offline_stale: float = 604800.0) -> Pol
 def _route(item: object, base: RoutePolicy, where: str) -> RoutePolicy:
     if not isinstance(item, dict):
         raise PolicyError(f"{where}: expected a mapping")
-    known = {"path", "methods", "ttl", "max_offline_stale", "bypass", "queue", "replay", "affects"}
+    known = {"path", "methods", "ttl", "max_offline_stale", "bypass", "queue", "replay", "affects",
+             "gateway_errors_mean_offline"}
     unknown = set(item) - known
     if unknown:
         raise PolicyError(f"{where}: unknown keys {sorted(unknown)}")
@@ -117,7 +122,7 @@ def _route(item: object, base: RoutePolicy, where: str) -> RoutePolicy:
         isinstance(a, str) and a.startswith("/") for a in affects
     ):
         raise PolicyError(f"{where}: 'affects' must be a list of paths")
-    for flag in ("bypass", "queue"):
+    for flag in ("bypass", "queue", "gateway_errors_mean_offline"):
         if flag in item and not isinstance(item[flag], bool):
             raise PolicyError(f"{where}: '{flag}' must be true or false")
     ttl = item.get("ttl")
@@ -134,4 +139,6 @@ def _route(item: object, base: RoutePolicy, where: str) -> RoutePolicy:
         queue=item.get("queue", base.queue),
         replay=replay,
         affects=tuple(affects),
+        gateway_errors_mean_offline=item.get(
+            "gateway_errors_mean_offline", base.gateway_errors_mean_offline),
     )

@@ -40,9 +40,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 NOT_FORWARDED = ("host", "expect", "content-length")
 CONDITIONAL = ("if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range")
 ERROR_STATUSES = frozenset({500, 502, 503, 504})  # stale-if-error applies (RFC 5861)
-# Statuses that say the origin (or its gateway) is unavailable: reported to the health state.
-# A 500 is an application error on one resource, not an outage, so it is not reported.
-UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+# Gateway answers: a disconnection only on routes with `gateway_errors_mean_offline`. Anywhere
+# else an HTTP answer, whatever its status, means the origin is up (DESIGN §4 failure model).
+GATEWAY_STATUSES = frozenset({502, 503, 504})
 PROBLEM = "https://edgelab.dev/problems/"
 # Request fields that need a decision beyond "fresh entry, same variant".
 SLOW_PATH_FIELDS = frozenset(
@@ -82,6 +82,7 @@ class Fetched:
     entry: CachedResponse | None = None  # stored (or freshened) entry usable by waiters
     status: str = "MISS"  # MISS | EXPIRED | REVALIDATED
     error: OriginError | None = None
+    disconnected: bool = False  # a gateway answer taken as a disconnection (route policy)
 
 
 class Proxy:
@@ -164,6 +165,25 @@ class Proxy:
         task = asyncio.ensure_future(coro)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+
+    def _transport_failed(self, error: OriginError) -> bool:
+        """Report a failed origin request; True when it is a transport failure.
+
+        Refused, reset or timed out: the origin may be down, so the prober is asked to look at
+        once (it alone decides OFFLINE). A malformed answer ("broken") is a 502 for this request
+        and says nothing about the origin's health.
+        """
+        if error.kind in ("broken", "offline"):
+            return error.kind == "offline"
+        self.edge.health.suspect(f"{error.kind}: {error.detail}")
+        return True
+
+    def _gateway_down(self, status: int, policy: RoutePolicy) -> bool:
+        """A 502/503/504 on a route whose policy takes gateway answers as a disconnection."""
+        if policy.gateway_errors_mean_offline and status in GATEWAY_STATUSES:
+            self.edge.health.suspect(f"origin gateway answered {status}")
+            return True
+        return False
 
     def _offline_response(self) -> Response:
         retry = max(1, int(self.settings.probe_interval * self.settings.probe_successes + 0.999))
@@ -372,7 +392,7 @@ class Proxy:
             return await self._pass(req, fields, policy, status="MISS")
         if result.error is not None:
             if stale is not None and self._may_serve_on_error(
-                stale, policy, req_cc, transport=True
+                stale, policy, req_cc, transport=result.error.kind != "broken"
             ):
                 resp = self._serve_entry(stale, req, fields, "STALE", self.clock())
                 return self._decorate(resp, "STALE", path)
@@ -382,7 +402,7 @@ class Proxy:
         if (
             upstream.status in ERROR_STATUSES
             and stale is not None
-            and self._may_serve_on_error(stale, policy, req_cc, transport=False)
+            and self._may_serve_on_error(stale, policy, req_cc, transport=result.disconnected)
         ):
             resp = self._serve_entry(stale, req, fields, "STALE", self.clock())
             return self._decorate(resp, "STALE", path)
@@ -401,8 +421,8 @@ class Proxy:
         return self._decorate(Response(upstream.status, headers, body), result.status, path)
 
     async def _until_offline(self, call: Awaitable[Response]) -> Response:
-        """Await an origin request of a safe method, but give up as soon as the origin is
-        declared OFFLINE: no client request keeps waiting on a dead origin."""
+        """Await an origin request, but give up as soon as the origin is declared OFFLINE: no
+        client request (read or write) keeps waiting on a dead origin."""
         wait_offline = getattr(self.edge.health, "wait_offline", None)
         if wait_offline is None:
             return await call
@@ -461,14 +481,14 @@ class Proxy:
         try:
             upstream = await self._until_offline(self.origin.send("GET", req.target, headers))
         except OriginError as exc:
-            health.record_failure(f"{exc.kind}: {exc.detail}")
+            self._transport_failed(exc)
             return Fetched(error=exc, status="EXPIRED" if stale else "MISS")
         response_time = self.clock()
-        if upstream.status in ERROR_STATUSES:
-            if upstream.status in UNAVAILABLE_STATUSES:
-                health.record_failure(f"origin answered {upstream.status}")
-            return Fetched(response=upstream, status="EXPIRED" if stale else "MISS")
-        health.record_success()
+        health.record_success()  # any HTTP answer: the origin is up
+        if self._gateway_down(upstream.status, policy):
+            return Fetched(
+                response=upstream, status="EXPIRED" if stale else "MISS", disconnected=True
+            )
         if upstream.status == 304 and stale is not None:
             self._freshen(stale, upstream, request_time, response_time, policy)
             return Fetched(response=upstream, entry=stale, status="REVALIDATED")
@@ -600,11 +620,10 @@ class Proxy:
                 self.origin.send(req.method, req.target, headers, req.body)
             )
         except OriginError as exc:
-            self.edge.health.record_failure(f"{exc.kind}: {exc.detail}")
-            if exc.kind == "offline":
-                return self._decorate(self._offline_response(), status, path)
+            self._transport_failed(exc)
             return self._decorate(self._error_response(exc), status, path)
-        self._note_status(upstream.status)
+        self.edge.health.record_success()
+        self._gateway_down(upstream.status, policy)
         resp = Response(upstream.status, list(upstream.headers), upstream.body)
         if req.method == "HEAD":
             resp.headers = [(k, v) for k, v in resp.headers if k.lower() != "content-length"]
@@ -612,12 +631,6 @@ class Proxy:
             resp.headers.append(("Content-Length", length or "0"))
             resp.body = b""
         return self._decorate(resp, status, path)
-
-    def _note_status(self, status: int) -> None:
-        if status in UNAVAILABLE_STATUSES:
-            self.edge.health.record_failure(f"origin answered {status}")
-        else:
-            self.edge.health.record_success()
 
     async def _write(self, req: Request, fields: dict[str, str], policy: RoutePolicy) -> Response:
         path = req.path
@@ -637,13 +650,20 @@ class Proxy:
         headers = forwardable(req.headers, *NOT_FORWARDED)
         headers.append(("Via", "1.1 edge-cache"))
         try:
-            upstream = await self.origin.send(req.method, req.target, headers, req.body)
+            # Released at once when the origin is declared OFFLINE meanwhile, like reads.
+            upstream = await self._until_offline(
+                self.origin.send(req.method, req.target, headers, req.body)
+            )
         except OriginError as exc:
-            self.edge.health.record_failure(f"{exc.kind}: {exc.detail}")
-            if queueable:
+            if self._transport_failed(exc) and queueable:
+                # Refused (never sent) or no answer (fate unknown): queued with the same
+                # Idempotency-Key this attempt carried, so an origin that honours the key
+                # applies it once. One that ignores the key may apply it twice.
                 return await self._enqueue(req)
             return self._decorate(self._error_response(exc), "BYPASS", path)
-        self._note_status(upstream.status)
+        self.edge.health.record_success()
+        if self._gateway_down(upstream.status, policy) and queueable:
+            return await self._enqueue(req)  # the ingress answered: the app was not reached
         if 200 <= upstream.status < 400:
             self.invalidate_after_write(req, fields, upstream, policy)
         resp = Response(upstream.status, list(upstream.headers), upstream.body)

@@ -33,6 +33,9 @@ class AlwaysOnline:
     def record_success(self) -> None:
         pass
 
+    def suspect(self, reason: str) -> None:
+        pass
+
     def add_listener(self, listener: object) -> None:
         pass
 

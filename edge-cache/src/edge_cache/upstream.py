@@ -37,6 +37,22 @@ def forwardable(headers: Headers, *drop: str) -> Headers:
     return [(k, v) for k, v in headers if k.lower() not in skip]
 
 
+def unframeable(headers: Headers) -> str | None:
+    """A Transfer-Encoding coding other than chunked, or None.
+
+    The client reads chunked only; any other coding (unknown, or gzip as a transfer coding)
+    would leave the body encoded once Transfer-Encoding (hop-by-hop) is dropped, so such an
+    answer is malformed for this hop: a 502 for that request, never an outage (RFC 9112 §6.1).
+    """
+    for k, v in headers:
+        if k.lower() == "transfer-encoding":
+            for coding in v.split(","):
+                name = coding.strip().lower()
+                if name and name != "chunked":
+                    return name
+    return None
+
+
 class OriginClient:
     def __init__(
         self,
@@ -132,6 +148,10 @@ class OriginClient:
             raise OriginError("broken", str(exc)) from exc
         if self.metrics is not None:
             self.metrics.origin_request_seconds.observe(time.perf_counter() - started)
+        coding = unframeable(raw)
+        if coding is not None:
+            self._error("broken")
+            raise OriginError("broken", f"transfer coding {coding!r} cannot be forwarded")
         return Response(status, forwardable(raw), payload)
 
     def _error(self, kind: str) -> None:
