@@ -5,14 +5,22 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
+import httpx
 from inventory_app.db import Database
 from inventory_app.schemas import DocumentIn, DocumentLineIn
 from inventory_app.services import auth, documents, masters, stock
 
 PASSWORDS = {"admin": "pw-admin-1", "clerk": "pw-clerk-1", "viewer": "pw-viewer-1"}
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-CLIENT_ID_RE = re.compile(r'name="client_id" value="([^"]+)"')
+CLIENT_ID_RE = re.compile(r'name="client_id" value="([^"]*)"')
+CSRF_COOKIE = "inventory_csrf"
+
+
+class Cookies(Protocol):
+    @property
+    def cookies(self) -> httpx.Cookies: ...
 
 
 @dataclass(frozen=True)
@@ -73,12 +81,26 @@ def balance(db: Database, warehouse_id: int, product_id: int) -> int:
 
 
 def csrf_of(html: str) -> str:
+    """The CSRF field of the sign-in page (the only page that carries one in its HTML)."""
     found = CSRF_RE.search(html)
     assert found, "page has no CSRF field"
     return found.group(1)
 
 
-def client_id_of(html: str) -> str:
+def session_csrf(client: Cookies) -> str:
+    """The session's CSRF token, as the page's script reads it (the ``inventory_csrf`` cookie)."""
+    token = client.cookies.get(CSRF_COOKIE)
+    assert token, "no CSRF cookie: not signed in?"
+    return str(token)
+
+
+def client_id_field(html: str) -> str:
+    """The value of a form's client_id field (empty on shared pages: the script draws one)."""
     found = CLIENT_ID_RE.search(html)
     assert found, "form has no client_id field"
     return found.group(1)
+
+
+def new_client_id() -> str:
+    """A document's client UUID, drawn as the page's script does."""
+    return str(uuid.uuid4())

@@ -4,12 +4,48 @@
  * document form is sent with fetch() to the JSON API (POST /api/documents) with an
  * Idempotency-Key, so that an edge cache in front of the app can queue it while the cloud is
  * offline: 202 -> "queued, will sync", 201/200 -> posted, 4xx -> the problem details.
+ *
+ * Pages are the same HTML for every user (an edge cache keeps one copy and serves it offline),
+ * so the per-user parts come from cookies: who is signed in (inventory_user, display only) and
+ * the session's CSRF token (inventory_csrf). A tiny per-user request (GET /web/me, no-store)
+ * tells whether the cloud is reachable and how many changes wait in the edge's outbox.
  */
 (function () {
   "use strict";
 
   var messagesNode = document.getElementById("ui-messages");
   var messages = messagesNode ? JSON.parse(messagesNode.textContent || "{}") : {};
+
+  function cookie(name) {
+    var found = null;
+    document.cookie.split(";").forEach(function (part) {
+      var i = part.indexOf("=");
+      if (i > 0 && part.slice(0, i).trim() === name) { found = part.slice(i + 1).trim(); }
+    });
+    return found;
+  }
+
+  function csrfToken() {
+    return cookie("inventory_csrf") || "";
+  }
+
+  /* inventory_user: base64url JSON {"n": name, "r": role} (display only). */
+  function signedInUser() {
+    var raw = cookie("inventory_user");
+    if (!raw) { return null; }
+    try {
+      var b64 = raw.replace(/-/g, "+").replace(/_/g, "/");
+      while (b64.length % 4) { b64 += "="; }
+      var bytes = atob(b64);
+      var text = decodeURIComponent(Array.prototype.map.call(bytes, function (c) {
+        return "%" + ("0" + c.charCodeAt(0).toString(16)).slice(-2);
+      }).join(""));
+      var data = JSON.parse(text);
+      return { name: String(data.n || ""), role: String(data.r || "") };
+    } catch (e) {
+      return null;
+    }
+  }
 
   function msg(key, params) {
     var text = messages[key] || key;
@@ -256,15 +292,18 @@
         "Content-Type": "application/json",
         "Accept": "application/json, application/problem+json",
         "Idempotency-Key": form.dataset.idempotencyKey,
-        "X-CSRF-Token": value(form, "csrf_token")
+        "X-CSRF-Token": csrfToken()
       },
       body: JSON.stringify(built.payload)
     }).then(function (response) {
       return readJson(response).then(function (body) {
         if (response.status === 202) {
-          show(form, "queued", msg("js.queued"), body.outbox_depth !== undefined ?
-            [msg("js.outbox_depth", { n: body.outbox_depth })] : []);
+          var depth = body.outbox_depth !== undefined ? body.outbox_depth
+            : response.headers.get("X-Edge-Outbox-Depth");
+          show(form, "queued", msg("js.queued"), depth !== undefined && depth !== null ?
+            [msg("js.outbox_depth", { n: depth })] : []);
           resetForNext(form, built.rows);
+          checkEdge();
         } else if (response.status === 200 || response.status === 201) {
           show(form, "success", msg("js.posted", { number: body.number || body.id || "" }));
           resetForNext(form, built.rows);
@@ -302,7 +341,69 @@
     last.parentNode.appendChild(copy);
   }
 
+  /* The header: who is signed in; the forms are hidden from roles that cannot post. */
+  function showUser() {
+    var user = signedInUser();
+    var box = document.querySelector("[data-user]");
+    if (user && box) {
+      box.querySelector("[data-user-name]").textContent = user.name;
+      box.querySelector("[data-user-role]").textContent = msg("role." + user.role);
+      box.title = msg("role." + user.role);
+      box.hidden = false;
+    }
+    if (user && user.role !== "admin" && user.role !== "clerk") {
+      document.querySelectorAll("[data-needs-post]").forEach(function (el) { el.hidden = true; });
+    }
+  }
+
+  function showEdgeStatus(offline, depth) {
+    var box = document.querySelector("[data-edge-status]");
+    if (!box) { return; }
+    var lines = [];
+    if (offline) { lines.push(msg("js.offline")); }
+    else if (depth > 0) { lines.push(msg("js.syncing")); }
+    if (depth > 0) { lines.push(msg("js.outbox_depth", { n: depth })); }
+    box.textContent = lines.join(" ");
+    box.hidden = lines.length === 0;
+    box.setAttribute("data-state", offline ? "offline" : (depth > 0 ? "syncing" : "online"));
+    if (depth > 0) { box.setAttribute("data-outbox-depth", String(depth)); }
+    else { box.removeAttribute("data-outbox-depth"); }
+  }
+
+  /* Through an edge cache every answer carries X-Edge-Outbox-Depth; while the cloud is
+   * unreachable the edge answers this no-store request 503 at once. */
+  function checkEdge() {
+    if (!window.fetch || !document.querySelector("[data-edge-status]")) { return; }
+    fetch("/web/me", { credentials: "same-origin", cache: "no-store",
+                       headers: { "Accept": "application/json" } })
+      .then(function (response) {
+        var depth = Number(response.headers.get("X-Edge-Outbox-Depth") || "0") || 0;
+        var viaEdge = response.headers.get("X-Edge-Cache") !== null;
+        showEdgeStatus(viaEdge && response.status === 503, depth);
+      })
+      .catch(function () { showEdgeStatus(true, 0); });
+  }
+
+  /* Plain form posts (sign-out, and the forms when fetch is missing) carry the CSRF token. */
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form || String(form.method).toLowerCase() !== "post") { return; }
+    var field = form.querySelector("input[name='csrf_token']");
+    if (field && !field.value) { field.value = csrfToken(); }
+  }, true);
+
+  /* A language link also becomes the remembered choice (for URLs that name no language). */
+  document.querySelectorAll("a[data-lang]").forEach(function (link) {
+    link.addEventListener("click", function () {
+      document.cookie = "inventory_lang=" + link.dataset.lang +
+        "; path=/; max-age=31536000; samesite=lax";
+    });
+  });
+
   document.querySelectorAll("form[data-document-form]").forEach(function (form) {
+    // A shared page holds no per-document value: each document gets its own client UUID.
+    var idField = form.querySelector("[name='client_id']");
+    if (idField && !idField.value) { idField.value = uuid4(); }
     form.addEventListener("submit", submitDocument);
     form.dataset.enhanced = "true";
   });
@@ -310,4 +411,6 @@
     button.hidden = false;
     button.addEventListener("click", addLine);
   });
+  showUser();
+  checkEdge();
 })();

@@ -2,9 +2,14 @@
 
 Without JavaScript these are plain form posts answered with POST/redirect/GET and a flash
 message (or the form again, status 422, with the problems marked). With JavaScript
-(``static/app.js``) the same forms are sent to ``POST /api/documents`` instead. Each rendered
-form carries a fresh client UUID (the document ``id``), so submitting the same form twice, or an
-edge cache replaying it, cannot post the document twice.
+(``static/app.js``) the same forms are sent to ``POST /api/documents`` instead.
+
+The forms are shared pages (an edge cache serves one copy to every clerk, offline too), so the
+document's client UUID is not in the HTML: the script draws a fresh one per document, so
+submitting the same document twice cannot post it twice. A post without one (no JavaScript)
+gets its UUID from the request's ``Idempotency-Key`` when it has one (an edge cache adds one to
+every write it forwards or queues, and keeps it for the replay), so an edge replaying a queued
+form post cannot post it twice either; otherwise a new one.
 """
 
 from __future__ import annotations
@@ -21,17 +26,23 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from inventory_app.api.deps import edge_replay
 from inventory_app.i18n import Translator
 from inventory_app.models import Partner, Product, StockBalance, Warehouse
 from inventory_app.problems import ProblemError
 from inventory_app.schemas import MAX_QTY, DocumentIn, DocumentLineIn
 from inventory_app.services import documents
-from inventory_app.web.csrf import CSRF_FIELD, CSRF_HEADER, cross_site, csrf_token_valid
+from inventory_app.web.csrf import CSRF_FIELD, CSRF_HEADER, post_allowed
 from inventory_app.web.forms import FormData, read_form
 from inventory_app.web.locale import translator
-from inventory_app.web.navigation import error_page, page, signed_in
-from inventory_app.web.rendering import PER_USER_CACHE_CONTROL, apply_ui_headers, set_flash
-from inventory_app.web.session import WebUser, database
+from inventory_app.web.navigation import error_page, login_redirect, page, signed_in
+from inventory_app.web.rendering import (
+    PER_USER_CACHE_CONTROL,
+    POSTED_PARAM,
+    apply_ui_headers,
+    href_for,
+)
+from inventory_app.web.session import WebUser, current_user, database
 from inventory_app.web.views import partner_view, product_view, warehouse_view
 
 router = APIRouter(include_in_schema=False)
@@ -40,6 +51,8 @@ BLANK_LINES: Final = 3
 MAX_LINES: Final = 200
 STOCKTAKE_ROWS: Final = 100
 MAX_PRICE: Final = 1e10
+# Names the document UUIDs derived from an Idempotency-Key (uuid5 of user and key).
+FORM_POST_NAMESPACE: Final = uuid.UUID("5b0f7c1e-4a8f-4d52-9a43-1f3c2f0b9e61")
 
 
 @dataclass(frozen=True)
@@ -123,12 +136,18 @@ def fresh_client_id() -> str:
     return str(uuid.uuid4())
 
 
-def client_id_of(form: FormData) -> str:
-    """The form's client UUID (a new one when it is missing or malformed)."""
+def client_id_of(request: Request, user: WebUser, form: FormData) -> str:
+    """The document's client UUID: the form's, else one derived from the Idempotency-Key (the
+    same for every replay of one queued post), else a new one."""
     try:
         return str(uuid.UUID(form.get("client_id")))
     except ValueError:
-        return fresh_client_id()
+        pass
+    key = request.headers.get("idempotency-key", "").strip()
+    if key:
+        who = user.principal.user_id if user.principal.user_id is not None else user.token
+        return str(uuid.uuid5(FORM_POST_NAMESPACE, f"{who}:{key[:200]}"))
+    return fresh_client_id()
 
 
 def choice(
@@ -191,26 +210,30 @@ def problem_messages(
 
 def post_document(
     request: Request, user: WebUser, data: DocumentIn, problems: FormProblems,
-    product_names: dict[int, str], redirect_to: str = "",
+    product_names: dict[int, str], redirect_to: dict[str, object] | None = None,
 ) -> Response | None:
-    """Post through the documents service; a redirect on success, None when it was refused."""
+    """Post through the documents service; a redirect on success (to the form again, with
+    ``redirect_to`` parameters and ``posted=<number>``), None when it was refused."""
+    edge = edge_replay(request)  # replayed by an edge: accepted and flagged, like the API
     try:
         with database(request).write() as session:
-            doc, _created = documents.create_document(session, data, user.principal)
+            doc, _created = documents.create_document(session, data, user.principal, edge)
             number = doc.number or doc.id
     except ProblemError as error:
         problem_messages(problems, error, product_names)
         return None
-    response = RedirectResponse(redirect_to or request.url.path, status_code=303)
+    params = dict(redirect_to or {})
+    params[POSTED_PARAM] = str(number)
+    target = href_for(translator(request).locale)(request.url.path, **params)
+    response = RedirectResponse(target, status_code=303)
     apply_ui_headers(request, response, PER_USER_CACHE_CONTROL)
-    set_flash(response, "flash.posted", number=number)
     return response
 
 
 def check_post(request: Request, user: WebUser, form: FormData) -> Response | None:
     """CSRF and role checks of a form post (an error page, or None when allowed)."""
     presented = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER, "")
-    if cross_site(request) or not csrf_token_valid(user.token, presented):
+    if not post_allowed(request, user.token, presented):
         return error_page(request, user, 403, "csrf")
     if not user.can_post:
         return error_page(request, user, 403, "forbidden")
@@ -220,7 +243,7 @@ def check_post(request: Request, user: WebUser, form: FormData) -> Response | No
 # ---- purchase receipt, sale, transfer ---------------------------------------------------------
 def blank_values() -> dict[str, Any]:
     return {
-        "client_id": fresh_client_id(),
+        "client_id": "",  # drawn by the script; a shared page holds no per-document value
         "warehouse_id": "",
         "to_warehouse_id": "",
         "partner_id": "",
@@ -255,7 +278,7 @@ def document_form(slug: str, request: Request) -> Response:
     kind = FORM_KINDS.get(slug)
     if kind is None:
         return error_page(request, user, 404, "not_found")
-    if not user.can_post:
+    if not user.can_open_forms:
         return error_page(request, user, 403, "forbidden")
     values = blank_values()
     wanted = request.query_params.get("warehouse_id", "")
@@ -270,9 +293,9 @@ async def submit_document_form(slug: str, request: Request) -> Response:
 
 
 def _submit(slug: str, request: Request, form: FormData) -> Response:
-    user = signed_in(request)
-    if not isinstance(user, WebUser):
-        return user
+    user = current_user(request)  # a browser session: form posts are not for bearer tokens
+    if user is None:
+        return login_redirect(request)
     refused = check_post(request, user, form)
     if refused is not None:
         return refused
@@ -290,7 +313,7 @@ def _submit(slug: str, request: Request, form: FormData) -> Response:
     partners = {int(p["id"]) for p in lists["partners"] if p["type"] in kind.partner_types}
 
     values: dict[str, Any] = {
-        "client_id": client_id_of(form),
+        "client_id": client_id_of(request, user, form),
         "warehouse_id": form.get("warehouse_id"),
         "to_warehouse_id": form.get("to_warehouse_id"),
         "partner_id": form.get("partner_id"),
@@ -403,7 +426,7 @@ def stocktake_rows(
 
 
 def stocktake_form(request: Request, user: WebUser) -> Response:
-    if not user.can_post:
+    if not user.can_open_forms:
         return error_page(request, user, 403, "forbidden")
     with database(request).read() as session:
         lists = masters(session)
@@ -413,7 +436,7 @@ def stocktake_form(request: Request, user: WebUser) -> Response:
         q = request.query_params.get("q", "").strip()[:100]
         rows = stocktake_rows(session, warehouse_id, q) if warehouse_id is not None else []
     values = {
-        "client_id": fresh_client_id(),
+        "client_id": "",
         "warehouse_id": str(warehouse_id or ""),
         "lines": rows,
     }
@@ -471,7 +494,7 @@ def submit_stocktake(request: Request, user: WebUser, form: FormData) -> Respons
             )
     if not lines and not problems:
         problems.add("lines", "error.no_counts")
-    client_id = client_id_of(form)
+    client_id = client_id_of(request, user, form)
     values: dict[str, Any] = {
         "client_id": client_id, "warehouse_id": form.get("warehouse_id"), "lines": rows,
     }
@@ -491,7 +514,7 @@ def submit_stocktake(request: Request, user: WebUser, form: FormData) -> Respons
     )
     done = post_document(
         request, user, data, problems, products,
-        redirect_to=f"/documents/stocktake?warehouse_id={warehouse_id}",
+        redirect_to={"warehouse_id": warehouse_id},
     )
     if done is not None:
         return done

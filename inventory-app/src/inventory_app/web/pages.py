@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from inventory_app.models import Category, Document, Product, ReviewItem, StockMovement, Warehouse
 from inventory_app.problems import ProblemError
-from inventory_app.services import masters, stock
+from inventory_app.services import masters, reports, stock
 from inventory_app.web.navigation import POST_PAGES, error_page, page, signed_in
 from inventory_app.web.session import WebUser, database
 from inventory_app.web.views import product_view, timestamp, warehouse_view
@@ -24,6 +24,7 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE: Final = 50
 RECENT_MOVEMENTS: Final = 10
 LOW_STOCK_ROWS: Final = 50
+REVIEW_ROWS: Final = 50
 MAX_QUERY: Final = 100
 
 
@@ -35,8 +36,12 @@ def int_param(request: Request, name: str) -> int | None:
 
 
 def page_url(request: Request, **changes: object) -> str:
+    """This page's URL with ``changes`` (None drops a parameter); ``lang`` stays, last."""
     params = {k: v for k, v in request.query_params.items() if k not in {"lang", *changes}}
     params.update({k: str(v) for k, v in changes.items() if v is not None})
+    lang = request.query_params.get("lang")
+    if lang:
+        params["lang"] = lang
     query = urlencode(params)
     return request.url.path + ("?" + query if query else "")
 
@@ -127,6 +132,37 @@ def balance_views(session: Session, rows: Sequence[stock.BalanceRow]) -> list[di
     return views
 
 
+def review_views(session: Session, items: Sequence[ReviewItem]) -> list[dict[str, Any]]:
+    """Unresolved review items (oversold edge sales, outdated counts) for the dashboard."""
+    products = products_by_id(session, (i.product_id for i in items))
+    names = warehouse_names(session)
+    doc_ids = {i.document_id for i in items}
+    numbers = (
+        dict(session.execute(
+            select(Document.id, Document.number).where(Document.id.in_(doc_ids))
+        ).all())
+        if doc_ids
+        else {}
+    )
+    views = []
+    for item in items:
+        product = products.get(item.product_id)
+        views.append(
+            {
+                "id": item.id,
+                "reason": item.reason,
+                "time": timestamp(item.created_at),
+                "product_id": item.product_id,
+                "product_name": product.name if product else str(item.product_id),
+                "warehouse_name": names.get(item.warehouse_id, str(item.warehouse_id)),
+                "doc_number": numbers.get(item.document_id) or "",
+                "device": item.origin_device or "",
+                "detail": item.detail,
+            }
+        )
+    return views
+
+
 @router.get("/")
 def dashboard(request: Request) -> Response:
     user = signed_in(request)
@@ -143,6 +179,9 @@ def dashboard(request: Request) -> Response:
         )
         review_count = session.scalar(
             select(func.count()).select_from(ReviewItem).where(ReviewItem.resolved_at.is_(None))
+        )
+        reviews = review_views(
+            session, reports.reviews(session, unresolved_only=True, limit=REVIEW_ROWS)
         )
     low_total = len(low)
     low_rows = [
@@ -165,7 +204,7 @@ def dashboard(request: Request) -> Response:
     post_links = [{"href": href, "label": label} for href, label in POST_PAGES]
     return page(
         request, user, "dashboard.html", tiles=tiles, low_stock=low_rows, post_links=post_links,
-        low_total=low_total,
+        low_total=low_total, reviews=reviews, review_total=review_count or 0,
     )
 
 

@@ -1,4 +1,8 @@
-"""The signed-in user of a web request (the ``inventory_session`` cookie)."""
+"""The signed-in user of a web request (the ``inventory_session`` cookie, or a bearer token).
+
+Pages are the same for every reader, so a bearer token (e.g. an edge cache's device token,
+warming its copy of the shop's pages) may read them too; form posts need a browser session.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,13 @@ from starlette.requests import Request
 from inventory_app.db import Database
 from inventory_app.services import auth
 from inventory_app.settings import Settings
+from inventory_app.web.cookies import SESSION_COOKIE
 from inventory_app.web.csrf import csrf_token_for
 
-SESSION_COOKIE: Final = "inventory_session"
 POSTING_ROLES: Final = frozenset({"admin", "clerk"})
+# Roles that may open the document forms: people who post, and edge devices that keep a copy
+# of them for their clerks (a device posts documents of its own shop through the API).
+FORM_READERS: Final = frozenset({"admin", "clerk", "device"})
 
 
 def database(request: Request) -> Database:
@@ -47,6 +54,10 @@ class WebUser:
         return self.principal.role in POSTING_ROLES
 
     @property
+    def can_open_forms(self) -> bool:
+        return self.principal.role in FORM_READERS
+
+    @property
     def csrf_token(self) -> str:
         return csrf_token_for(self.token)
 
@@ -61,3 +72,21 @@ def current_user(request: Request) -> WebUser | None:
     if principal is None or principal.kind != "session":
         return None
     return WebUser(principal=principal, token=token)
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def current_reader(request: Request) -> WebUser | None:
+    """Who may read a page: the session's user, or the holder of a valid bearer token."""
+    token = bearer_token(request)
+    if token is None:
+        return current_user(request)
+    with database(request).read() as session:
+        principal = auth.authenticate(session, token)
+    return WebUser(principal=principal, token=token) if principal is not None else None
