@@ -14,6 +14,8 @@ Components and how they are built (the offline half plugs in here):
               async), else `standins.MinimalAdmin`
 * `changefeed`: `changefeed.create(edge) -> obj with start()/async stop()` when the module
               has `create` and `EDGE_CACHE_CHANGES_PATH` is set
+* `warmer`  : `warming.create(edge)` when the policy file has a `warm:` list (fetched while
+              ONLINE and kept fresh through the proxy)
 * `metrics` : `metrics.Metrics` — the one registry (core and offline metric names)
 * `policies`: `policy.Policies` from `EDGE_CACHE_POLICY_FILE`
 
@@ -108,6 +110,7 @@ class EdgeCache:
         self.auth: Any = self._build_auth()
         self.admin: Any = None
         self.changefeed: Any = None
+        self.warmer: Any = None
         self.proxy = Proxy(self)
         self.ready = False
         self.started_at = time.time()
@@ -200,6 +203,9 @@ class EdgeCache:
             feed = _optional_module("changefeed")
             if feed is not None and hasattr(feed, "create"):
                 self.changefeed = feed.create(self)
+        warming = _optional_module("warming")
+        if warming is not None and hasattr(warming, "create"):
+            self.warmer = warming.create(self)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -209,7 +215,7 @@ class EdgeCache:
             self._build_outbox()
         self._build_late()
         await self.origin.start()
-        for component in (self.health, self.replayer, self.auth, self.changefeed):
+        for component in (self.health, self.replayer, self.auth, self.changefeed, self.warmer):
             starter = getattr(component, "start", None)
             if starter is not None:
                 result = starter()  # may return a Task that runs until stop(): not awaited
@@ -234,7 +240,7 @@ class EdgeCache:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for component in (self.changefeed, self.replayer, self.auth, self.health):
+        for component in (self.warmer, self.changefeed, self.replayer, self.auth, self.health):
             stopper = getattr(component, "stop", None)
             if stopper is not None:
                 try:

@@ -15,6 +15,7 @@ routes:                      # first match wins
     gateway_errors_mean_offline: false  # true: a 502/503/504 answer on this route is taken as
                              #   a disconnection (an ingress in front of the app answered): stale
                              #   with the offline licence, writes queued, the prober asked to look
+warm: [/, /products]         # optional: targets fetched when ONLINE and kept fresh (warming.py)
 ```
 """
 
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
+
+from edge_cache.warming import WarmPolicy, WarmPolicyError, parse_warm
 
 
 class PolicyError(ValueError):
@@ -56,6 +59,7 @@ class RoutePolicy:
 class Policies:
     default: RoutePolicy = field(default_factory=RoutePolicy)
     routes: list[RoutePolicy] = field(default_factory=list)
+    warm: WarmPolicy | None = None
     _memo: dict[tuple[str, str], RoutePolicy] = field(default_factory=dict)
 
     def for_request(self, method: str, path: str) -> RoutePolicy:
@@ -95,7 +99,11 @@ def load_policies(path: Path | None, max_offline_stale: float = 604800.0) -> Pol
         _route(item, default, f"{path}: routes[{i}]")
         for i, item in enumerate(data.get("routes") or [])
     ]
-    return Policies(default=default, routes=routes)
+    try:
+        warm = parse_warm(data.get("warm"), f"{path}: warm")
+    except WarmPolicyError as exc:
+        raise PolicyError(str(exc)) from exc
+    return Policies(default=default, routes=routes, warm=warm)
 
 
 def _route(item: object, base: RoutePolicy, where: str) -> RoutePolicy:

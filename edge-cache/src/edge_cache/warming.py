@@ -1,0 +1,272 @@
+"""Warming: the route policy's `warm:` list, fetched when the origin is ONLINE and kept fresh.
+
+```yaml
+warm:
+  urls: [/, /products]       # request targets (path + query) fetched through the cache
+  follow: ["/products/*"]    # optional: links (href="...") in a listed URL's HTML answer whose
+                             #   target matches one of these globs are warmed too (one level)
+  max_urls: 500              # cap on listed + followed targets
+  interval: 60               # seconds: every warmed target is revalidated this often
+  concurrency: 2             # origin requests at a time
+```
+
+A bare list (`warm: [/, /products]`) is the same as `warm: {urls: [...]}`.
+
+Each target is requested through the normal request path (`Proxy.handle`), so what is stored,
+and for whom it may be reused, follows the same RFC 9111 rules as a client's request. The
+requests carry the edge's device token (`Authorization: Bearer`): a response is kept for the
+edge's users only when the origin marked it shareable (`public`), as for any credentialed request.
+
+When to fetch is a pure decision (`due`): a target is due when it was never fetched, when its
+stored entry is gone or was invalidated (a write through this edge, a route's `affects`, the
+change feed), when its last fetch is older than `interval`, or at once after the origin comes
+back ONLINE. While the origin is OFFLINE nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import html
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from edge_cache.messages import Request
+
+if TYPE_CHECKING:
+    from edge_cache.app import EdgeCache
+
+log = logging.getLogger("edge_cache.warming")
+
+HREF_RE = re.compile(rb"""href\s*=\s*["']([^"'<>\s]+)["']""", re.IGNORECASE)
+TICK_S = 1.0
+
+
+class WarmPolicyError(ValueError):
+    """The `warm:` section cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class WarmPolicy:
+    urls: tuple[str, ...] = ()
+    follow: tuple[str, ...] = ()
+    max_urls: int = 500
+    interval: float = 60.0
+    concurrency: int = 2
+
+
+def parse_warm(item: object, where: str) -> WarmPolicy | None:
+    """The `warm:` section of a policy file (None when absent or empty)."""
+    if item is None:
+        return None
+    if isinstance(item, list):
+        item = {"urls": item}
+    if not isinstance(item, dict):
+        raise WarmPolicyError(f"{where}: 'warm' must be a list of URLs or a mapping")
+    unknown = set(item) - {"urls", "follow", "max_urls", "interval", "concurrency"}
+    if unknown:
+        raise WarmPolicyError(f"{where}: unknown keys {sorted(unknown)}")
+    urls = _targets(item.get("urls", []), f"{where}.urls")
+    follow = _targets(item.get("follow", []), f"{where}.follow")
+    max_urls = item.get("max_urls", 500)
+    concurrency = item.get("concurrency", 2)
+    interval = item.get("interval", 60)
+    for name, value, low in (("max_urls", max_urls, 1), ("concurrency", concurrency, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise WarmPolicyError(f"{where}.{name}: expected a whole number >= {low}")
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        raise WarmPolicyError(f"{where}.interval: expected a number of seconds > 0")
+    if not urls:
+        return None
+    return WarmPolicy(urls=urls[:max_urls], follow=follow, max_urls=max_urls,
+                      interval=float(interval), concurrency=concurrency)
+
+
+def _targets(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and v.startswith("/") and not v.startswith("//") for v in value
+    ):
+        raise WarmPolicyError(f"{where}: expected a list of targets starting with '/'")
+    return tuple(dict.fromkeys(value))
+
+
+# -- pure decisions -----------------------------------------------------------------------------
+
+
+def links_in(body: bytes, patterns: Sequence[str]) -> list[str]:
+    """Same-origin link targets (`href="/..."`) in an HTML body that match one of `patterns`
+    (globs on path + query), in document order, without duplicates or fragments."""
+    if not patterns:
+        return []
+    found: dict[str, None] = {}
+    for match in HREF_RE.finditer(body):
+        target = html.unescape(match.group(1).decode("utf-8", "replace")).split("#", 1)[0]
+        if not target.startswith("/") or target.startswith("//") or "\\" in target:
+            continue
+        if any(fnmatch.fnmatchcase(target, p) for p in patterns):
+            found.setdefault(target)
+    return list(found)
+
+
+@dataclass(slots=True)
+class WarmState:
+    """What the warmer knows of one target."""
+
+    seed: bool  # listed in the policy (its links may be followed)
+    fetched_at: float | None = None  # monotonic time of the last completed fetch
+    status: int | None = None
+
+
+def due(
+    states: dict[str, WarmState],
+    now: float,
+    interval: float,
+    usable: Callable[[str], bool],
+    *,
+    everything: bool = False,
+) -> list[str]:
+    """Targets to fetch now, listed ones first. `usable(target)`: a valid stored entry exists."""
+    out: list[str] = []
+    for target, state in states.items():
+        if (
+            everything
+            or state.fetched_at is None
+            or now - state.fetched_at >= interval
+            or (state.status == 200 and not usable(target))
+        ):
+            out.append(target)
+    out.sort(key=lambda t: not states[t].seed)
+    return out
+
+
+def add_followed(
+    states: dict[str, WarmState], links: Iterable[str], max_urls: int
+) -> list[str]:
+    """Add followed links up to the cap; returns the targets that were new."""
+    added = []
+    for target in links:
+        if len(states) >= max_urls:
+            break
+        if target not in states:
+            states[target] = WarmState(seed=False)
+            added.append(target)
+    return added
+
+
+# -- the loop -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class WalkResult:
+    fetched: int = 0
+    failed: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+
+class Warmer:
+    def __init__(self, edge: EdgeCache, policy: WarmPolicy) -> None:
+        self.edge = edge
+        self.policy = policy
+        self.states: dict[str, WarmState] = {u: WarmState(seed=True) for u in policy.urls}
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._everything = True  # the first walk after (re)connecting fetches every target
+        self.walks = 0
+        self.last_walk: WalkResult | None = None
+        add_listener = getattr(edge.health, "add_listener", None)
+        if add_listener is not None:
+            add_listener(self._on_transition)
+
+    def _on_transition(self, state: str, reason: str) -> None:
+        if state == "online":
+            self._everything = True
+            self._wake.set()
+
+    def _headers(self) -> list[tuple[str, str]]:
+        headers = [("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"),
+                   ("User-Agent", "edge-cache-warmer")]
+        token = self.edge.settings.device_token
+        if token:
+            headers.append(("Authorization", f"Bearer {token}"))
+        return headers
+
+    def _usable(self, target: str) -> bool:
+        return any(not e.invalid for e in self.edge.store.variants(target))
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name="edge-cache-warmer")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK_S)
+            self._wake.clear()
+            if not self.edge.health.is_online():
+                continue
+            everything, self._everything = self._everything, False
+            targets = due(self.states, time.monotonic(), self.policy.interval, self._usable,
+                          everything=everything)
+            if targets:
+                try:
+                    await self.walk(targets)
+                except Exception:
+                    log.exception("warm walk failed")
+
+    async def walk(self, targets: Sequence[str]) -> WalkResult:
+        """Fetch `targets` through the cache (bounded concurrency); follow links of seeds."""
+        result = WalkResult()
+        started = time.monotonic()
+        queue = list(targets)
+        gate = asyncio.Semaphore(self.policy.concurrency)
+
+        async def one(target: str) -> None:
+            async with gate:
+                if not self.edge.health.is_online():
+                    return
+                state = self.states[target]
+                try:
+                    resp = await self.edge.proxy.handle(Request("GET", target, self._headers()))
+                except Exception as exc:
+                    result.failed += 1
+                    log.info("warm fetch failed", extra={
+                        "event": "warm_failed", "target": target.split("?", 1)[0],
+                        "error": type(exc).__name__})
+                    return
+                state.fetched_at = time.monotonic()
+                state.status = resp.status
+                result.fetched += 1
+                result.statuses[resp.status] = result.statuses.get(resp.status, 0) + 1
+                content_type = (resp.header("content-type") or "").lower()
+                if state.seed and resp.status == 200 and "html" in content_type:
+                    queue.extend(add_followed(
+                        self.states, links_in(resp.body, self.policy.follow),
+                        self.policy.max_urls))
+
+        while queue:
+            batch, queue[:] = list(queue), []
+            await asyncio.gather(*(one(t) for t in batch))
+        self.walks += 1
+        self.last_walk = result
+        log.info("warm walk", extra={
+            "event": "warm_walk", "fetched": result.fetched, "failed": result.failed,
+            "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
+            "targets": len(self.states), "ms": round((time.monotonic() - started) * 1000)})
+        return result
+
+
+def create(edge: EdgeCache) -> Warmer | None:
+    policy = getattr(edge.policies, "warm", None)
+    return Warmer(edge, policy) if isinstance(policy, WarmPolicy) else None
