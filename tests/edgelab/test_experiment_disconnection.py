@@ -15,14 +15,20 @@ from pathlib import Path
 
 import pytest
 from edgelab.experiments import disconnection
-from edgelab.experiments.disconnection import wait_edges
+from edgelab.experiments.disconnection import (
+    DRAIN_FLOOR_S,
+    DRAIN_MEASURE_S,
+    DrainAllowance,
+    wait_edges,
+)
 from edgelab.targets import UnknownEdgeError
 from edgelab.targets.local import LocalTarget
 
 pytestmark = pytest.mark.slow
 
 SHORT = {"outage_s": 3.0, "warmup_s": 1.5, "after_s": 1.0, "concurrency": 1,
-         "drain_timeout_s": 90.0, "warm_products": 40, "progress": False}
+         "clerk_rate_per_s": 10.0, "drain_timeout_s": 90.0, "warm_products": 40,
+         "progress": False}
 
 
 @pytest.fixture
@@ -96,6 +102,22 @@ def test_outbox_not_drained_in_time_is_a_failure(lab: LocalTarget) -> None:
     assert s["drained"] is False and s["drain_time_s"] is None
     assert s["verification_passed"] is False
     assert any("did not drain" in r for r in s["verification_reasons"])
+    # what the edges still held is reported as still queued, not as lost
+    assert s["writes_still_queued"] > 0 and s["writes_lost"] == 0
+    assert any("still queued" in r for r in s["verification_reasons"])
+
+
+def test_derived_drain_deadline_and_clerks(lab: LocalTarget) -> None:
+    """No drain_timeout_s: the deadline comes from the queue and the measured replay rate;
+    the clerks' think time bounds what an outage queues."""
+    options = {**SHORT, "drain_timeout_s": None, "clerk_rate_per_s": 4.0}
+    result = disconnection(lab, seed=10, baseline=False, **options)  # type: ignore[arg-type]
+    s = result.summary
+    assert s["verification_passed"], s["verification_reasons"]
+    assert s["drain_timeout_derived"] is True and s["drain_timeout_s"] >= 30
+    assert s["drain_deadline_t"] > s["t_restore"]
+    # one clerk at ~4 requests/s for a 3 s outage: a handful of writes, not hundreds
+    assert 0 < s["writes_during_outage"] <= 4 * 3.0 + 2
 
 
 def test_bad_parameters(lab: LocalTarget) -> None:
@@ -105,3 +127,15 @@ def test_bad_parameters(lab: LocalTarget) -> None:
         disconnection(lab, mode="sideways", progress=False)
     with pytest.raises(ValueError, match="outage_s"):
         disconnection(lab, outage_s=-1, progress=False)
+
+
+def test_drain_allowance_is_derived_from_the_queue_and_the_rate() -> None:
+    clock = DrainAllowance(queued=600)
+    assert clock.update(600, 1.0) == DRAIN_FLOOR_S + DRAIN_MEASURE_S  # nothing replayed yet
+    assert clock.update(500, 2.0) == DRAIN_FLOOR_S + DRAIN_MEASURE_S  # still measuring
+    # 3 s for 100 writes: 33.3/s; 500 left need 15 s, three times that plus the floor
+    assert clock.update(500, 3.0) == pytest.approx(3.0 + DRAIN_FLOOR_S + 3 * 15.0)
+    assert clock.rate_per_s == pytest.approx(100 / 3)
+    assert clock.update(499, 60.0) == pytest.approx(78.0)  # fixed once measured
+    done = DrainAllowance(queued=5)
+    assert done.update(0, 0.5) == pytest.approx(0.5 + DRAIN_FLOOR_S)

@@ -110,6 +110,18 @@ async def test_duration_bound_and_rate(origin: str) -> None:
     assert table["t"].max() < 1.5
 
 
+async def test_clerks_think_between_requests(origin: str) -> None:
+    ops = (get(f"/items/{i % 5}") for i in range(10**9))
+    table = await run_workload(
+        ops, {"e1": origin}, duration_s=1.0, think_time_s=0.2, concurrency=2, seed=3,
+        progress=False,
+    )
+    # Two clerks thinking 0.2 s on average for 1 s: about ten requests, never a tight loop.
+    assert 2 <= len(table) <= 40
+    with pytest.raises(ValueError, match="think_time_s"):
+        WorkloadRunner([], {"e1": "http://x"}, think_time_s=-1)
+
+
 def test_bad_options_are_rejected() -> None:
     with pytest.raises(ValueError, match="concurrency"):
         WorkloadRunner([], {"e1": "http://x"}, concurrency=0)

@@ -101,3 +101,19 @@ def test_rmw_is_a_read_followed_by_a_write_and_bad_mixes_fail() -> None:
         next(iter_operations("shop", 1, [], WAREHOUSES))
     with pytest.raises(ValueError, match="unknown operation kind"):
         next(iter_operations({"dance": 1.0}, 1, CATALOGUE, WAREHOUSES))
+
+
+def test_spread_writes_keep_the_share_in_every_window() -> None:
+    import itertools
+
+    mix = {"product": 0.5, "stock": 0.38, "sell": 0.08, "receive": 0.04}
+    ops = list(itertools.islice(iter_operations(mix, 42, list(range(1, 301)), {"s": [1]},
+                                                spread_writes=True), 1200))
+    writes = [op.is_write for op in ops]
+    assert sum(writes) == pytest.approx(0.12 * 1200, abs=1)
+    # every 9 consecutive operations (ceil(1 / 0.12)) hold a write
+    assert all(any(writes[i:i + 9]) for i in range(len(writes) - 9))
+    assert {op.kind for op in ops} == set(mix)
+    again = list(itertools.islice(iter_operations(mix, 42, list(range(1, 301)), {"s": [1]},
+                                                  spread_writes=True), 1200))
+    assert [o.path for o in again] == [o.path for o in ops]

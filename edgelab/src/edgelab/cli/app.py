@@ -178,11 +178,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     help="how the link is cut")
     rp.add_argument("--edges", default=None, help="comma-separated edge names (default: all)")
     rp.add_argument("--concurrency", type=a.positive_int, default=4,
-                    help="concurrent clients per edge (4)")
-    rp.add_argument("--rate", type=a.positive, default=25.0,
-                    help="requests per second per edge: a busy shop (25)")
-    rp.add_argument("--drain-timeout", type=a.positive, default=60.0,
-                    help="deadline for the outboxes to drain, s (60)")
+                    help="clerks per edge (4)")
+    rp.add_argument("--clerk-rate", type=a.positive, default=2.0,
+                    help="requests per second of one clerk: a think time of 1/rate after "
+                    "each answer (2)")
+    rp.add_argument("--rate", type=a.positive, default=None,
+                    help="cap on the requests per second per edge (default: no cap)")
+    rp.add_argument("--drain-timeout", type=a.positive, default=None,
+                    help="deadline for the outboxes to drain, s (default: derived from what "
+                    "was queued and the measured replay rate)")
     rp.add_argument("--no-baseline", action="store_true", help="skip the no-cache baseline")
     rp.add_argument("--seed", type=int, default=None, help="workload seed")
     rp.add_argument("--results-dir", type=Path, default=None,
@@ -419,7 +423,9 @@ def cmd_run_disconnection(args: argparse.Namespace) -> int:
     if not _want_json(args):
         error_console().print(
             f"disconnection: warm-up, {args.warmup:g} s workload, link down {args.outage:g} s, "
-            f"{args.after:g} s after, drain (≤ {args.drain_timeout:g} s), verify"
+            f"{args.after:g} s after, drain ("
+            + (f"≤ {args.drain_timeout:g} s" if args.drain_timeout else "deadline derived")
+            + "), verify"
             + ("" if args.no_baseline else ", then the no-cache baseline") + " …")
     if edges:
         known = target.edge_names()
@@ -436,6 +442,7 @@ def cmd_run_disconnection(args: argparse.Namespace) -> int:
         mode=args.mode,
         edges=edges,
         concurrency=args.concurrency,
+        clerk_rate_per_s=args.clerk_rate,
         rate_per_s=args.rate,
         drain_timeout_s=args.drain_timeout,
         baseline=not args.no_baseline,

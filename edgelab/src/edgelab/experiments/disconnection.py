@@ -7,14 +7,21 @@ Timeline (seconds since the workload started, column `t` of `requests`):
 1. Warm the caches through every edge (catalogue list, every product, every stock balance of the
    edge's warehouse), so the reads of the outage can be served from the store.
 2. Run a seeded shop workload (browse, look up products and stock, sell, receive) through every
-   edge; cut every selected link (`Link.down(mode)`) for `outage_s`; restore it; keep going
-   for `after_s`.
-3. Wait until every edge's outbox is empty (polling `/_edge/status`; `drain_timeout_s` → the
-   verification FAILS, it never passes by default).
+   edge: `concurrency` clerks per shop, each pausing a seeded think time between requests
+   (about `clerk_rate_per_s` requests per second each, writes spread evenly at the mix's
+   share), so an outage of any length queues what a shop sells in that time; cut every
+   selected link (`Link.down(mode)`) for `outage_s`; restore it; keep going for `after_s`.
+3. Wait until every edge's outbox is empty (polling `/_edge/status`). Unless
+   `drain_timeout_s` is given, the deadline is derived (`drain_allowance`): the replay rate
+   is measured over the first seconds of the drain and the edges get three times what the
+   queued writes need at that rate, plus 30 s. Missing the deadline FAILS the verification;
+   writes still in an outbox are reported as still queued, never as lost.
 4. Verify against the cloud that every accepted write (201 or 202) was applied exactly once and
    that balances equal initial + Σ accepted deltas (`experiments.verification`).
 5. Baseline: the same workload with no cache, clients talking to the cloud *through the same
-   links* (requests fail while the link is down).
+   links* (requests fail while the link is down). It starts only once the outboxes are empty
+   (cutting the links again while the edges replay would mix the two runs); if they do not
+   drain, the baseline is skipped and says why.
 
 Stocktakes are left out of the mix: their delta depends on the balance read at run time, which
 the workload table does not record, so their effect on balances could not be checked.
@@ -56,6 +63,77 @@ DISCONNECTION_MIX: dict[str, float] = {
     "receive": 0.10,
 }
 READ_OK = (200, 304)
+DRAIN_FLOOR_S = 30.0  # waiting for the first replayed write, and slack on top of the estimate
+DRAIN_FACTOR = 3.0  # the deadline is this many times the time the queue needs at the rate
+DRAIN_MEASURE_S = 3.0  # the replay rate is measured over at least this long
+
+
+@dataclass
+class DrainAllowance:
+    """The derived drain deadline (pure: feed it the outbox depth as the wait goes on).
+
+    Until a replay rate is measured (at least `measure_s` waited and at least one write
+    replayed) the allowance is `floor_s + measure_s` — the edges must start replaying within
+    that. Then it is fixed once: ``waited + floor_s + factor × depth / rate``.
+    """
+
+    queued: int
+    floor_s: float = DRAIN_FLOOR_S
+    factor: float = DRAIN_FACTOR
+    measure_s: float = DRAIN_MEASURE_S
+    rate_per_s: float | None = None
+    allowance_s: float | None = None
+
+    def update(self, depth: int, waited_s: float) -> float:
+        """The seconds the drain may take in all, given the depth now after `waited_s`."""
+        if self.allowance_s is not None:
+            return self.allowance_s
+        replayed = self.queued - depth
+        if replayed > 0 and (waited_s >= self.measure_s or depth == 0):
+            self.rate_per_s = replayed / max(waited_s, 1e-3)
+            self.allowance_s = waited_s + self.floor_s + self.factor * depth / self.rate_per_s
+            return self.allowance_s
+        return self.floor_s + self.measure_s
+
+
+def _depth(last: Mapping[str, Any]) -> int:
+    return sum(int(s.get("outbox_depth") or 0) for s in last.values() if "error" not in s)
+
+
+def wait_drained(urls: Mapping[str, str], timeout_s: float | None
+                 ) -> tuple[bool, float, dict[str, Any], dict[str, Any]]:
+    """Wait until every edge is online with an empty outbox, for `timeout_s` or, when None,
+    the derived `DrainAllowance`. Returns (drained, waited, last status, drain facts)."""
+    start = time.monotonic()
+    last: dict[str, Any] = {}
+    clock: DrainAllowance | None = None
+    allowed = timeout_s if timeout_s is not None else DRAIN_FLOOR_S + DRAIN_MEASURE_S
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            done = True
+            for edge, url in urls.items():
+                try:
+                    st = edge_status(client, url)
+                except (httpx.HTTPError, ValueError) as exc:
+                    last[edge] = {"error": str(exc)}
+                    done = False
+                    continue
+                last[edge] = st
+                if st.get("state") != "online" or int(st.get("outbox_depth") or 0) != 0:
+                    done = False
+            waited = time.monotonic() - start
+            depth = _depth(last)
+            if clock is None:
+                clock = DrainAllowance(queued=depth)
+            if timeout_s is None:
+                allowed = clock.update(depth, waited)
+            if done or waited >= allowed:
+                facts = {"queued_when_drain_began": clock.queued,
+                         "replay_rate_per_s": clock.rate_per_s,
+                         "drain_timeout_s": allowed,
+                         "drain_timeout_derived": timeout_s is None}
+                return done, waited, last, facts
+            time.sleep(0.25)
 
 
 @dataclass
@@ -220,7 +298,8 @@ def disconnection(
     edges: Sequence[str] | None = None,
     concurrency: int = 4,
     rate_per_s: float | None = None,
-    drain_timeout_s: float = 60.0,
+    clerk_rate_per_s: float | None = 2.0,
+    drain_timeout_s: float | None = None,
     baseline: bool = True,
     seed: int = 42,
     zipf_s: float = 0.99,
@@ -234,13 +313,20 @@ def disconnection(
 ) -> DisconnectionResult:
     """Run the experiment (module docstring) and return its tables and summary.
 
-    `rate_per_s`: requests per second per edge (None: as fast as `concurrency` allows).
+    `clerk_rate_per_s`: requests per second of one clerk (think time 1 / rate after each
+    answer; None: back to back). `rate_per_s`: in addition, a cap on the requests per second
+    per edge (open-loop pacing). `drain_timeout_s`: None derives it (module docstring).
     `warm_products`: how many of the most popular products the warm-up loads (None: all).
     `disruption`: called once in the middle of the outage (e.g. crash an edge and lose its
     outbox, to see the verification fail).
     """
-    if outage_s <= 0 or warmup_s < 0 or after_s < 0 or drain_timeout_s <= 0:
+    if outage_s <= 0 or warmup_s < 0 or after_s < 0 or (
+        drain_timeout_s is not None and drain_timeout_s <= 0
+    ):
         raise ValueError("outage_s and drain_timeout_s must be > 0; warmup_s, after_s >= 0")
+    if clerk_rate_per_s is not None and clerk_rate_per_s <= 0:
+        raise ValueError(f"clerk_rate_per_s must be > 0, got {clerk_rate_per_s}")
+    think = 1.0 / clerk_rate_per_s if clerk_rate_per_s else None
     if mode not in ("refuse", "blackhole"):
         raise ValueError(f"mode must be 'refuse' or 'blackhole', got {mode!r}")
     names = _select_edges(target, edges)
@@ -284,48 +370,64 @@ def disconnection(
         initial = {w: cloud.balances(w) for w in warehouses.values()}
         recorder = _Recorder(iter_operations(mix or DISCONNECTION_MIX, seed, products,
                                              {e: [warehouses[e]] for e in names}, s=zipf_s,
-                                             partner_id=supplier))
+                                             partner_id=supplier, spread_writes=True))
         total = warmup_s + outage_s + after_s
         runner = WorkloadRunner(recorder, edge_urls, token=clerks,
                                 concurrency=concurrency * len(names), duration_s=total,
                                 rate_per_s=rate_per_s * len(names) if rate_per_s else None,
+                                think_time_s=think, seed=seed,
                                 timeout_s=request_timeout_s, progress=progress,
                                 description=f"with edge cache (outage {outage_s:g} s)")
         with StatusSampler(edge_urls, interval_s=sample_interval_s) as sampler:
             table, t_cut, t_restore = run_async(
                 _timeline(runner, links, mode, warmup_s, outage_s, disruption)
             )
-            drained, _, last = wait_edges(edge_urls, timeout_s=drain_timeout_s, drained=True)
+            t_drain = time.monotonic() - runner.t0
+            drained, _, last, drain = wait_drained(edge_urls, drain_timeout_s)
             drain_time_s = (time.monotonic() - (runner.t0 + t_restore)) if drained else None
+            drain["drain_deadline_t"] = t_drain + float(drain["drain_timeout_s"])
             time.sleep(sample_interval_s)
         outbox = sampler.frame(runner.t0)
         table["variant"] = "edge"
         table["phase"] = _phase(table["t"], t_cut, t_restore)
 
         reasons: list[str] = []
+        still_queued = 0 if drained else _depth(last)
         if not drained:
             depths = {e: s.get("outbox_depth", s.get("error")) for e, s in last.items()}
-            reasons.append(f"outboxes did not drain within {drain_timeout_s:g} s "
-                           f"(depth now: {depths})")
+            how = (f"the derived deadline ({drain['queued_when_drain_began']} queued at "
+                   f"{drain['replay_rate_per_s'] or 0:.1f} writes/s measured)"
+                   if drain["drain_timeout_derived"] else "drain_timeout_s")
+            reasons.append(f"outboxes did not drain within {float(drain['drain_timeout_s']):g} s "
+                           f"({how}); depth now: {depths} — those writes are still queued, "
+                           "not lost")
         dead = {e: s.get("dead_letters") for e, s in last.items() if s.get("dead_letters")}
         if dead:
             reasons.append(f"dead letters on the edges: {dead}")
         t_verify = time.monotonic()
         verification = verify_writes(cloud, writes_table(table, recorder.documents), initial,
-                                     extra_reasons=reasons)
+                                     extra_reasons=reasons, still_queued=still_queued)
         timings["verification_s"] = time.monotonic() - t_verify
 
         # 3. baseline: no cache, through the same links
         base_summary: dict[str, Any] | None = None
         base_table: pd.DataFrame | None = None
-        if baseline and all(e in endpoints.direct for e in names):
+        if baseline and not drained:
+            # never cut the links again while the edges still replay: wait once more
+            drained_late, _, last_late, _ = wait_drained(
+                edge_urls, float(drain["drain_timeout_s"]))
+            if not drained_late:
+                base_summary = {"skipped": "the outboxes were still draining "
+                                f"(depth {_depth(last_late)}); the baseline would have cut "
+                                "the links during their replay"}
+        if baseline and base_summary is None and all(e in endpoints.direct for e in names):
             base_table, base_summary = _baseline(
                 cloud, links, {e: endpoints.direct[e] for e in names}, clerks, warehouses,
                 products, supplier, mix or DISCONNECTION_MIX, seed + 1_000_003, zipf_s,
-                concurrency, rate_per_s, mode, warmup_s, outage_s, after_s, request_timeout_s,
-                progress,
+                concurrency, rate_per_s, think, mode, warmup_s, outage_s, after_s,
+                request_timeout_s, progress,
             )
-        elif baseline:
+        elif baseline and base_summary is None:
             base_summary = {"skipped": "this target has no direct path to the cloud via the link"}
 
     requests = table if base_table is None else pd.concat([table, base_table], ignore_index=True)
@@ -343,8 +445,11 @@ def disconnection(
         **_read_stats(table),
         **_write_stats(table),
         **{k: v for k, v in verification.summary().items() if k not in ("passed", "reasons")},
+        "clerks_per_edge": concurrency,
+        "clerk_rate_per_s": clerk_rate_per_s,
         "drained": drained,
         "drain_time_s": drain_time_s,
+        **drain,
         "verification_passed": verification.passed,
         "verification_reasons": verification.reasons,
         "baseline": base_summary,
@@ -358,17 +463,18 @@ def _baseline(
     cloud: CloudClient, links: Mapping[str, Any], direct: Mapping[str, str],
     clerks: Mapping[str, str], warehouses: Mapping[str, int], products: Sequence[int],
     supplier: int | None, mix: Mapping[str, float], seed: int, zipf_s: float,
-    concurrency: int, rate_per_s: float | None, mode: str, warmup_s: float, outage_s: float,
-    after_s: float, request_timeout_s: float, progress: bool,
+    concurrency: int, rate_per_s: float | None, think: float | None, mode: str,
+    warmup_s: float, outage_s: float, after_s: float, request_timeout_s: float, progress: bool,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     initial = {w: cloud.balances(w) for w in warehouses.values()}
     recorder = _Recorder(iter_operations(mix, seed, products,
                                          {e: [warehouses[e]] for e in direct}, s=zipf_s,
-                                         partner_id=supplier))
+                                         partner_id=supplier, spread_writes=True))
     runner = WorkloadRunner(recorder, direct, token=dict(clerks),
                             concurrency=concurrency * len(direct),
                             duration_s=warmup_s + outage_s + after_s,
                             rate_per_s=rate_per_s * len(direct) if rate_per_s else None,
+                            think_time_s=think, seed=seed,
                             timeout_s=request_timeout_s, progress=progress,
                             description="no cache (baseline)")
     table, t_cut, t_restore = run_async(_timeline(runner, links, mode, warmup_s, outage_s))

@@ -2,6 +2,12 @@
 
     rows = await run_workload(ops, {"shop-1": "http://127.0.0.1:8080"}, token=..., duration_s=30)
 
+Each of the `concurrency` workers is one client. With ``think_time_s`` a worker is a clerk:
+after every answer it pauses for a seeded exponential think time of that mean, so it sends
+about ``1 / (think_time_s + latency)`` requests per second, online or offline alike (an
+outage then queues what a shop really sells in that time, not what a tight loop can send).
+``rate_per_s`` instead paces the whole run (open loop, all workers together).
+
 or, to cut a link while it runs::
 
     runner = WorkloadRunner(ops, urls, token=..., duration_s=60)
@@ -25,6 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -86,6 +93,8 @@ class WorkloadRunner:
         progress: bool | None = None,
         description: str = "workload",
         headers: Mapping[str, str] | None = None,
+        think_time_s: float | None = None,
+        seed: int = 0,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -97,6 +106,10 @@ class WorkloadRunner:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         if rate_per_s is not None and rate_per_s <= 0:
             raise ValueError(f"rate_per_s must be > 0, got {rate_per_s}")
+        if think_time_s is not None and think_time_s < 0:
+            raise ValueError(f"think_time_s must be >= 0, got {think_time_s}")
+        self.think_time_s = think_time_s
+        self._think = np.random.default_rng(seed)
         self._ops: Iterator[Operation] = iter(operations)
         self.base_urls = {edge: url.rstrip("/") for edge, url in base_urls.items()}
         self.token = token
@@ -215,6 +228,18 @@ class WorkloadRunner:
                 op = await self._fill_expected(client, op)
             self.rows.append(await self._request(client, op))
             self._tick()
+            await self._think_a_moment()
+
+    async def _think_a_moment(self) -> None:
+        """A clerk's pause between two requests (seeded exponential, mean `think_time_s`)."""
+        if not self.think_time_s:
+            return
+        delay = float(self._think.exponential(self.think_time_s))
+        if self.duration_s is not None:
+            delay = min(delay, max(0.0, self.duration_s - self.elapsed()))
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
 
     def _tick(self) -> None:
         if self._bar is None or self._bar.disable:

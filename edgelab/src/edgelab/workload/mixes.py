@@ -38,6 +38,7 @@ from itertools import islice
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from edgelab.workload.zipf import BoundedZipf
 
@@ -212,6 +213,14 @@ class OperationFactory:
         )
 
 
+def _kind_picker(weights: Mapping[str, float]) -> tuple[list[str], npt.NDArray[np.float64]]:
+    kinds = list(weights)
+    p = np.array([weights[k] for k in kinds], dtype=np.float64)
+    cdf = np.cumsum(p / p.sum())
+    cdf[-1] = 1.0
+    return kinds, cdf
+
+
 def iter_operations(
     mix: str | Mapping[str, float],
     seed: int,
@@ -219,18 +228,39 @@ def iter_operations(
     warehouses: Mapping[str, Sequence[int]],
     s: float = 0.99,
     partner_id: int | None = None,
+    spread_writes: bool = False,
 ) -> Iterator[Operation]:
-    """An endless, deterministic stream of operations for `mix` (a name in `MIXES` or weights)."""
+    """An endless, deterministic stream of operations for `mix` (a name in `MIXES` or weights).
+
+    Kinds are drawn independently by their weights. With ``spread_writes`` the share of writes
+    is kept exactly instead (a clerk sells at a steady pace): operation *i* is a write when
+    ``floor((i + u) × share)`` steps up (``u`` a seeded offset), so any ``ceil(1 / share)``
+    consecutive operations hold at least one write; which write and which read is still drawn
+    by the weights.
+    """
     weights = _weights(mix)
-    kinds = list(weights)
-    p = np.array([weights[k] for k in kinds], dtype=np.float64)
-    p = p / p.sum()
     factory = OperationFactory(seed, catalogue, warehouses, s=s, partner_id=partner_id)
-    cdf = np.cumsum(p)
-    cdf[-1] = 1.0
+    if not spread_writes:
+        kinds, cdf = _kind_picker(weights)
+        while True:
+            kind = kinds[int(np.searchsorted(cdf, factory.rng.random(), side="right"))]
+            yield from factory.make(kind)
+    total = sum(weights.values())
+    writes = {k: v for k, v in weights.items() if k in WRITE_KINDS and v > 0}
+    reads = {k: v for k, v in weights.items() if k not in WRITE_KINDS and v > 0}
+    share = sum(writes.values()) / total
+    w_kinds, w_cdf = _kind_picker(writes) if writes else ([], np.ones(0))
+    r_kinds, r_cdf = _kind_picker(reads) if reads else ([], np.ones(0))
+    offset = float(factory.rng.random())
+    i = 0
     while True:
-        kind = kinds[int(np.searchsorted(cdf, factory.rng.random(), side="right"))]
-        yield from factory.make(kind)
+        is_write = bool(writes) and (
+            not reads or np.floor((i + 1 + offset) * share) > np.floor((i + offset) * share)
+        )
+        kinds, cdf = (w_kinds, w_cdf) if is_write else (r_kinds, r_cdf)
+        yield from factory.make(kinds[int(np.searchsorted(cdf, factory.rng.random(),
+                                                          side="right"))])
+        i += 1
 
 
 def generate(
