@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,7 @@ def test_a_shop_day_with_the_cloud_cut_off(lab: Lab, browser: Browser, words: Wo
     try:
         # The browser opened only the dashboard; the edge warmed the rest of the day.
         for url, _heading in day:
-            wait_for(f"the edge to warm {url}", lambda url=url: lab.cached(url))
+            wait_for(f"the edge to warm {url}", partial(lab.cached, url))
         before_over, before_plain = lab.balance(over), lab.balance(plain)
         sales_before = {p: len(lab.sales(p)) for p in (over, plain)}
 
