@@ -6,7 +6,7 @@ import random
 
 from aiohttp import web
 
-from tests.edge_cache.conftest import Sidecar
+from tests.edge_cache.conftest import Sidecar, SidecarFactory
 from tests.edge_cache.origin import Script, ScriptedOrigin
 
 
@@ -50,8 +50,9 @@ async def test_public_s_maxage_must_revalidate_allow_sharing(
 
 
 async def test_anonymous_entry_not_served_to_credentialed_request(
-    sidecar: Sidecar, origin: ScriptedOrigin
+    make_sidecar: SidecarFactory, origin: ScriptedOrigin
 ) -> None:
+    sidecar = await make_sidecar(CREDENTIAL_COOKIES="inventory_session")
     origin.route("/page", handler=owner("max-age=600"))
     await sidecar.get("/page")
     assert (await sidecar.get("/page")).cache == "HIT"
@@ -61,7 +62,10 @@ async def test_anonymous_entry_not_served_to_credentialed_request(
     assert cookie.body == b"inventory_session=zzz"
 
 
-async def test_cookie_is_a_credential(sidecar: Sidecar, origin: ScriptedOrigin) -> None:
+async def test_a_credential_cookie_is_a_credential(
+    make_sidecar: SidecarFactory, origin: ScriptedOrigin
+) -> None:
+    sidecar = await make_sidecar(CREDENTIAL_COOKIES="s")
     origin.route("/c", handler=owner("max-age=600"))
     await sidecar.get("/c", {"Cookie": "s=1"})
     other = await sidecar.get("/c", {"Cookie": "s=2"})

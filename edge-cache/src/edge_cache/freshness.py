@@ -7,10 +7,13 @@ from datetime import UTC
 
 from edge_cache.directives import CacheControl
 
-# Status codes this cache understands and may store (with explicit freshness where needed).
+# Status codes whose caching requirements this cache implements (§3: `must-understand`).
 UNDERSTOOD_STATUSES = frozenset(
     {200, 203, 204, 300, 301, 302, 303, 307, 308, 400, 403, 404, 405, 410, 414, 451, 501}
 )
+# Never stored: a 206 is a part (this cache does not combine parts, §3.3-3.4) and a 304
+# only updates a stored response (§4.3.4).
+NEVER_STORED = frozenset({206, 304})
 # RFC 9110 §15.1: heuristically cacheable by default.
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
 HEURISTIC_FRACTION = 0.1
@@ -58,14 +61,27 @@ def is_storable(
     expires: str | None,
     has_credentials: bool,
     vary_star: bool,
-    set_cookie: bool,
 ) -> bool:
-    """RFC 9111 §3 for a shared cache, for a GET response (the only method we store)."""
-    if status not in UNDERSTOOD_STATUSES:
+    """RFC 9111 §3 for a shared cache, for a GET response (the only method we store).
+
+    Any final status may be stored when the directives allow and the response has explicit
+    freshness (or `public`, or a heuristically cacheable status): "the cache understands the
+    response status code" is required only for 206/304 and with `must-understand`, which
+    limits storing to the statuses whose caching rules this cache implements and then
+    overrides `no-store` (§5.2.2.3). `Set-Cookie` does not prevent storing (§7.3): the caller
+    strips it from the stored copy.
+    """
+    if status < 200 or status in NEVER_STORED:
         return False
-    if request_cc.no_store or response_cc.no_store or response_cc.private:
+    if response_cc.must_understand:
+        if status not in UNDERSTOOD_STATUSES:
+            return False
+        no_store = request_cc.no_store
+    else:
+        no_store = request_cc.no_store or response_cc.no_store
+    if no_store or response_cc.private:
         return False
-    if vary_star or set_cookie:  # `Vary: *` never matches; Set-Cookie responses stay private
+    if vary_star:  # `Vary: *` never matches a later request
         return False
     # §3.5: a shared cache stores a response to an authenticated request only when allowed.
     if has_credentials and not (
@@ -111,15 +127,29 @@ def freshness_lifetime(
     return 0.0
 
 
+def parse_age(value: str | None) -> float | None:
+    """The Age value (§5.1), or None when the field is absent or invalid.
+
+    "a cache encountering a message with a list-based Age field value SHOULD use the first
+    member of the field value, discarding subsequent ones. If the field value (after
+    discarding additional members ...) is invalid (e.g., it contains something other than a
+    non-negative integer), a cache SHOULD ignore the field." Repeated lines arrive combined
+    with ", " in order, so the first line's first member counts. Negative numbers, floats,
+    parameters and non-ASCII digits are invalid; huge values are capped at 2^31 (§1.2.2).
+    """
+    if not value:
+        return None
+    first = value.split(",", 1)[0].strip(" \t")
+    if not first or not first.isascii() or not first.isdigit():
+        return None
+    return min(float(int(first)), 2147483648.0)
+
+
 def initial_age(
     *, age_header: str | None, date: float | None, request_time: float, response_time: float
 ) -> float:
     """corrected_initial_age of RFC 9111 §4.2.3."""
-    age_value = 0.0
-    if age_header:
-        first = age_header.split(",")[0].strip()
-        if first.isdigit():
-            age_value = min(float(first), 2147483648.0)
+    age_value = parse_age(age_header) or 0.0
     apparent_age = max(0.0, response_time - date) if date is not None else 0.0
     response_delay = max(0.0, response_time - request_time)
     return max(apparent_age, age_value + response_delay)

@@ -30,6 +30,7 @@ from edge_cache.freshness import (
 from edge_cache.messages import Headers, Request, Response
 from edge_cache.policy import RoutePolicy
 from edge_cache.upstream import OriginError, forwardable
+from edge_cache.validation import select_for_update, updated_headers
 
 if TYPE_CHECKING:
     from edge_cache.app import EdgeCache
@@ -43,6 +44,7 @@ ERROR_STATUSES = frozenset({500, 502, 503, 504})  # stale-if-error applies (RFC 
 # Gateway answers: a disconnection only on routes with `gateway_errors_mean_offline`. Anywhere
 # else an HTTP answer, whatever its status, means the origin is up (DESIGN §4 failure model).
 GATEWAY_STATUSES = frozenset({502, 503, 504})
+SET_COOKIE = frozenset({"set-cookie", "set-cookie2"})
 PROBLEM = "https://edgelab.dev/problems/"
 # Request fields that need a decision beyond "fresh entry, same variant".
 SLOW_PATH_FIELDS = frozenset(
@@ -66,11 +68,30 @@ def fields_of(headers: Headers) -> dict[str, str]:
     return out
 
 
-def credential_of(fields: dict[str, str]) -> str:
-    """A digest naming the request's credential ('' when anonymous)."""
-    cred = fields.get("authorization", "") + "\x00" + fields.get("cookie", "")
-    if cred == "\x00":
+def credential_cookies(cookie: str | None, names: frozenset[str]) -> str:
+    """The `name=value` pairs of the credential cookies in a Cookie header, sorted ('' if none).
+
+    RFC 9111 treats Cookie as an ordinary request field (a response that depends on it says
+    `Vary: Cookie`); only the cookies named in EDGE_CACHE_CREDENTIAL_COOKIES (and the session
+    cookie checked when credentials are verified) make a request credentialed (§3.5).
+    """
+    if not cookie or not names:
         return ""
+    found = []
+    for part in cookie.replace(",", ";").split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name in names and value:
+            found.append(f"{name}={value}")
+    return "; ".join(sorted(found))
+
+
+def credential_of(fields: dict[str, str], cookie_names: frozenset[str] = frozenset()) -> str:
+    """A digest naming the request's credential ('' when anonymous)."""
+    authorization = fields.get("authorization", "")
+    cookies = credential_cookies(fields.get("cookie"), cookie_names)
+    if not authorization and not cookies:
+        return ""
+    cred = authorization + "\x00" + cookies
     return hashlib.sha256(cred.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
@@ -96,6 +117,7 @@ class Proxy:
         self.coalescer: Coalescer[Fetched] = Coalescer()
         self.background: set[asyncio.Task[Any]] = set()
         self.origin_host = self.settings.origin_host
+        self.credential_cookies = self.settings.credential_cookie_names
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -236,7 +258,7 @@ class Proxy:
                 return self._decorate(self._offline_response(), "BYPASS", path)
             return await self._pass(req, fields, policy)
         key = req.target
-        credential = credential_of(fields)
+        credential = credential_of(fields, self.credential_cookies)
         entry = self._select(key, fields, bool(credential))
         now = self.clock()
         if entry is None:
@@ -408,6 +430,8 @@ class Proxy:
             return self._decorate(resp, "STALE", path)
         if result.status == "REVALIDATED" and result.entry is not None:
             resp = self._serve_entry(result.entry, req, fields, result.status, self.clock())
+            # the requester's own cookies from the 304 (never stored)
+            resp.headers.extend((k, v) for k, v in upstream.headers if k.lower() in SET_COOKIE)
             return self._decorate(resp, result.status, path)
         if result.entry is not None and self._not_modified(result.entry, fields):
             headers = [(k, v) for k, v in upstream.headers if k.lower() != "content-length"]
@@ -490,8 +514,27 @@ class Proxy:
                 response=upstream, status="EXPIRED" if stale else "MISS", disconnected=True
             )
         if upstream.status == 304 and stale is not None:
-            self._freshen(stale, upstream, request_time, response_time, policy)
-            return Fetched(response=upstream, entry=stale, status="REVALIDATED")
+            rfields = fields_of(upstream.headers)
+            initial = [e for e in self.store.variants(req.target) if e.matches(fields)]
+            if stale not in initial:
+                initial.append(stale)
+            chosen = select_for_update(initial, rfields.get("etag"), rfields.get("last-modified"))
+            for updated in chosen:
+                self._freshen(updated, upstream, request_time, response_time, policy)
+            if chosen:
+                return Fetched(response=upstream, entry=chosen[0], status="REVALIDATED")
+            # §4.3.4: the 304 matches no stored response, so it updates none; ask again
+            # without validators for the full response.
+            fetched = await self._fetch(req, fields, policy, credential, None, req_cc)
+            fetched.status = "EXPIRED"
+            return fetched
+        if (
+            upstream.status in ERROR_STATUSES
+            and stale is not None
+            and self._may_serve_on_error(stale, policy, req_cc, transport=False)
+        ):
+            # stale-if-error: the caller serves the stale copy; the error does not replace it
+            return Fetched(response=upstream, status="EXPIRED")
         entry = self._maybe_store(
             req, fields, credential, upstream, request_time, response_time, policy, req_cc
         )
@@ -520,11 +563,15 @@ class Proxy:
             expires=rfields.get("expires"),
             has_credentials=bool(credential),
             vary_star=vary is None,
-            set_cookie="set-cookie" in rfields,
         ):
             return None
         assert vary is not None
-        strip = set(cc.private_fields) | set(cc.no_cache_fields) | GENERATED
+        # Set-Cookie does not prevent storing (RFC 9111 §7.3: "a cacheable response with a
+        # Set-Cookie header field can be (and often is) used to satisfy subsequent requests"),
+        # but a shared cache must never hand one user's cookie to another: the requester gets
+        # it from this answer, the stored copy never has it. private="set-cookie" and
+        # no-cache="set-cookie" (§5.2.2.4, §5.2.2.7) strip it the same way.
+        strip = set(cc.private_fields) | set(cc.no_cache_fields) | GENERATED | SET_COOKIE
         headers = [(k, v) for k, v in upstream.headers if k.lower() not in strip]
         date = parse_http_date(rfields.get("date"))
         entry = CachedResponse(
@@ -566,13 +613,8 @@ class Proxy:
         response_time: float,
         policy: RoutePolicy,
     ) -> None:
-        """RFC 9111 §4.3.4: update the stored headers from a 304 (except Content-Length)."""
-        skip = GENERATED | {"content-length", "x-origin-count"}
-        incoming = [(k, v) for k, v in upstream.headers if k.lower() not in skip]
-        names = {k.lower() for k, _ in incoming}
-        headers = [(k, v) for k, v in entry.headers if k.lower() not in names]
-        headers.extend(incoming)
-        entry.headers = headers
+        """RFC 9111 §4.3.4: update the stored headers from a 304 (the fields of §3.2)."""
+        entry.headers = updated_headers(entry.headers, upstream.headers)
         entry.refresh_derived()
         strip = set(entry.cc.private_fields) | set(entry.cc.no_cache_fields)
         if strip:
@@ -749,7 +791,10 @@ class Proxy:
         auth = self.edge.auth
         if auth is not None and not auth.accepts(req):
             return None  # the full path decides (and may wait for a token refresh)
-        credentialed = "authorization" in fields or "cookie" in fields
+        credentialed = "authorization" in fields or (
+            "cookie" in fields
+            and bool(credential_cookies(fields["cookie"], self.credential_cookies))
+        )
         for entry in variants:
             if entry.vary and not entry.matches(fields):
                 continue

@@ -51,6 +51,9 @@ ENV_VARS: list[tuple[str, str | None, str]] = [
     ("TOKEN_DIGESTS_PATH", "/api/auth/token-digests", "origin path of the token digest list"),
     ("TOKEN_SYNC_INTERVAL", "60", "seconds between token digest list syncs"),
     ("AUTH_COOKIE", "inventory_session", "session cookie whose value is checked like a token"),
+    ("CREDENTIAL_COOKIES", "",
+     "comma-separated cookie names that are credentials (RFC 9111 §3.5), e.g. inventory_session;"
+     " other cookies are ordinary fields (Vary: Cookie); AUTH_COOKIE counts when auth is on"),
     ("AUTH_PUBLIC_PATHS", "/login,/static/,/favicon.ico",
      "comma-separated path prefixes that need no credential when auth is on"),
     ("CHANGES_PATH", "", "origin change-feed path, e.g. /api/changes (empty = off)"),
@@ -104,6 +107,7 @@ class Settings:
     token_sync_interval: float = 60.0
     auth_cookie: str = "inventory_session"
     auth_public_paths: tuple[str, ...] = ("/login", "/static/", "/favicon.ico")
+    credential_cookies: tuple[str, ...] = ()
     changes_path: str = ""
     changes_timeout: float = 25.0
     access_log: bool = True
@@ -122,6 +126,15 @@ class Settings:
     @property
     def outbox_db(self) -> Path:
         return self.data_dir / "outbox.sqlite3"
+
+    @property
+    def credential_cookie_names(self) -> frozenset[str]:
+        """Cookies that make a request credentialed: the listed ones, plus the session cookie
+        whose value is verified when credentials are checked."""
+        names = set(self.credential_cookies)
+        if self.auth_enabled:
+            names.add(self.auth_cookie)
+        return frozenset(names)
 
     @property
     def auth_enabled(self) -> bool:
@@ -238,6 +251,9 @@ class Settings:
             auth_cookie=raw["AUTH_COOKIE"].strip() or "inventory_session",
             auth_public_paths=tuple(
                 p.strip() for p in raw["AUTH_PUBLIC_PATHS"].split(",") if p.strip()
+            ),
+            credential_cookies=tuple(
+                c.strip() for c in raw["CREDENTIAL_COOKIES"].split(",") if c.strip()
             ),
             changes_path=path_value("CHANGES_PATH"),
             changes_timeout=number("CHANGES_TIMEOUT", 0.0),
