@@ -20,7 +20,9 @@ edge's users only when the origin marked it shareable (`public`), as for any cre
 When to fetch is a pure decision (`due`): a target is due when it was never fetched, when its
 stored entry is gone or was invalidated (a write through this edge, a route's `affects`, the
 change feed), when its last fetch is older than `interval`, or at once after the origin comes
-back ONLINE. While the origin is OFFLINE nothing is fetched.
+back ONLINE. While the origin is OFFLINE nothing is fetched. After a reconnection the full walk
+waits (up to `REPLAY_GRACE_S`) until the outbox has replayed the writes queued offline, so the
+copies show the synced state and the warmer does not compete with the replay.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ log = logging.getLogger("edge_cache.warming")
 
 HREF_RE = re.compile(rb"""href\s*=\s*["']([^"'<>\s]+)["']""", re.IGNORECASE)
 TICK_S = 1.0
+REPLAY_GRACE_S = 60.0
 
 
 class WarmPolicyError(ValueError):
@@ -176,6 +179,7 @@ class Warmer:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._everything = True  # the first walk after (re)connecting fetches every target
+        self._online_since = time.monotonic()
         self.walks = 0
         self.last_walk: WalkResult | None = None
         add_listener = getattr(edge.health, "add_listener", None)
@@ -185,6 +189,7 @@ class Warmer:
     def _on_transition(self, state: str, reason: str) -> None:
         if state == "online":
             self._everything = True
+            self._online_since = time.monotonic()
             self._wake.set()
 
     def _headers(self) -> list[tuple[str, str]]:
@@ -197,6 +202,13 @@ class Warmer:
 
     def _usable(self, target: str) -> bool:
         return any(not e.invalid for e in self.edge.store.variants(target))
+
+    def _replay_first(self) -> bool:
+        """Whether the full walk after a reconnection should wait for the outbox to drain."""
+        outbox = self.edge.outbox
+        if not self._everything or outbox is None or not outbox.depth():
+            return False
+        return time.monotonic() - self._online_since < REPLAY_GRACE_S
 
     def start(self) -> None:
         if self._task is None or self._task.done():
@@ -214,7 +226,7 @@ class Warmer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK_S)
             self._wake.clear()
-            if not self.edge.health.is_online():
+            if not self.edge.health.is_online() or self._replay_first():
                 continue
             everything, self._everything = self._everything, False
             targets = due(self.states, time.monotonic(), self.policy.interval, self._usable,

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgelab.bench import edge_vs_nginx
+from edgelab.bench import edge_vs_nginx, pages
 from edgelab.bench.report import Report, render_table
 
 API_LATENCY_SCRIPT = Path("inventory-app") / "bench" / "api_latency.py"
@@ -28,9 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
         "--only",
-        choices=["edge-cache", "api"],
+        choices=["edge-cache", "api", "pages"],
         default=None,
-        help="run one part: edge-cache vs nginx, or the inventory-app API latency",
+        help="run one part: edge-cache vs nginx, the inventory-app API latency, or web page "
+        "render time (cloud vs a warm edge, online and offline)",
     )
     parser.add_argument(
         "--servers",
@@ -110,6 +111,19 @@ def run_api_latency(quick: bool, as_json: bool) -> dict[str, Any]:
     return result
 
 
+def run_pages(quick: bool, workdir: Path | None, keep: bool) -> dict[str, Any]:
+    """The page render benchmark in its own (temporary) directory; errors are reported."""
+    base = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="edgelab-pages-"))
+    try:
+        return pages.run(base, quick=quick,
+                         progress=lambda m: print(m, file=sys.stderr, flush=True))
+    except Exception as exc:  # a benchmark that cannot run is reported, not raised
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        if workdir is None and not keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+
 def run_all(args: argparse.Namespace) -> int:
     """Run the benchmarks selected by `args`; print a table (or JSON); return the exit code."""
     quick = bool(getattr(args, "quick", False))
@@ -157,11 +171,19 @@ def run_all(args: argparse.Namespace) -> int:
         output["api_latency"] = run_api_latency(quick, as_json)
         if output["api_latency"].get("error"):
             exit_code = 1
+    if only in (None, "pages"):
+        progress("web page render time: cloud vs a warm edge, online and offline")
+        output["page_render"] = run_pages(quick, getattr(args, "workdir", None), keep)
+        if output["page_render"].get("error"):
+            exit_code = 1
     if as_json:
         print(json.dumps(output, indent=2, default=str))
         return exit_code
     if report is not None:
         print(render_table(report))
+        print()
+    if "page_render" in output:
+        print(pages.render(output["page_render"]))
         print()
     api = output.get("api_latency")
     if api is not None:
