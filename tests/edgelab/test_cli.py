@@ -74,6 +74,11 @@ def test_subcommand_help(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
     (["run", "disconnection", "--outage", "-3"], "-3 must be > 0"),
     (["run", "cache-sweep", "--cache-sizes", "10,x"], "'x' is not an integer"),
     (["run", "teleport"], "invalid choice: 'teleport'"),
+    (["run", "disconnection", "--outage", "twenty"], "'twenty' is not a number"),
+    (["run", "disconnection", "--mode", "blackhol"], "invalid choice: 'blackhol'"),
+    (["run", "disconnection", "--seed", "-1"], "must be a seed between"),
+    (["run", "disconnection", "--clerk-rate", "0"], "0 must be > 0"),
+    (["run", "cache-sweep", "--wan-loss", "1"], "must be a loss fraction"),
     ([], "the following arguments are required: COMMAND"),
 ])
 def test_bad_arguments(argv: list[str], message: str,

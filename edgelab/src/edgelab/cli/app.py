@@ -188,7 +188,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     help="deadline for the outboxes to drain, s (default: derived from what "
                     "was queued and the measured replay rate)")
     rp.add_argument("--no-baseline", action="store_true", help="skip the no-cache baseline")
-    rp.add_argument("--seed", type=int, default=None, help="workload seed")
+    rp.add_argument("--seed", type=a.seed, default=None, help="workload seed")
     rp.add_argument("--results-dir", type=Path, default=None,
                     help="where to write results (default: $EDGELAB_RESULTS_DIR/disconnection-…)")
     rp.set_defaults(func=cmd_run_disconnection)
@@ -208,9 +208,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     help="one-way WAN latency of the grid, ms, comma-separated (default 20)")
     rp.add_argument("--compare-wan-ms", type=a.float_list, default=None,
                     help="WAN latencies for the edge-vs-direct comparison (default 0,20,80)")
+    rp.add_argument("--wan-loss", type=a.loss, default=None,
+                    help="packet-loss fraction on the WAN link wherever a latency is set "
+                    "(default 0)")
     rp.add_argument("--requests", type=a.positive_int, default=None,
                     help="measured requests per point (default 200, after 100 warm-up)")
-    rp.add_argument("--seed", type=int, default=None, help="workload seed")
+    rp.add_argument("--seed", type=a.seed, default=None, help="workload seed")
     rp.add_argument("--results-dir", type=Path, default=None, help="where to write results")
     rp.set_defaults(func=cmd_run_cache_sweep)
 
@@ -467,7 +470,7 @@ def cmd_run_cache_sweep(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {}
     for opt, key in (("ttls", "ttls"), ("cache_sizes", "cache_sizes"), ("zipf", "zipf_s"),
                      ("wan_latency_ms", "wan_latency_ms"), ("requests", "requests_per_point"),
-                     ("compare_wan_ms", "compare_wan_ms")):
+                     ("compare_wan_ms", "compare_wan_ms"), ("wan_loss", "wan_loss")):
         if getattr(args, opt) is not None:
             kwargs[key] = getattr(args, opt)
     result = cache_sweep(s, seed=s.seed if args.seed is None else args.seed,

@@ -37,6 +37,24 @@ def fraction(text: str) -> float:
     return value
 
 
+def loss(text: str) -> float:
+    """A packet-loss fraction: 0 <= loss < 1 (1 would be a cut link: `link down`)."""
+    value = _number(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be a loss fraction in [0, 1)")
+    return value
+
+
+def seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer seed") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text} must be a seed between 0 and 2**32 - 1")
+    return value
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -112,12 +112,18 @@ def cache_sweep(
     edge: str = "shop-1",
     seed: int = 42,
     progress: bool = True,
+    wan_loss: float = 0.0,
 ) -> CacheSweepResult:
-    """Run the grid (module docstring); returns one row per point (`COLUMNS`)."""
+    """Run the grid (module docstring); returns one row per point (`COLUMNS`).
+
+    `wan_loss`: packet-loss fraction added on the link wherever a WAN latency is set (also
+    with latency 0: then only the loss)."""
     if any(t < 0 for t in ttls) or any(c < 1 for c in cache_sizes) or any(s < 0 for s in zipf_s):
         raise ValueError("ttls and zipf exponents must be >= 0, cache sizes >= 1")
     if any(w < 0 for w in wan_latency_ms):
         raise ValueError("WAN latencies must be >= 0")
+    if not 0 <= wan_loss < 1:
+        raise ValueError(f"wan_loss must be a fraction in [0, 1), got {wan_loss}")
     if requests_per_point < 1:
         raise ValueError("requests_per_point must be >= 1")
     own = not isinstance(source, LocalTarget)
@@ -134,7 +140,7 @@ def cache_sweep(
         return _sweep(target, edge, list(ttls), list(cache_sizes), list(zipf_s),
                       list(wan_latency_ms), requests_per_point, warmup_requests,
                       sorted(set(compare_wan_ms) | set(wan_latency_ms)), direct_requests,
-                      concurrency, seed, progress)
+                      concurrency, seed, progress, wan_loss)
     finally:
         if own:
             target.down()
@@ -143,7 +149,7 @@ def cache_sweep(
 def _sweep(
     target: LocalTarget, edge: str, ttls: list[float], sizes: list[int], skews: list[float],
     wans: list[float], n: int, warmup: int, compare: list[float], n_direct: int,
-    concurrency: int, seed: int, progress: bool,
+    concurrency: int, seed: int, progress: bool, loss: float = 0.0,
 ) -> CacheSweepResult:
     if edge not in target.edge_names():
         raise TargetError(f"unknown edge {edge!r} (this lab has: {target.edge_names()})")
@@ -166,8 +172,8 @@ def _sweep(
     bar = tqdm(grid, desc="cache sweep", unit="point", disable=not progress, leave=False)
     try:
         for wan, ttl, size, s in bar:
-            if wan > 0:
-                link.degrade(latency_ms=wan)
+            if wan > 0 or loss > 0:
+                link.degrade(latency_ms=wan, loss=loss)
             else:
                 link.up()
             policy = _policy(policy_dir / f"policy-ttl-{ttl:g}.yaml", ttl)
@@ -203,8 +209,8 @@ def _sweep(
         run_async(run_workload(reads_cmp, urls, token=token, concurrency=concurrency,
                                progress=False))  # the same reads at every latency: warm once
         for wan in compare:
-            if wan > 0:
-                link.degrade(latency_ms=wan)
+            if wan > 0 or loss > 0:
+                link.degrade(latency_ms=wan, loss=loss)
             else:
                 link.up()
             for access, base in (("edge", urls), ("direct", via_link)):
@@ -226,6 +232,7 @@ def _sweep(
         target.restart_edge(edge, original_env, wipe=True)
     result_table = pd.DataFrame(rows, columns=COLUMNS)
     settings = {"ttls": ttls, "cache_sizes": sizes, "zipf_s": skews, "wan_latency_ms": wans,
+                "wan_loss": loss,
                 "compare_wan_ms": compare,
                 "requests_per_point": n, "warmup_requests": warmup, "concurrency": concurrency,
                 "seed": seed, "n_items": len(products)}
