@@ -177,3 +177,48 @@ def test_global_target_reaches_check(tmp_path: Path) -> None:
     done = run("--target", "cluster", "check", str(notebook), "--run-dir", str(tmp_path / "run"),
                "-p", "kubeconfig", str(tmp_path / "missing-kubeconfig"))
     assert_clean_error(done, 2, "target=cluster needs a kubeconfig")
+
+
+def _fake_lab(lab_dir: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    """A lab directory whose state.json records one real (sleeping) process as its cloud."""
+    import psutil
+    from edgelab.process import ProcessRecord
+    from edgelab.targets.lab_state import LabState, PartState, save_state
+
+    proc = subprocess.Popen(["sleep", "300"])
+    procs.append(proc)
+    record = ProcessRecord(name="cloud", pid=proc.pid,
+                           create_time=psutil.Process(proc.pid).create_time(),
+                           argv=["sleep", "300"], log="")
+    part = PartState(name="cloud", kind="cloud", host="127.0.0.1", port=9, process=record)
+    save_state(lab_dir, LabState(lab_dir=str(lab_dir), parts=[part], complete=True))
+
+
+def test_status_and_down_find_every_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """No --lab-dir: `status` finds a lab the notebooks or a check run started elsewhere under
+    ./build/lab, and `down` stops every lab there, naming each."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EDGELAB_LAB_DIR", raising=False)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        _fake_lab(tmp_path / "build/lab/20261201-101500-ab12/lab", procs)
+        status = call(capsys, "status")
+        assert "build/lab/20261201-101500-ab12/lab" in status.stdout + status.stderr
+        _fake_lab(tmp_path / "build/lab/local", procs)
+        done = call(capsys, "down", "--json")
+        assert done.returncode == 0, done.stderr
+        labs = {Path(lab["lab_dir"]).relative_to(tmp_path).as_posix(): lab["stopped"]
+                for lab in json.loads(done.stdout)["labs"]}
+        assert labs == {"build/lab/local": ["cloud"],
+                        "build/lab/20261201-101500-ab12/lab": ["cloud"]}
+        for proc in procs:
+            assert proc.wait(timeout=30) is not None
+        again = call(capsys, "down")
+        assert "nothing was running" in again.stdout
+        assert str(tmp_path / "build/lab/local") in again.stdout
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

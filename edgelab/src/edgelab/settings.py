@@ -2,7 +2,7 @@
 
 | variable | default | meaning |
 |---|---|---|
-| `EDGELAB_LAB_DIR` | `./build/lab` | data, logs, pid files and `state.json` of the local lab |
+| `EDGELAB_LAB_DIR` | `./build/lab/local` | the local lab's data, logs, pid files, `state.json` |
 | `EDGELAB_RESULTS_DIR` | `./build/results` | where experiments write CSV/JSON/PNG |
 | `EDGELAB_HOST` | `127.0.0.1` | address every local part listens on (loopback only) |
 | `EDGELAB_EDGES` | `2` | number of edge caches (`shop-1`, `shop-2`, …) |
@@ -11,9 +11,6 @@
 | `EDGELAB_LINK_PORT` | `9000` | first link-emulator listen port |
 | `EDGELAB_LINK_CONTROL_PORT` | `9100` | first link-emulator control port |
 | `EDGELAB_STRICT_PORTS` | `0` | `1`: a port in use is an error, not "take the next free one" |
-
-Setting any of the port variables implies strict ports: an explicitly chosen port that is in use
-is reported, never silently replaced.
 | `EDGELAB_READY_TIMEOUT_S` | `60` | deadline for every part to answer its readiness check |
 | `EDGELAB_STOP_TIMEOUT_S` | `10` | SIGTERM → SIGKILL grace period |
 | `EDGELAB_TARGET` | `local` | `local` or `cluster` |
@@ -22,6 +19,13 @@ is reported, never silently replaced.
 | `EDGELAB_SEED` | `42` | default seed of the experiments |
 | `EDGELAB_DEMO_DAYS` | `21` | days of demo history `edgelab up`/`seed` loads |
 | `EDGELAB_DEMO_PRODUCTS` | `300` | products in the demo catalogue |
+| `EDGELAB_DEBUG` | unset | `1`: the CLI shows tracebacks instead of one-line errors |
+
+The default lab directory is the notebooks' default `lab_dir` (`../build/lab/local` seen from
+`notebooks/`): `edgelab up/status/down` and the notebooks find the same lab.
+Setting any of the port variables implies strict ports: an explicitly chosen port that is in use
+is reported, never silently replaced. Relative paths are relative to the current directory (run
+`edgelab` from the repository root, as `make` does).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+DEFAULT_LAB_DIR = "build/lab/local"  # = the notebooks' default lab_dir ("../build/lab/local")
+LABS_ROOT = "build/lab"  # every lab the CLI, the notebooks and `edgelab check` start lives below
 
 
 class SettingsError(ValueError):
@@ -74,7 +81,7 @@ _PORT_VARS = ("EDGELAB_APP_PORT", "EDGELAB_EDGE_PORT", "EDGELAB_LINK_PORT",
 class LabSettings:
     """Everything configurable about the lab kit; build with `LabSettings.from_env()`."""
 
-    lab_dir: Path = Path("build/lab")
+    lab_dir: Path = Path(DEFAULT_LAB_DIR)
     results_dir: Path = Path("build/results")
     host: str = "127.0.0.1"
     edges: int = 2
@@ -99,7 +106,7 @@ class LabSettings:
         if target not in {"local", "cluster"}:
             raise SettingsError(f"EDGELAB_TARGET={target!r} must be 'local' or 'cluster'")
         return cls(
-            lab_dir=Path(e.get("EDGELAB_LAB_DIR") or "build/lab"),
+            lab_dir=Path(e.get("EDGELAB_LAB_DIR") or DEFAULT_LAB_DIR),
             results_dir=Path(e.get("EDGELAB_RESULTS_DIR") or "build/results"),
             host=e.get("EDGELAB_HOST") or "127.0.0.1",
             edges=_int(e, "EDGELAB_EDGES", 2, minimum=1),

@@ -21,14 +21,14 @@ from edgelab.targets.base import TargetError, UnknownEdgeError
 
 EPILOG = """\
 examples:
-  edgelab up                          start cloud + 2 edge caches + 2 link emulators (./build/lab)
+  edgelab up                          cloud + 2 edge caches + 2 link emulators (./build/lab/local)
   edgelab status                      parts, ports, online state, outbox depth, hit ratio
   edgelab link shop-1 down --mode blackhole
   edgelab link shop-1 degrade --latency-ms 80 --jitter-ms 10 --loss 0.01 --rate-kbit 2000
   edgelab link shop-1 up
   edgelab run disconnection --outage 20
   edgelab run cache-sweep
-  edgelab down                        stop everything (also after a crash)
+  edgelab down                        stop every lab under ./build/lab (also after a crash)
 
 environment: EDGELAB_LAB_DIR, EDGELAB_RESULTS_DIR, EDGELAB_EDGES, EDGELAB_APP_PORT,
 EDGELAB_EDGE_PORT, EDGELAB_LINK_PORT, EDGELAB_LINK_CONTROL_PORT, EDGELAB_STRICT_PORTS,
@@ -54,7 +54,8 @@ def _common(target: bool = False) -> argparse.ArgumentParser:
     parent.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print one JSON document instead of tables")
     parent.add_argument("--lab-dir", type=Path, default=argparse.SUPPRESS,
-                        help="local lab directory (default: $EDGELAB_LAB_DIR or ./build/lab)")
+                        help="local lab directory (default: $EDGELAB_LAB_DIR or "
+                        "./build/lab/local, where the notebooks start theirs)")
     if target:
         parent.add_argument("--target", choices=["local", "cluster"], default=argparse.SUPPRESS,
                             help="local lab (default) or a K3s/KubeEdge cluster")
@@ -122,7 +123,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("down", parents=[_common()], help="stop the local lab",
                        description="Stop every process of the local lab (SIGTERM, then SIGKILL), "
                        "also after a crash. Only processes recorded by this lab are touched; "
-                       "data and logs stay.")
+                       "data and logs stay. Without --lab-dir (and EDGELAB_LAB_DIR), every lab "
+                       "under ./build/lab is stopped (the notebooks', `edgelab check` runs', "
+                       "cache sweeps') and each one is named.")
     p.set_defaults(func=cmd_down)
 
     p = sub.add_parser("status", parents=[_common(target=True)], help="show the lab's parts",
@@ -342,17 +345,36 @@ def cmd_up(args: argparse.Namespace) -> int:
     return _print_status(args, target, title=f"EdgeLab local lab is up ({target.lab_dir})")
 
 
+def _lab_dir_chosen(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "lab_dir", None) or os.environ.get("EDGELAB_LAB_DIR"))
+
+
+def _other_labs(s: LabSettings) -> list[Path]:
+    """Labs under ./build/lab other than `s.lab_dir` (running or left behind by a crash)."""
+    from edgelab.settings import LABS_ROOT
+    from edgelab.targets.lab_state import find_labs
+
+    own = s.lab_dir.expanduser().resolve()
+    return [p for p in find_labs(Path(LABS_ROOT).resolve()) if p != own]
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     from edgelab.targets.local import LocalTarget
 
     s = _settings(args)
-    target = LocalTarget(s)
-    stopped = target.down()
+    dirs = [s.lab_dir] + ([] if _lab_dir_chosen(args) else _other_labs(s))
+    report: list[dict[str, Any]] = []
+    for lab_dir in dirs:
+        target = LocalTarget(s.with_changes(lab_dir=lab_dir))
+        stopped = target.down()
+        if stopped or lab_dir == s.lab_dir:
+            report.append({"lab_dir": str(target.lab_dir), "stopped": stopped})
     if _want_json(args):
-        print_json({"lab_dir": str(target.lab_dir), "stopped": stopped})
+        print_json(report[0] if len(report) == 1 else {"labs": report})
     else:
-        what = ", ".join(stopped) if stopped else "nothing was running"
-        console().print(f"EdgeLab local lab in {target.lab_dir} is down (stopped: {what})")
+        for lab in report:
+            what = ", ".join(lab["stopped"]) if lab["stopped"] else "nothing was running"
+            console().print(f"EdgeLab local lab in {lab['lab_dir']} is down (stopped: {what})")
     return 0
 
 
@@ -374,8 +396,23 @@ def _print_status(args: argparse.Namespace, target: Any, title: str) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    target = _target(args)
-    return _print_status(args, target, title="EdgeLab")
+    from edgelab.targets.local import LabNotRunningError, LocalTarget
+
+    s = _settings(args)
+    if s.target != "local" or _lab_dir_chosen(args):
+        return _print_status(args, _target(args), title="EdgeLab")
+    running = [d for d in [s.lab_dir, *_other_labs(s)]
+               if LocalTarget(s.with_changes(lab_dir=d)).is_up()]
+    if not running:
+        return _print_status(args, _target(args), title="EdgeLab")  # says where it looked
+    if len(running) > 1 and not _want_json(args):
+        error_console().print("running labs: " + ", ".join(str(d) for d in running)
+                              + f" — showing {running[0]} (choose one with --lab-dir)")
+    try:
+        target = LocalTarget.attach(settings=s.with_changes(lab_dir=running[0]))
+    except LabNotRunningError:
+        return _print_status(args, _target(args), title="EdgeLab")
+    return _print_status(args, target, title=f"EdgeLab local lab ({target.lab_dir})")
 
 
 def cmd_link(args: argparse.Namespace) -> int:

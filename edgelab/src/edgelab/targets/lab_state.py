@@ -131,3 +131,16 @@ def save_state(lab_dir: Path, state: LabState) -> None:
 
 def remove_state(lab_dir: Path) -> None:
     state_path(lab_dir).unlink(missing_ok=True)
+
+
+def find_labs(root: Path, depth: int = 4) -> list[Path]:
+    """Every lab directory (one holding `state.json`) at most `depth` levels below `root`
+    (`edgelab up`, the notebooks, `edgelab check` runs and cache sweeps all start theirs
+    there), sorted."""
+    found: list[Path] = []
+    if not root.is_dir():
+        return found
+    for level in range(depth + 1):
+        pattern = "/".join(["*"] * level + ["state.json"]) if level else "state.json"
+        found.extend(p.parent for p in root.glob(pattern) if p.is_file())
+    return sorted({p.resolve() for p in found})

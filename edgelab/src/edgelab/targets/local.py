@@ -4,7 +4,7 @@
 client ──► edge-cache shop-n :8080+n-1 ──► link emulator :9000+n-1 ──► inventory-app :8000
 ```
 
-Everything lives under the lab directory (`EDGELAB_LAB_DIR`, default `./build/lab`):
+Everything lives under the lab directory (`EDGELAB_LAB_DIR`, default `./build/lab/local`):
 `cloud/` (SQLite), `edges/<name>/`, `logs/<part>.log`, `run/<part>.pid` and `state.json`.
 `LocalTarget.attach()` finds a lab started by another process through `state.json`.
 """
