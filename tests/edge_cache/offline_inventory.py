@@ -52,10 +52,11 @@ def seed(url: str, devices: tuple[str, ...]) -> InventoryWorld:
 
 
 class InventoryServer:
-    def __init__(self, url: str, log_path: Path) -> None:
+    def __init__(self, url: str, log_path: Path, **env: str) -> None:
         self.db_url = url
         self.port = free_port()
         self.log_path = log_path
+        self.env = env  # extra INVENTORY_* settings
         self.proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -64,7 +65,7 @@ class InventoryServer:
 
     async def start(self, deadline: float = 60.0) -> None:
         env = {**os.environ, "INVENTORY_DATABASE_URL": self.db_url,
-               "INVENTORY_LOG_REQUESTS": "false"}
+               "INVENTORY_LOG_REQUESTS": "false", **self.env}
         log = open(self.log_path, "ab")  # noqa: ASYNC230, SIM115
         try:
             self.proc = await asyncio.create_subprocess_exec(

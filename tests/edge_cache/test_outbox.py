@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import json
+import shutil
 import sqlite3
 import statistics
 import time
@@ -11,7 +14,19 @@ from pathlib import Path
 
 import pytest
 from edge_cache.messages import Request
-from edge_cache.outbox import DEAD, QUEUED, Outbox, OutboxFull, OutboxStartupError, ReplayPlan
+from edge_cache.outbox import (
+    DEAD,
+    QUEUED,
+    Outbox,
+    OutboxFull,
+    OutboxStartupError,
+    OutboxStorageError,
+    ReplayPlan,
+)
+from edge_cache.outbox.acked import AckMark, AckState, startup_problem
+from edge_cache.outbox.store import _storage_error
+
+from tests.support.tmpfs import fill, free, small_tmpfs
 
 
 def policy(method: str, path: str) -> ReplayPlan:
@@ -178,3 +193,141 @@ async def test_outbox_uses_wal_and_full_sync(outbox: Outbox) -> None:
         conn.close()
     assert outbox._wconn is not None
     assert outbox._wconn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def copy_data_dir(src: Path, dst: Path, *, without: tuple[str, ...] = ()) -> Path:
+    """What a backup (or a careless copy) of a live data dir holds: every file but `without`."""
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.is_file() and f.name not in without and f.name != "outbox.lock":
+            shutil.copy2(f, dst / f.name)
+    return dst
+
+
+async def crashed_outbox(tmp_path: Path, checkpointed: int, unflushed: int) -> Path:
+    """A data dir as a `kill -9` leaves it: `checkpointed` entries in the main file (a clean
+    close), then `unflushed` more acknowledged ones that live only in the -wal file."""
+    live = tmp_path / "live"
+    box = Outbox(live)
+    box.open()
+    for i in range(checkpointed):
+        await box.enqueue(post(f"/sales/{i}"))
+    await box.close()  # the last close checkpoints the WAL into the main file
+    box = Outbox(live)
+    box.open()
+    for i in range(unflushed):
+        await box.enqueue(post(f"/sales/{checkpointed + i}"))
+    crashed = copy_data_dir(live, tmp_path / "crashed")  # the process is "killed" here
+    await box.close()
+    return crashed
+
+
+async def test_lost_wal_after_a_crash_is_refused_clearly(tmp_path: Path) -> None:
+    crashed = await crashed_outbox(tmp_path, checkpointed=10, unflushed=5)
+    assert (crashed / "outbox.sqlite3-wal").stat().st_size > 0
+    intact = copy_data_dir(crashed, tmp_path / "intact")
+    box = Outbox(intact)
+    box.open()  # with its -wal file the crashed outbox opens with every entry
+    try:
+        assert box.depth() == 15
+    finally:
+        await box.close()
+    (crashed / "outbox.sqlite3-wal").unlink()
+    (crashed / "outbox.sqlite3-shm").unlink(missing_ok=True)
+    with pytest.raises(OutboxStartupError) as refused:
+        Outbox(crashed).open()
+    message = str(refused.value)
+    assert "its highest id is 10, but writes up to id 14 were acknowledged (and up to 15 " \
+        "were being committed): at least 4 acknowledged writes are missing" in message
+    assert "-wal" in message and "outbox.acked" in message
+    # the operator accepts the loss on purpose: the entries the main file holds are kept
+    (crashed / "outbox.acked").unlink()
+    (crashed / "outbox.created").unlink()
+    box = Outbox(crashed)
+    box.open()
+    try:
+        assert box.depth() == 10
+    finally:
+        await box.close()
+
+
+async def test_missing_acked_file_is_refused_and_old_data_dirs_are_upgraded(
+    tmp_path: Path,
+) -> None:
+    crashed = await crashed_outbox(tmp_path, checkpointed=3, unflushed=2)
+    (crashed / "outbox.acked").unlink()
+    with pytest.raises(OutboxStartupError, match=r"outbox\.acked is missing or unreadable"):
+        Outbox(crashed).open()
+    # a data dir from before the acked file (its marker does not name one) is upgraded
+    marker = crashed / "outbox.created"
+    marker.write_text(json.dumps({"created_at": 1.0, "database": "outbox.sqlite3"}))
+    box = Outbox(crashed)
+    box.open()
+    try:
+        assert box.depth() == 5 and (crashed / "outbox.acked").exists()
+        assert json.loads(marker.read_text())["acked_file"] == "outbox.acked"
+        await box.enqueue(post("/sales/x"))
+    finally:
+        await box.close()
+
+
+def test_acked_mark_rules_and_torn_slots(tmp_path: Path) -> None:
+    state = AckState(acked=10, pending=12)
+    assert startup_problem(state, 12, wal_existed=False) is None  # all there
+    assert startup_problem(state, 11, wal_existed=True) is None  # last batch never committed
+    assert startup_problem(state, 10, wal_existed=True) is None
+    assert "may be lost" in str(startup_problem(state, 11, wal_existed=False))
+    assert "at least 1 acknowledged" in str(startup_problem(state, 9, wal_existed=True))
+    mark = AckMark(tmp_path / "outbox.acked")
+    mark.open(None, 4)
+    mark.write(4, 6)
+    mark.write(6, 9)
+    mark.close()
+    assert AckMark(mark.path).read() == AckState(6, 9)
+    data = bytearray(mark.path.read_bytes())  # a torn write spoils the newest slot only:
+    data[0 * 32 + 10] ^= 0xFF  # generation 4 (two at creation, two writes) is in slot 4 % 2
+    mark.path.write_bytes(bytes(data))
+    assert AckMark(mark.path).read() == AckState(4, 6)
+    mark.path.write_bytes(b"\0" * 64)
+    assert AckMark(mark.path).read() is None
+
+
+async def test_disk_full_refuses_the_write_and_recovers(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", "2m") as disk:
+        box = Outbox(disk)
+        box.open()
+        try:
+            kept = await box.enqueue(post("/sales/0", b'{"n": 0}'))
+            fill(disk)
+            body = b'{"pad": "%s"}' % (b"x" * 60_000)  # needs new pages in the -wal file
+            refused = 0
+            for i in range(20):
+                try:
+                    await box.enqueue(post(f"/sales/full-{i}", body))
+                except OutboxStorageError as exc:
+                    assert exc.disk_full and "disk full" in str(exc)
+                    refused += 1
+            assert refused > 0
+            stored = [e.target for e in await box.entries()]
+            assert box.depth() == len(stored)  # nothing counted that is not stored
+            assert stored[0] == kept.target
+            free(disk)
+            again = await box.enqueue(post("/sales/after", b"{}"))
+            assert again.id > kept.id and box.depth() == len(stored) + 1
+        finally:
+            await box.close()
+        reopened = Outbox(disk)
+        reopened.open()  # the acked mark agrees with what was stored
+        try:
+            assert reopened.depth() == len(stored) + 1
+        finally:
+            await reopened.close()
+
+
+def test_storage_errors_are_classified() -> None:
+    full = _storage_error(sqlite3.OperationalError("database or disk is full"))
+    assert full.disk_full and "disk full" in str(full)
+    nospace = _storage_error(OSError(errno.ENOSPC, "No space left on device"))
+    assert nospace.disk_full
+    io = _storage_error(sqlite3.OperationalError("disk I/O error"))
+    assert not io.disk_full and "storage error: disk I/O error" in str(io)

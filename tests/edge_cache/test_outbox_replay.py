@@ -140,10 +140,10 @@ async def test_dropped_responses_are_not_applied_twice(rig: Rig) -> None:
     assert len(rig.origin.op_counts) == 30
 
 
-async def test_transient_5xx_retries_then_dead_letters_when_exhausted(rig: Rig) -> None:
+async def test_server_errors_spend_attempts_then_dead_letter_when_exhausted(rig: Rig) -> None:
     rig.health.start()
     await wait_until(rig.health.is_online)
-    rig.origin.write_status = 503
+    rig.origin.write_status = 500
     await rig.outbox.enqueue(write("POST", "/stock/x", {"delta": 1, "op": "x"}))
     await wait_until(lambda: rig.replayer.counts["retry"] >= 2)
     rig.origin.write_status = None
@@ -153,6 +153,8 @@ async def test_transient_5xx_retries_then_dead_letters_when_exhausted(rig: Rig) 
     await rig.outbox.enqueue(write("POST", "/stock/y", {"delta": 1, "op": "y"}))
     await wait_until(lambda: rig.outbox.dead_count() == 1)
     assert rig.replayer.counts["exhausted"] == 1
+    (dead,) = await rig.outbox.entries(DEAD)
+    assert dead.attempts == 5 and dead.last_error == "HTTP 500 (scripted failure) after 5 attempts"
 
 
 async def test_unprocessable_and_missing_routes_are_dead_letters(rig: Rig) -> None:

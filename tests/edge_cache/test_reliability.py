@@ -5,7 +5,8 @@
 * conflicts: queued updates whose resources changed at the origin end as exactly that many 412
   dead letters, nothing overwritten;
 * two sidecars offline at once selling the same products: the origin ends at initial + Σ deltas
-  and every oversell is flagged.
+  and every oversell is flagged;
+* a full disk (a small tmpfs): writes refused with 507, reads still served (issue 14).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from tests.edge_cache.offline_origin import LedgerOrigin
 from tests.edge_cache.offline_sidecar import Sidecar
 from tests.edge_cache.offline_wait import wait_until
+from tests.support.tmpfs import fill, free, small_tmpfs
 
 DEVICE = "device-secret"
 POLICY = "routes:\n  - path: /sales\n    methods: [POST]\n    replay: parallel\n"
@@ -193,3 +195,60 @@ async def test_two_sidecars_offline_selling_the_same_products(
 def origin_qty_after(origin: LedgerOrigin, key: str) -> int:
     stored = origin.keys[key]
     return int(json.loads(stored.body)["qty"])
+
+
+async def test_full_disk_refuses_writes_with_507_and_keeps_serving_reads(
+    origin: LedgerOrigin, tmp_path: Path
+) -> None:
+    """The real edge-cache process with its data dir on a 3 MB tmpfs: once the disk is full an
+    offline write gets `507` with a problem body and `Retry-After` (never a bare 500, never a
+    202 for what was not stored), reads are still served, and once there is room again every
+    acknowledged write — and nothing else — reaches the origin exactly once."""
+    origin.put_item("a", "cloud")
+    with small_tmpfs(tmp_path / "edge", "3m"):
+        edge = sidecar(origin, tmp_path, "edge")
+        await edge.start()
+        acked: list[str] = []
+        answers: dict[int, int] = {}
+        try:
+            async with aiohttp.ClientSession() as s:
+                async with s.get(edge.url + "/items/a") as resp:
+                    assert resp.status == 200
+                await origin.set_mode("refuse")
+                await edge.wait_state(s, "offline")
+
+                async def sell(op: str, pad: int = 0) -> int:
+                    async with s.post(edge.url + "/sales", json={
+                            "sku": "apple", "qty": 1, "op": op, "pad": "x" * pad},
+                            headers={"Idempotency-Key": op}) as resp:
+                        payload = await resp.read()
+                        answers[resp.status] = answers.get(resp.status, 0) + 1
+                        if resp.status == 202:
+                            acked.append(op)
+                        elif resp.status == 507:
+                            assert resp.headers["Content-Type"] == "application/problem+json"
+                            assert int(resp.headers["Retry-After"]) > 0
+                            problem = json.loads(payload)
+                            assert problem["status"] == 507
+                            assert problem["type"].endswith("/outbox-storage-failed")
+                        return resp.status
+
+                assert await sell("before-full") == 202
+                fill(tmp_path / "edge")
+                statuses = [await sell(f"full-{i}", pad=20_000) for i in range(30)]
+                assert 507 in statuses and set(statuses) <= {202, 507}, answers
+                async with s.get(edge.url + "/items/a") as resp:  # reads are still served
+                    body = json.loads(await resp.read())
+                    assert resp.status == 200 and resp.headers["X-Edge-Cache"] == "OFFLINE-HIT"
+                    assert body["value"] == "cloud"
+                status = await edge.status(s)
+                assert status["outbox_depth"] == len(acked)
+                free(tmp_path / "edge")
+                assert await sell("after-free") == 202
+                await origin.set_mode("ok")
+                final = await edge.wait_drained(s)
+        finally:
+            await edge.stop()
+    print(f"answers while the disk was full: {answers}; acknowledged {len(acked)}")
+    assert final["dead_letters"] == 0
+    assert sorted(origin.op_counts) == sorted(acked) and not origin.duplicates()

@@ -191,7 +191,7 @@ class EdgeCache:
 
     def _replay_result(self, result: str) -> None:
         self.metrics.replay_total.labels(result).inc()
-        if result in ("conflict", "rejected", "exhausted"):
+        if result in ("conflict", "rejected", "exhausted"):  # replay.DEAD_RESULTS
             self.metrics.deadletters_total.inc()
 
     def _build_late(self) -> None:
@@ -272,6 +272,8 @@ class EdgeCache:
             "since": self.health.since,
             "outbox_depth": outbox.depth() if outbox is not None else 0,
             "outbox_oldest_age_s": oldest,
+            "outbox_oldest": self._oldest_entry(),
+            "outbox_waiting": self._waiting(),
             "dead_letters": dead,
             "last_sync": getattr(replayer, "last_success_at", None),
             "cache_entries": stats["entries"],
@@ -280,12 +282,33 @@ class EdgeCache:
             "misses": stats["misses"],
         }
 
+    def _oldest_entry(self) -> dict[str, object] | None:
+        """The longest-queued write and why it is still waiting (a stuck queue shows here)."""
+        ref = getattr(self.outbox, "oldest", lambda: None)()
+        if ref is None:
+            return None
+        now = self.clock()
+        return {
+            "id": str(ref.id), "method": ref.method, "path": ref.path,
+            "age_s": round(max(0.0, now - ref.queued_at), 3), "attempts": ref.attempts,
+            "waits": ref.waits, "last_status": ref.last_status, "last_error": ref.last_error,
+            "next_try_in_s": round(max(0.0, ref.next_attempt_at - self._replay_now()), 3),
+        }
+
+    def _replay_now(self) -> float:
+        return float(getattr(self.replayer, "clock", time.time)())
+
+    def _waiting(self) -> int:
+        waiting = getattr(self.outbox, "waiting", None)
+        return int(waiting(self._replay_now())) if waiting is not None else 0
+
     def render_metrics(self) -> bytes:
         outbox = self.outbox
         if outbox is not None:
             self.metrics.outbox_depth.set(outbox.depth())
             if hasattr(outbox, "oldest_age"):
                 self.metrics.outbox_oldest_age_seconds.set(outbox.oldest_age() or 0.0)
+            self.metrics.outbox_waiting.set(self._waiting())
         self.metrics.origin_up.set(1 if self.health.is_online() else 0)
         return self.metrics.render()
 

@@ -3,7 +3,8 @@
 Names (all prefixed `edge_`): requests_total{cache_status}, origin_request_seconds,
 origin_errors_total{kind}, coalesced_total, cache_bytes, cache_entries, evictions_total,
 origin_up, origin_transitions_total{to}, outbox_depth, outbox_oldest_age_seconds,
-replay_total{result}, deadletters_total, outbox_dead_letters, outbox_enqueue_seconds,
+outbox_waiting, replay_total{result} (ok, already_applied, wait, retry, conflict, rejected,
+exhausted, transport_error), deadletters_total, outbox_dead_letters, outbox_enqueue_seconds,
 changefeed_evictions_total.
 """
 
@@ -74,6 +75,12 @@ class Metrics:
         self.outbox_depth = Gauge("edge_outbox_depth", "Writes queued in the outbox", registry=r)
         self.outbox_oldest_age_seconds = Gauge(
             "edge_outbox_oldest_age_seconds", "Age of the oldest queued write", registry=r
+        )
+        self.outbox_waiting = Gauge(
+            "edge_outbox_waiting",
+            "Queued writes backing off after a transient answer (409 in flight, 429, 503) or "
+            "a failed attempt",
+            registry=r,
         )
         self.replay_total = Counter(
             "edge_replay_total", "Outbox replay attempts by result", ["result"], registry=r

@@ -754,6 +754,16 @@ class Proxy:
                     ("Retry-After", "30"),
                 )
                 return self._decorate(resp, "BYPASS", path)
+            if type(exc).__name__ == "OutboxStorageError":  # disk full / I/O error: not stored
+                resp = problem(
+                    507,
+                    "outbox-storage-failed",
+                    "Write not stored",
+                    "The edge could not store this write (its disk is full or failing), so it "
+                    "was not queued. Try again later; nothing was recorded.",
+                    ("Retry-After", "30"),
+                )
+                return self._decorate(resp, "BYPASS", path)
             raise
         body = json.dumps(
             {

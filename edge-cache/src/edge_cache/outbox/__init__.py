@@ -3,7 +3,12 @@
 from edge_cache.outbox.entry import DEAD, QUEUED, OutboxEntry
 from edge_cache.outbox.paths import ReplayPlan, marked_paths
 from edge_cache.outbox.replay import Replayer
-from edge_cache.outbox.store import Outbox, OutboxFull, OutboxStartupError
+from edge_cache.outbox.store import (
+    Outbox,
+    OutboxFull,
+    OutboxStartupError,
+    OutboxStorageError,
+)
 
 __all__ = [
     "DEAD",
@@ -12,6 +17,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxFull",
     "OutboxStartupError",
+    "OutboxStorageError",
     "ReplayPlan",
     "Replayer",
     "marked_paths",

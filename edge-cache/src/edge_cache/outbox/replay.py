@@ -3,14 +3,18 @@
 * Order per resource: an entry waits for every earlier queued entry on the same path or on a
   prefix-related path (parent/child); POSTs to one `replay: parallel` route do not wait for
   each other (see `OrderGate`).
-* Bounded global concurrency; back-off with jitter on 5xx, 408, 429 and 409-with-Retry-After;
-  a transport error reports the origin down (`OriginHealth.record_failure`) and the entry keeps
-  its place without spending an attempt.
-* Success (any 2xx/3xx, including a stored response replayed by the origin's idempotency
-  layer) evicts the cached paths the write touched, then deletes the entry — only after the
-  response, so a crash in between replays it again with the same `Idempotency-Key`.
-* Terminal failures (409 without Retry-After, 412, 422, other 4xx, retries exhausted) go to the
-  dead-letter list with the origin's status and body.
+* Bounded global concurrency. What an answer means is decided by `verdict.judge`:
+  - waits, never attempts, never a dead letter: `409` with `Retry-After` (the key is still in
+    flight at the origin), `429`, `502`, `503`, `504` — retried after `Retry-After` (capped) or
+    a back-off, for as long as it takes; a transport error reports the origin down
+    (`OriginHealth.record_failure`) and the entry keeps its place;
+  - success (any 2xx/3xx, including a stored response replayed by the origin's idempotency
+    layer, `Idempotent-Replayed: true`) evicts the cached paths the write touched, then deletes
+    the entry — only after the response, so a crash in between replays it again with the same
+    `Idempotency-Key`;
+  - `408`/`500`/other 5xx spend an attempt (back-off; after `max_attempts` a dead letter);
+  - terminal answers (409 without Retry-After, 412, 422, other 4xx) go to the dead-letter list
+    with the origin's status, body and the reason.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -32,6 +35,14 @@ from edge_cache.messages import Headers, without_headers
 from edge_cache.outbox.entry import QUEUED, OutboxEntry, rfc3339
 from edge_cache.outbox.paths import OrderGate
 from edge_cache.outbox.store import Outbox, QueuedRef
+from edge_cache.outbox.verdict import (
+    COMPLETE,
+    WAIT,
+    backoff,
+    judge,
+    retry_after_seconds,
+    wait_delay,
+)
 
 log = logging.getLogger("edge_cache.replay")
 
@@ -44,20 +55,11 @@ _REPLAY_DROPPED = (
 
 Evictor = Callable[[str], object]  # CacheStore.evict_path (sync or async)
 
-RESULTS = ("ok", "retry", "conflict", "rejected", "exhausted", "transport_error")
+RESULTS = ("ok", "already_applied", "wait", "retry", "conflict", "rejected", "exhausted",
+           "transport_error")
+DEAD_RESULTS = frozenset({"conflict", "rejected", "exhausted"})
 
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Parse `Retry-After` (delta-seconds or HTTP-date) into seconds from now."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError, IndexError):
-        return None
+__all__ = ["DEAD_RESULTS", "RESULTS", "Replayer", "retry_after_seconds"]
 
 
 class Replayer:
@@ -74,7 +76,8 @@ class Replayer:
         evict: Evictor | None = None,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
-        max_attempts: int = 0,  # 0 = retry transient failures forever
+        max_attempts: int = 0,  # attempts on 408/500/other 5xx; 0 = forever (waits never count)
+        retry_after_cap: float = 300.0,
         request_timeout: float = 15.0,
         window: int = 1000,
         clock: Callable[[], float] = time.time,
@@ -88,6 +91,7 @@ class Replayer:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.max_attempts = max_attempts
+        self.retry_after_cap = retry_after_cap
         self.request_timeout = request_timeout
         self.window = window
         self.clock = clock
@@ -223,8 +227,8 @@ class Replayer:
         return headers
 
     def _backoff(self, attempts: int) -> float:
-        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** max(0, attempts - 1)))
-        return random.uniform(ceiling / 2, ceiling)
+        return backoff(attempts, base=self.backoff_base, cap=self.backoff_cap,
+                       jitter=random.random())
 
     def _note(self, result: str) -> None:
         self.counts[result] += 1
@@ -251,54 +255,66 @@ class Replayer:
                 body = await resp.read()
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
+                replayed = resp.headers.get("Idempotent-Replayed", "").strip().lower() == "true"
                 location = resp.headers.get("Location")
                 content_location = resp.headers.get("Content-Location")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = f"replay {type(exc).__name__}: {exc}"
             self.health.record_failure(reason)
+            ref.waits += 1  # a wait, not an attempt: the entry keeps its place
             ref.next_attempt_at = self.clock() + random.uniform(0.05, 0.25)
+            ref.last_error = reason
             self._note("transport_error")
             log.info("replay transport error", extra={
                 "event": "replay_transport_error", "id": entry.id, "error": reason})
             return
         self.health.record_success()
         ms = round((time.perf_counter() - started) * 1000, 3)
-        attempts = entry.attempts + 1
+        verdict = judge(status, retry_after=retry_after, replayed=replayed, body=body,
+                        attempts=entry.attempts + 1, max_attempts=self.max_attempts)
         base = {"id": entry.id, "method": entry.method, "target": entry.target,
-                "status": status, "attempt": attempts, "ms": ms,
-                "idempotency_key": entry.idempotency_key}
-        if status < 400:
+                "status": status, "ms": ms, "idempotency_key": entry.idempotency_key}
+        if verdict.action == COMPLETE:
             await self._invalidate(entry, location, content_location)
             await self.outbox.complete(entry.id)
             self.last_success_at = self.clock()
-            self._note("ok")
-            log.info("write replayed", extra={"event": "replay_ok", **base})
+            self._note(verdict.result)
+            log.info("write replayed", extra={
+                "event": "replay_ok", "replayed": replayed, "attempt": entry.attempts + 1,
+                **base})
             return
-        retry_delay = retry_after_seconds(retry_after, self.clock())
-        retryable = status >= 500 or status in (408, 429) or (
-            status == 409 and retry_after is not None)
-        if retryable and (self.max_attempts <= 0 or attempts < self.max_attempts):
+        if verdict.action == WAIT:  # not an attempt: the entry waits as long as it takes
+            ref.waits += 1
+            delay = wait_delay(ref.waits, retry_after_seconds(retry_after, self.clock()),
+                               base=self.backoff_base, cap=self.backoff_cap,
+                               retry_after_cap=self.retry_after_cap, jitter=random.random())
+            error = f"{verdict.reason}; wait {ref.waits}, next try in {delay:.2f}s"
+            await self.outbox.defer(entry.id, attempts=entry.attempts,
+                                    next_attempt_at=self.clock() + delay, status=status,
+                                    error=error, waits=ref.waits)
+            self._note(verdict.result)
+            log.info("replay waits", extra={
+                "event": "replay_wait", "delay_s": round(delay, 3), "waits": ref.waits,
+                "reason": verdict.reason, **base})
+            return
+        attempts = entry.attempts + 1
+        if verdict.action == "retry":
             delay = self._backoff(attempts)
-            if retry_delay is not None:
-                delay = max(delay, min(retry_delay, self.backoff_cap * 4))
             await self.outbox.defer(entry.id, attempts=attempts,
-                                    next_attempt_at=self.clock() + delay,
-                                    status=status, error=f"HTTP {status}, retry in {delay:.2f}s")
-            self._note("retry")
+                                    next_attempt_at=self.clock() + delay, status=status,
+                                    error=f"{verdict.reason}; attempt {attempts}, next try in "
+                                          f"{delay:.2f}s")
+            self._note(verdict.result)
             log.info("replay will be retried", extra={
-                "event": "replay_retry", "delay_s": round(delay, 3), **base})
+                "event": "replay_retry", "delay_s": round(delay, 3), "attempt": attempts,
+                **base})
             return
-        if retryable:
-            result, error = "exhausted", f"HTTP {status} after {attempts} attempts"
-        elif status in (409, 412):
-            result, error = "conflict", f"conflict: HTTP {status}"
-        else:
-            result, error = "rejected", f"rejected: HTTP {status}"
-        await self.outbox.bury(entry.id, status=status, body=body, error=error,
+        await self.outbox.bury(entry.id, status=status, body=body, error=verdict.reason,
                                attempts=attempts)
-        self._note(result)
+        self._note(verdict.result)
         log.warning("replay failed terminally", extra={
-            "event": "replay_" + result, **base})
+            "event": "replay_" + verdict.result, "reason": verdict.reason, "attempt": attempts,
+            **base})
 
     async def _invalidate(
         self, entry: OutboxEntry, location: str | None, content_location: str | None

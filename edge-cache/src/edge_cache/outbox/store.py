@@ -4,17 +4,24 @@ Durability: WAL journal with `synchronous=FULL`, so a commit is on disk when it 
 `enqueue` resolves only after its row is committed. Concurrent writes share one transaction and
 one fsync (group commit): while one batch is being committed on the writer thread, new writes
 collect and go in the next batch. Reads use a second connection on another thread (WAL lets
-them run beside the writer).
+them run beside the writer). A batch that adds entries also records its ids in `outbox.acked`
+(see `acked.py`), flushed in parallel with the commit, so a lost `-wal` file is detected.
 
 Start-up refuses, with `OutboxStartupError`, to run on an unreadable or corrupt outbox, on a
-missing outbox file when the data dir shows one existed (marker file), and on a data dir that
-another live process holds — the outbox is never discarded silently.
+missing outbox file when the data dir shows one existed (marker file), on an outbox that holds
+fewer entries than were acknowledged (a lost `-wal` file), and on a data dir that another live
+process holds — the outbox is never discarded silently.
+
+Storage failures on enqueue (disk full, I/O error) raise `OutboxStorageError`: the write was not
+stored and must not be acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -31,13 +38,15 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from edge_cache.messages import Headers, Request, without_headers
+from edge_cache.outbox.acked import ACKED_FILE, AckMark, startup_problem
 from edge_cache.outbox.entry import DEAD, QUEUED, OutboxEntry, entry_size
 from edge_cache.outbox.paths import PolicyLookup, default_policy, marked_paths
 
 log = logging.getLogger("edge_cache.outbox")
 
 T = TypeVar("T")
-_PendingWrite = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+# (operation, its future, whether it adds entries: those need the acknowledged-ids mark)
+_PendingWrite = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", bool]
 
 OUTBOX_FILE = "outbox.sqlite3"
 MARKER_FILE = "outbox.created"
@@ -89,6 +98,23 @@ class OutboxStartupError(RuntimeError):
     """The outbox cannot be opened safely; the message says why and what to do."""
 
 
+class OutboxStorageError(Exception):
+    """The write could not be stored (disk full, I/O error): refused (507), never acknowledged."""
+
+    def __init__(self, message: str, *, disk_full: bool) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
+def _storage_error(exc: BaseException) -> OutboxStorageError:
+    text = str(exc)
+    full = "full" in text.lower() or getattr(exc, "errno", None) in (
+        errno.ENOSPC, errno.EDQUOT)
+    what = "disk full" if full else "storage error"
+    return OutboxStorageError(f"outbox could not store the write ({what}: {text})",
+                              disk_full=full)
+
+
 @dataclass(slots=True)
 class QueuedRef:
     """What the replayer and the read-your-writes marks need of a queued entry (no body)."""
@@ -104,6 +130,9 @@ class QueuedRef:
     size: int
     attempts: int = 0
     next_attempt_at: float = 0.0
+    waits: int = 0  # transient answers in a row (409 in flight, 429, 503, transport errors)
+    last_status: int | None = None
+    last_error: str | None = None
 
 
 def _fingerprint(method: str, target: str, body: bytes) -> str:
@@ -157,6 +186,8 @@ class Outbox:
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
         self._lock_file: IO[str] | None = None
+        self._mark = AckMark(self.data_dir / ACKED_FILE)
+        self._mark_writer: ThreadPoolExecutor | None = None
         self._queued: dict[int, QueuedRef] = {}
         self._by_key: dict[str, int] = {}
         self._marks: Counter[str] = Counter()
@@ -190,6 +221,7 @@ class Outbox:
                 f"outbox database {self.path} is empty (0 bytes) but {marker} shows it held "
                 f"data. Restore it, or delete both it and {marker} to start afresh."
             )
+        wal_existed = Path(str(self.path) + "-wal").exists()  # before SQLite opens (creates) it
         try:
             wconn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             wconn.execute("PRAGMA journal_mode=WAL")
@@ -210,8 +242,10 @@ class Outbox:
             rows = wconn.execute(
                 "SELECT id, state, method, target, idempotency_key, fingerprint, queued_at, "
                 "marks, parallel, attempts, next_attempt_at, length(target) + length(headers)"
-                " + length(body) FROM outbox ORDER BY id"
+                " + length(body), last_status, last_error FROM outbox ORDER BY id"
             ).fetchall()
+            seq_row = wconn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
         except sqlite3.DatabaseError as exc:
             self._release_lock()
             raise OutboxStartupError(
@@ -220,8 +254,11 @@ class Outbox:
                 "the file (and its -wal/-shm files) aside to inspect or repair it (sqlite3 "
                 f".recover), then delete {marker} to start with an empty outbox."
             ) from exc
-        if not marker.exists():
+        highest = max(int(seq_row[0]) if seq_row else 0, int(rows[-1][0]) if rows else 0)
+        self._check_acked(marker, highest, wal_existed, wconn)
+        if not marker.exists() or not self._marker_tracks_acks(marker):
             self._write_marker(marker)
+        self._mark_writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-acked")
         self._wconn = wconn
         self._rconn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._rconn.execute("PRAGMA busy_timeout=5000")
@@ -248,13 +285,48 @@ class Outbox:
                 queued_at=float(row[6]), idempotency_key=str(row[4]),
                 fingerprint=str(row[5]), size=size, attempts=int(row[9]),
                 next_attempt_at=0.0,
+                last_status=None if row[12] is None else int(row[12]), last_error=row[13],
             )
             self._add_queued(ref)
+
+    @staticmethod
+    def _marker_tracks_acks(marker: Path) -> bool:
+        """True when the marker says this data dir keeps `outbox.acked` (newer data dirs)."""
+        try:
+            data = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and data.get("acked_file") == ACKED_FILE
+
+    def _check_acked(
+        self, marker: Path, highest: int, wal_existed: bool, wconn: sqlite3.Connection
+    ) -> None:
+        """Refuse an outbox that lost acknowledged entries; open (or create) `outbox.acked`."""
+        state = self._mark.read()
+        tracked = marker.exists() and self._marker_tracks_acks(marker)
+        problem: str | None = None
+        if tracked and state is None:
+            problem = (f"{self._mark.path} is missing or unreadable, so edge-cache cannot tell "
+                       "whether the outbox still holds every acknowledged write")
+        elif tracked and state is not None:
+            problem = startup_problem(state, highest, wal_existed)
+        if problem is not None:
+            wconn.close()
+            self._release_lock()
+            raise OutboxStartupError(
+                f"outbox {self.path}: {problem}. Most likely {self.path.name}-wal was lost (a "
+                "copy or backup of the data dir without it?). edge-cache will not start on it, "
+                f"so that no queued write is discarded silently. Restore the -wal file next to "
+                f"{self.path.name} (same copy), or, to accept the loss and start with what the "
+                f"outbox holds now, delete {self._mark.path} and {marker}."
+            )
+        self._mark.open(state if tracked else None, highest)
 
     def _write_marker(self, marker: Path) -> None:
         tmp = marker.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"created_at": time.time(), "database": OUTBOX_FILE}, fh)
+            json.dump({"created_at": time.time(), "database": OUTBOX_FILE,
+                       "acked_file": ACKED_FILE}, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, marker)
@@ -290,6 +362,10 @@ class Outbox:
             if executor is not None and conn is not None:
                 await asyncio.get_running_loop().run_in_executor(executor, conn.close)
                 executor.shutdown(wait=True)
+        if self._mark_writer is not None:
+            self._mark_writer.shutdown(wait=True)
+            self._mark_writer = None
+        self._mark.close()
         self._writer = self._reader = None
         self._wconn = self._rconn = None
         self._release_lock()
@@ -336,6 +412,17 @@ class Outbox:
         oldest = min(ref.queued_at for ref in self._head(64))
         return max(0.0, self.clock() - oldest)
 
+    def oldest(self) -> QueuedRef | None:
+        """The longest-waiting queued entry (what a stuck queue is stuck on), or None."""
+        head = list(self._head(64))
+        return min(head, key=lambda r: r.queued_at) if head else None
+
+    def waiting(self, now: float | None = None) -> int:
+        """Queued entries backing off after a transient answer or a failed attempt (`now` on
+        the replayer's clock, which schedules them; default the outbox's)."""
+        now = self.clock() if now is None else now
+        return sum(1 for r in self._queued.values() if r.next_attempt_at > now)
+
     def _head(self, n: int) -> Iterator[QueuedRef]:
         for i, ref in enumerate(self._queued.values()):
             if i >= n:
@@ -359,11 +446,11 @@ class Outbox:
 
     # -- group commit -------------------------------------------------------------------------
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, adds: bool = False) -> T:
         if self._writer is None:
             raise RuntimeError("outbox is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._write_queue.append((fn, fut))
+        self._write_queue.append((fn, fut, adds))
         if self._flush_task is None or self._flush_task.done():
             self._flush_task = asyncio.create_task(self._flush_loop(), name="outbox-commit")
         return await fut
@@ -372,11 +459,12 @@ class Outbox:
         loop = asyncio.get_running_loop()
         while self._write_queue:
             batch, self._write_queue = self._write_queue, []
-            fns = [fn for fn, _ in batch]
+            fns = [fn for fn, _, _ in batch]
             try:
-                results = await loop.run_in_executor(self._writer, self._run_batch, fns)
+                results, unmarked = await loop.run_in_executor(
+                    self._writer, self._run_batch, fns)
             except BaseException as exc:  # commit failed: nothing in the batch is durable
-                for _, fut in batch:
+                for _, fut, _ in batch:
                     if not fut.done():
                         fut.set_exception(
                             exc if isinstance(exc, Exception) else RuntimeError(str(exc))
@@ -384,20 +472,27 @@ class Outbox:
                 if not isinstance(exc, Exception):
                     raise
                 continue
-            for (_, fut), (ok, value) in zip(batch, results, strict=True):
+            for (_, fut, adds), (ok, value) in zip(batch, results, strict=True):
                 if fut.done():
                     continue
-                if ok:
+                if ok and adds and unmarked is not None:
+                    fut.set_exception(unmarked)  # committed, but a lost -wal would go unseen
+                elif ok:
                     fut.set_result(value)
                 else:
                     fut.set_exception(value)
 
     def _run_batch(
         self, fns: list[Callable[[sqlite3.Connection], Any]]
-    ) -> list[tuple[bool, Any]]:
+    ) -> tuple[list[tuple[bool, Any]], OutboxStorageError | None]:
+        """One transaction for `fns` (each in a savepoint). When it adds entries, their ids go
+        to `outbox.acked` in parallel with the commit. Returns the per-operation results and,
+        if that record failed even after a checkpoint, the error for the adding operations."""
         conn = self._wconn
-        assert conn is not None
+        assert conn is not None and self._mark_writer is not None
         out: list[tuple[bool, Any]] = []
+        marking: concurrent.futures.Future[None] | None = None
+        highest = self._mark.acked
         conn.execute("BEGIN IMMEDIATE")
         try:
             for fn in fns:
@@ -411,12 +506,38 @@ class Outbox:
                 else:
                     conn.execute("RELEASE op")
                     out.append((True, value))
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
+            highest = int(row[0]) if row else 0
+            if highest > self._mark.acked:
+                marking = self._mark_writer.submit(self._mark.write, self._mark.acked, highest)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
+            if marking is not None:
+                concurrent.futures.wait([marking])
             raise
-        return out
+        if marking is None:
+            return out, None
+        try:
+            marking.result()
+        except OSError as exc:
+            if not self._checkpoint(conn, exc):
+                return out, _storage_error(exc)
+        self._mark.acked = highest
+        return out, None
+
+    def _checkpoint(self, conn: sqlite3.Connection, cause: OSError) -> bool:
+        """`outbox.acked` could not be written: copy the WAL into the main file instead, so a
+        lost -wal cannot lose the batch. True when that worked."""
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        except sqlite3.Error:
+            busy = 1
+        log.error("cannot record acknowledged outbox ids", extra={
+            "event": "outbox_acked_write_failed", "error": str(cause),
+            "checkpointed": not busy})
+        return not busy
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._reader is None or self._rconn is None:
@@ -475,7 +596,15 @@ class Outbox:
             return int(cur.lastrowid or 0)
 
         try:
-            entry_id = await self._write(insert)
+            entry_id = await self._write(insert, adds=True)
+        except (sqlite3.Error, OSError) as exc:
+            self._entries -= 1
+            self._bytes -= size
+            error = _storage_error(exc)
+            log.error("write not queued: outbox storage failed", extra={
+                "event": "outbox_storage_error", "method": method, "target": target,
+                "error": str(error)})
+            raise error from exc
         except BaseException:
             self._entries -= 1
             self._bytes -= size
@@ -513,13 +642,16 @@ class Outbox:
 
     async def defer(
         self, entry_id: int, *, attempts: int, next_attempt_at: float,
-        status: int | None, error: str | None,
+        status: int | None, error: str | None, waits: int | None = None,
     ) -> None:
-        """A retryable failure: remember the attempt; the entry keeps its place in the queue."""
+        """A retryable failure or a wait: remember it; the entry keeps its place in the queue."""
         ref = self._queued.get(entry_id)
         if ref is not None:
             ref.attempts = attempts
             ref.next_attempt_at = next_attempt_at
+            ref.last_status, ref.last_error = status, error
+            if waits is not None:
+                ref.waits = waits
         await self._write(lambda c: c.execute(
             "UPDATE outbox SET attempts=?, next_attempt_at=?, last_status=?, last_error=?"
             " WHERE id=?", (attempts, next_attempt_at, status, error, entry_id)))
