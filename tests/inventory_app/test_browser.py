@@ -354,3 +354,23 @@ def test_form_shows_queued_when_the_edge_answers_202(
     finally:
         context.close()
         proxy.stop()
+
+
+def test_a_viewer_sees_the_shared_page_without_the_forms(
+    server: tuple[AppServer, Seed, Database], browser: Browser
+) -> None:
+    # The HTML is the same for every user; the script hides what the role cannot use.
+    app_server, _seed, _db = server
+    context = browser.new_context(locale="en-US")
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    try:
+        sign_in(page, app_server.base, "viewer")
+        expect(page.locator("[data-user-role]")).to_have_text("Viewer")
+        expect(page.locator("nav a", has_text="Sell")).to_be_hidden()
+        expect(page.locator("nav a", has_text="Ledger")).to_be_visible()
+        expect(page.locator(".card[data-needs-post]")).to_be_hidden()
+        response = page.goto(app_server.base + "/documents/sale?lang=en")
+        assert response is not None and response.status == 403
+    finally:
+        context.close()
