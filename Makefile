@@ -6,12 +6,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 PYPROJECTS := pyproject.toml requirements-dev.txt inventory-app/pyproject.toml edge-cache/pyproject.toml edgelab/pyproject.toml
 PYTEST_ARGS ?=
+# two workers fit the two cores of the lab and CI machines; a test file stays on one worker
+# (module fixtures are built once); `make test PYTEST_WORKERS=0` runs serially
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS) --dist loadfile)
 
-.PHONY: setup system-deps lab test lint bench jupyter serve clean help
+.PHONY: setup system-deps lab lab-zh test test-fast lint bench jupyter serve clean help
 
 help:
 	@echo "make lab      run the whole lab on the local target (embedded default, no cluster)"
+	@echo "make lab-zh   the same with the 简体中文 notebooks (edgelab check --lang zh-CN)"
 	@echo "make test     lint, type-check and run every test (installs what it needs)"
+	@echo "make test-fast  the tests without the slow end-to-end and browser ones (local work)"
 	@echo "make bench    benchmarks: inventory-app latency, edge-cache vs nginx"
 	@echo "make lint     ruff + mypy"
 	@echo "make jupyter  JupyterLab on notebooks/ with the project's kernel"
@@ -35,10 +41,16 @@ lint: setup
 	$(BIN)/mypy inventory-app/src edge-cache/src edgelab/src
 
 test: setup system-deps lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
-lab: setup
+test-fast: setup
+	$(BIN)/python -m pytest $(PYTEST_XDIST) -m "not slow and not browser" $(PYTEST_ARGS)
+
+lab: setup system-deps
 	@scripts/run-lab
+
+lab-zh: setup
+	@scripts/run-lab --lang zh-CN
 
 serve: setup
 	@scripts/serve-app
@@ -47,7 +59,7 @@ bench: setup system-deps
 	$(BIN)/edgelab bench
 
 jupyter: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
