@@ -7,7 +7,8 @@ point's one-way WAN latency. A seeded read workload (`GET /api/products/{id}`, b
 over the real catalogue) runs through the edge: one sequence of `warmup_requests +
 requests_per_point` reads (one seed, one popularity ranking), whose first `warmup_requests`
 fill the cache and are not counted (rows with `phase == "warmup"`), the rest are measured
-(`phase == "measure"`).
+(`phase == "measure"`). Every point of one skew gets the same sequence (seed + the skew's
+index), so cache sizes and TTLs are compared on the very same requests.
 
 `hit_ratio` counts fresh hits only (`X-Edge-Cache: HIT`, no contact with the cloud).
 `che_hit_ratio` is Che's approximation for an LRU cache of that size under the same Zipf law;
@@ -181,8 +182,9 @@ def _sweep(
                                        "EDGE_CACHE_HOT_ENTRIES": str(min(size, 4096)),
                                        "EDGE_CACHE_POLICY_FILE": str(policy)}, wipe=True)
             urls = {edge: target.endpoints().edges[edge]}
-            # one sequence, one popularity ranking: the warm-up is the start of the measured run
-            ops = _reads(products, s, warmup + n, seed + len(rows), edge)
+            # one sequence, one popularity ranking: the warm-up is the start of the measured run;
+            # the same sequence for every size of a skew, so sizes are compared on equal terms
+            ops = _reads(products, s, warmup + n, seed + skews.index(s), edge)
             warm = run_async(run_workload(ops[:warmup], urls, token=token,
                                           concurrency=concurrency, progress=False))
             table = run_async(run_workload(ops[warmup:], urls, token=token,
