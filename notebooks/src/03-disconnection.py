@@ -6,14 +6,14 @@ from edgelab.labcheck.i18n import _
 #
 # **Learning goals**
 #
-# - Cut a shop's WAN link while clerks keep browsing and selling.
-# - See reads served from the edge (`OFFLINE-HIT`) and writes queued in its outbox (202).
-# - Watch the outbox drain after the link comes back, and verify against the cloud that every sale
-#   was applied exactly once.
-# - Compare with the same workload without an edge cache.
-# - Explain what Kubernetes does to an unreachable node's pods (K3s vs KubeEdge).
+# - Predict, then measure, what a shop's edge cache does when its WAN link is cut: reads served
+#   from the edge (`OFFLINE-HIT`), writes queued in its outbox (202).
+# - Watch the outbox drain after the link comes back, and verify against the cloud that every
+#   sale was applied exactly once, also after the edge process was killed while offline.
+# - Compute the outage detection delay yourself from the recorded requests (graded exercise).
+# - Explain what Kubernetes really does with an edge node that is cut off (K3s vs KubeEdge).
 #
-# **Time budget:** about 15 minutes (the experiment itself: warm-up + outage + recovery, twice).
+# **Time budget:** about 20 minutes (each experiment: warm-up + outage + recovery).
 #
 # **Prerequisites**
 #
@@ -22,28 +22,77 @@ from edgelab.labcheck.i18n import _
 # **Targets:** `local` (default) and `cluster` (the link is cut on the edge node by the `link`
 # playbook through ansible-runner).
 #
-# Run the cells from top to bottom (*Run → Run All Cells* works too). Each phase says what you
-# should see, does one thing, and then checks it: a ✔ line means the check passed, a ✘ line comes
-# with a hint.
+# For every experiment: first write your **prediction** in the cell marked *your prediction*,
+# then run it, read *What you should see*, and then **explain** in your own words. A ✔ line
+# means a check passed, a ✘ line comes with a hint.
+
+# %% [markdown] id="c00" lang="zh-CN"
+# # 03 · 断网：广域网断开时照常销售
+#
+# **学习目标**
+#
+# - 先预测、再测量：门店的广域网链路被切断时，边缘缓存会怎样——读请求由边缘应答
+#   （`OFFLINE-HIT`），写请求进入发件箱（202）。
+# - 观察链路恢复后发件箱的排空，并对照云端验证每笔销售恰好应用一次；即使边缘进程在断网时
+#   被强行杀掉也是如此。
+# - 根据记录的请求自己计算断网检测延迟（计分练习）。
+# - 解释 Kubernetes 对断网的边缘节点实际做了什么（K3s 与 KubeEdge 的区别）。
+#
+# **时间预算：** 约 20 分钟（每个实验：预热 + 断网 + 恢复）。
+#
+# **前提条件**
+#
+# - 已通过笔记本 01 和 02。
+#
+# **运行环境：** `local`（默认）和 `cluster`（由 `link` playbook 通过 ansible-runner 在边缘
+# 节点上切断链路）。
+#
+# 每个实验都按同一顺序：先在标有 *你的预测* 的单元格里写下**预测**，再运行，阅读
+# *你应当看到*，最后用自己的话**解释**。✔ 表示检查通过，✘ 会附带提示。
 
 # %% [markdown] id="c01"
-# ## Why this matters: what Kubernetes does when an edge node is cut off
+# ## What Kubernetes does when an edge node is cut off
 #
-# On plain Kubernetes, and on **K3s**, every node's kubelet reports to the API server. When a
-# node stops reporting, the node controller marks it `NotReady` / `Unreachable` after about 40 s
-# and taints it `node.kubernetes.io/unreachable`. Every pod gets a default toleration of
-# **300 s** for that taint; after that the pods on the node are **evicted** and, for
-# Deployments, rescheduled elsewhere. For a shop that is exactly wrong: the shop's edge cache
-# must keep running *in the shop* while the WAN is down, and no other node can take its place.
+# Every node's kubelet renews a lease with the API server. When a node stops renewing it, the
+# node lifecycle controller marks it `NotReady` (condition `Unknown`) after
+# `node-monitor-grace-period`, **50 s** in the pinned K3s 1.32 (40 s in Kubernetes before
+# 1.32), and taints it `node.kubernetes.io/unreachable:NoExecute`.
 #
-# **KubeEdge** is built for this case: EdgeCore on the edge node keeps the pod specs in a local
-# SQLite database (MetaManager) and keeps running them while the cloud is unreachable (edge
-# autonomy); the cloud side does not evict them, and the node re-syncs when it comes back.
+# - **Ordinary pods** (a Deployment's) get a default toleration of **300 s** for that taint;
+#   after that the API server evicts them and the Deployment creates replacements elsewhere.
+#   This is the same on K3s and on KubeEdge: KubeEdge's cloud side uses the upstream node
+#   lifecycle controller (KubeEdge issues #1571, #2385; users report pods recreated after a
+#   5-minute outage, #3941, #4048).
+# - **DaemonSet pods**, like our edge-cache, tolerate `unreachable` and `not-ready` forever:
+#   they are **never evicted, on either flavor**.
 #
-# So in this lab: outages shorter than 300 s behave the same on both flavors; on K3s a longer
-# outage evicts the edge-cache pods (the DaemonSet pod comes back only when the node does),
-# on KubeEdge it does not. The application-level part (serve reads from the cache, queue
-# writes, replay them exactly once) is the same everywhere; that is what we measure here.
+# The real difference shows when the **edge node restarts while it is offline**: EdgeCore's
+# MetaManager keeps the pod specs in a local SQLite database and starts the pods again from it
+# (edge autonomy); a K3s agent has to ask the API server for its pods and cannot, so the shop's
+# pods stay down until the WAN is back. The application-level part (serve reads from the
+# cache, queue writes durably, replay them exactly once) is the same everywhere: that is what
+# we measure here, including a `kill -9` of the edge process in the middle of an outage.
+
+# %% [markdown] id="c01" lang="zh-CN"
+# ## 边缘节点断网时 Kubernetes 做了什么
+#
+# 每个节点的 kubelet 都会向 API server 续约租约（lease）。节点停止续约后，节点生命周期控制器
+# 会在 `node-monitor-grace-period` 之后把它标记为 `NotReady`（状态 `Unknown`）——本实验固定的
+# K3s 1.32 中为 **50 秒**（1.32 之前的 Kubernetes 为 40 秒），并打上
+# `node.kubernetes.io/unreachable:NoExecute` 污点。
+#
+# - **普通 Pod**（Deployment 的 Pod）对该污点有 **300 秒**的默认容忍；超时后 API server
+#   驱逐它们，Deployment 在别处重建。K3s 和 KubeEdge 在这一点上相同：KubeEdge 的云端使用
+#   上游的节点生命周期控制器（KubeEdge issue #1571、#2385；有用户报告 5 分钟断网后 Pod
+#   被重建，#3941、#4048）。
+# - **DaemonSet 的 Pod**（比如我们的 edge-cache）永久容忍 `unreachable` 和 `not-ready`：
+#   **两种发行版都不会驱逐它们**。
+#
+# 真正的区别出现在**边缘节点在断网期间重启**时：EdgeCore 的 MetaManager 把 Pod 定义保存在
+# 本地 SQLite 数据库中，并据此重新启动 Pod（边缘自治）；K3s agent 必须向 API server 获取
+# 自己的 Pod，断网时做不到，门店的 Pod 要等广域网恢复才会回来。应用层的部分（从缓存应答读
+# 请求、持久地排队写请求、恰好一次地重放）在任何环境下都一样：这正是本笔记本要测量的，
+# 包括在断网期间对边缘进程执行 `kill -9`。
 
 # %% [markdown] id="c02"
 # ## Parameters
@@ -52,8 +101,18 @@ from edgelab.labcheck.i18n import _
 # freshness the edge may serve a stored response while offline (the cloud's own
 # `stale-if-error=604800` also allows a week, and the edge takes the larger of the two).
 # `outbox_max_entries` bounds the outbox: a full outbox answers `507 Insufficient Storage` and
-# never evicts a queued sale. Try `outbox_max_entries = 1` and see which checks fail.
-# `edges = 1` keeps the run short; with `edges = 2` both shops are cut at the same time.
+# never evicts a queued sale. `restart_phase` adds the "edge process killed while offline"
+# experiment; `lose_outbox = True` turns it into a negative control (the outbox is deleted
+# with the process, as on a node without durable storage).
+
+# %% [markdown] id="c02" lang="zh-CN"
+# ## 参数
+#
+# `outage_s` 是链路切断的时长。`max_offline_stale_s` 是断网时边缘可以在新鲜期之后继续使用
+# 已存响应的时长（云端自己的 `stale-if-error=604800` 也允许一周，边缘取两者中较大者）。
+# `outbox_max_entries` 限制发件箱的大小：发件箱满时应答 `507 Insufficient Storage`，绝不会
+# 丢弃已排队的销售。`restart_phase` 增加"断网期间杀掉边缘进程"实验；`lose_outbox = True`
+# 把它变成反向对照（进程被杀时发件箱也被删除，就像没有持久存储的节点）。
 
 # %% tags=["parameters"] id="c03"
 target = "local"  # "local": every part is a process on this machine; "cluster": K3s/KubeEdge
@@ -74,6 +133,8 @@ max_offline_stale_s = 604800  # local: EDGE_CACHE_MAX_OFFLINE_STALE (seconds)
 outbox_max_entries = 100000  # local: edge setting EDGE_CACHE_OUTBOX_MAX_ENTRIES
 min_read_success = 0.5  # share of reads during the outage that must succeed via the edge
 drain_timeout_s = 120  # how long the outboxes may take to drain after the link is back
+restart_phase = True  # local: also kill -9 the edge process in the middle of an outage
+lose_outbox = False  # negative control: delete the edge's outbox with the process
 
 results_dir = "../build/lab/notebooks/03-disconnection"  # results.json, CSV and PNG files
 cleanup = True  # stop what this notebook started at the end, also after an error
@@ -82,17 +143,27 @@ cleanup = True  # stop what this notebook started at the end, also after an erro
 # ## Set-up
 #
 # The next cell loads the lab kit and opens this notebook's results file. Every value we
-# measure and every check is written to `results.json` in `results_dir` at once, so that
-# `edgelab check` (and your instructor) can read them even if a later cell fails. Whatever
+# measure and every check is written to `results.json` in `results_dir` at once. Whatever
 # this notebook starts is registered for teardown right away: it is stopped at the end, and
 # also when the kernel stops after an error.
 
+# %% [markdown] id="c04" lang="zh-CN"
+# ## 准备
+#
+# 下一个单元格加载实验工具包并打开本笔记本的结果文件。每个测量值和每项检查都会立即写入
+# `results_dir` 中的 `results.json`。本笔记本启动的一切都会立刻登记清理：结束时停止，
+# 出错导致内核停止时也会停止。
+
 # %% id="c05"
 from edgelab.experiments import disconnection
-from edgelab.labcheck import Results, cluster
+from edgelab.labcheck import Results, answers, cluster, grading
 from edgelab.labcheck import walkthrough as steps
 from IPython.display import Image, display
 
+from edgelab import plots
+
+lang = _("en", zh="zh-CN")
+plots.set_language(lang)
 results = Results(results_dir, notebook="03-disconnection", cleanup=cleanup)
 results.record(
     "parameters",
@@ -105,10 +176,13 @@ print(f"results: {results.dir}")
 # ## Phase 1 · Start the lab
 #
 # The edges get this notebook's offline bounds (local target). On a cluster we also note the
-# edge-cache pods (name, node, uid, restarts) so that we can tell afterwards whether Kubernetes
-# replaced them during the outage.
+# edge-cache pods (name, node, uid, restarts) to compare after the outage.
+
+# %% [markdown] id="c06" lang="zh-CN"
+# ## 阶段 1 · 启动实验环境
 #
-# *What you should see:* every part healthy, every edge online.
+# 边缘缓存使用本笔记本的离线参数（本地运行环境）。在集群上我们还记录 edge-cache 的 Pod
+# （名称、节点、uid、重启次数），以便断网后对比。
 
 # %% id="c07"
 edge_env = {
@@ -132,29 +206,75 @@ health
 results.check(
     "lab ready",
     bool(health["healthy"].all()),
-    success="cloud, links and edges healthy",
-    hint="Run notebook 01 to find the part that is not healthy.",
+    success=_("cloud, links and edges healthy", zh="云端、链路和边缘缓存均健康"),
+    hint=_("Run notebook 01 to find the part that is not healthy.",
+           zh="运行笔记本 01，找出不健康的部分。"),
     observed=health.loc[~health["healthy"], "name"].tolist(),
 )
 
-# %% [markdown] id="c09"
-# ## Phase 2 · Run the experiment
+# %% [markdown] id="p1"
+# ## Phase 2 · Your prediction
 #
-# `disconnection()` does, for every shop at once:
+# The experiment below lets clerks work for `warmup_s` seconds, cuts the link for `outage_s`
+# seconds (`mode`), and restores it. Before you run it, write down in the next cell:
 #
-# 1. **warm-up**: browse the catalogue and the shop's stock through the edge, so the cache holds it;
-# 2. **workload** of clerks (browse, look up products and stock; `write_share` of the requests
-#    sell or receive goods) for
-#    `warmup_s + outage_s + after_s` seconds; after `warmup_s` the links are cut (`mode`) and
-#    restored `outage_s` later;
-# 3. **drain**: wait until every edge's outbox is empty (at most `drain_timeout_s`);
-# 4. **verify** against the cloud: every write the shop accepted is there exactly once (no
-#    loss, no duplicate), and the stock balances add up;
-# 5. **baseline**: the same workload sent directly to the cloud through the same links, no cache.
+# - `predicted_read_success`: the share of reads (0 to 1) that will still succeed during the
+#   outage;
+# - `predicted_detection_s`: how many seconds after the cut the edge will notice that the cloud
+#   is gone and answer from its store;
+# - `predicted_drain_s`: how many seconds after the link is back the outbox will be empty.
 #
-# *What you should see:* progress bars for the phases (tens of seconds). Then a summary.
+# Your predictions are recorded and shown beside the measured values below and in the report.
+# They are not graded for being right, only for being there.
 
-# %% id="c10"
+# %% [markdown] id="p1" lang="zh-CN"
+# ## 阶段 2 · 你的预测
+#
+# 下面的实验先让店员工作 `warmup_s` 秒，然后把链路切断 `outage_s` 秒（`mode`），再恢复。
+# 运行之前，请在下一个单元格中写下：
+#
+# - `predicted_read_success`：断网期间仍能成功的读请求比例（0 到 1）；
+# - `predicted_detection_s`：切断后多少秒边缘会发现云端不可达，并改由本地存储应答；
+# - `predicted_drain_s`：链路恢复后多少秒发件箱会排空。
+#
+# 你的预测会被记录，并在下文和报告中与实测值并列显示。评分只看是否作了预测，不看是否预测正确。
+
+# %% id="p2" answer="prediction"
+predicted_read_success = None  # e.g. 0.5
+predicted_detection_s = None  # seconds
+predicted_drain_s = None  # seconds
+
+# %% id="p2" solution=true
+predicted_read_success = 0.95  # most reads are for cached products
+predicted_detection_s = 1.0  # the prober checks the cloud about once a second
+predicted_drain_s = 2.0  # a few dozen queued writes, replayed in parallel
+
+# %% id="p3"
+answers.predict(
+    results, lang=lang, read_success=predicted_read_success,
+    detection_s=predicted_detection_s, drain_s=predicted_drain_s,
+)
+
+# %% [markdown] id="c09"
+# ## Phase 3 · Run the experiment
+#
+# `disconnection()` does, for every shop at once: a **warm-up** (browse the catalogue and
+# stock through the edge, so the cache holds it); a **workload** of clerks (browse, look up
+# products and stock; `write_share` of the requests sell or receive goods) with the link cut
+# after `warmup_s` and restored `outage_s` later; a **drain** (until every outbox is empty);
+# a **verification** against the cloud (every write the shop accepted is there exactly once;
+# balances add up); and the **baseline** (the same workload straight to the cloud, no cache).
+
+# %% [markdown] id="c09" lang="zh-CN"
+# ## 阶段 3 · 运行实验
+#
+# `disconnection()` 对所有门店同时执行：**预热**（经边缘浏览商品目录和库存，让缓存存下
+# 它们）；店员的**工作负载**（浏览、查询商品和库存；其中 `write_share` 比例的请求是销售
+# 或收货），`warmup_s` 秒后切断链路，`outage_s` 秒后恢复；**排空**（直到每个发件箱为空）；
+# 对照云端**验证**（门店接受的每笔写入都恰好存在一次，库存余额一致）；以及**基线**（同样
+# 的负载直接发往云端，不经缓存）。
+
+# %% id="c10" tags=["raw-data"]
 run = disconnection(
     lab, outage_s=outage_s, warmup_s=warmup_s, after_s=after_s, mode=mode,
     concurrency=concurrency, baseline=baseline, seed=seed, drain_timeout_s=drain_timeout_s,
@@ -167,78 +287,176 @@ summary = results.record("experiment", run.summary)
                          "drained", "drain_time_s", "verification_passed")}
 
 # %% [markdown] id="c11"
-# ## Phase 3 · Reads during the outage
+# ## Phase 4 · Reads during the outage
 #
-# While the link was cut, the edge could not reach the cloud. The prober noticed within about a
-# second and switched the edge to OFFLINE; from then on every read was answered from the store
-# (`X-Edge-Cache: OFFLINE-HIT`, with an `Age` header) without waiting for the cloud, as long as
-# the stored copy was younger than `max_offline_stale_s`.
+# *What you should see:* almost every read succeeded during the outage, most of them marked
+# `X-Edge-Cache: OFFLINE-HIT` (with an `Age` header): the edge's prober noticed that the cloud
+# was gone and the edge answered from its store without waiting for the cloud, as long as the
+# stored copy was younger than `max_offline_stale_s`. A few reads may be `503` for URLs that
+# were never cached.
+
+# %% [markdown] id="c11" lang="zh-CN"
+# ## 阶段 4 · 断网期间的读请求
 #
-# *What you should see:* almost every read succeeded during the outage; a few may be `503`
-# for URLs that were never cached.
+# *你应当看到：* 断网期间几乎所有读请求都成功了，大多标记为 `X-Edge-Cache: OFFLINE-HIT`
+# （带 `Age` 头）：边缘的探测器发现云端不可达，于是边缘直接用本地存储应答，不再等待云端，
+# 只要存储的副本比 `max_offline_stale_s` 新。少数从未缓存过的 URL 可能返回 `503`。
 
 # %% id="c12"
+answers.compare(results, "read_success", predicted_read_success,
+                summary["read_success_rate_during_outage"], lang=lang)
 results.check(
     "reads served during the outage",
     (summary["read_success_rate_during_outage"] or 0) >= min_read_success,
-    success=f"{summary['reads_ok_during_outage']}/{summary['reads_during_outage']} reads "
-    "answered while the WAN was down",
-    hint="Reads fail offline when nothing is cached (warm-up; entries the change feed "
-    "evicted) or the stored copy is older than the offline licence (max_offline_stale_s).",
+    success=_(f"{summary['reads_ok_during_outage']}/{summary['reads_during_outage']} reads "
+              "answered while the WAN was down",
+              zh=f"广域网断开期间应答了 {summary['reads_ok_during_outage']}/"
+              f"{summary['reads_during_outage']} 个读请求"),
+    hint=_("Reads fail offline when nothing is cached (warm-up; entries the change feed "
+           "evicted) or the stored copy is older than the offline licence "
+           "(max_offline_stale_s).",
+           zh="离线时读请求失败的原因：没有缓存（预热不足；条目被变更流淘汰），或存储的副本"
+           "超过了离线许可期（max_offline_stale_s）。"),
     observed=summary["read_success_rate_during_outage"],
 )
 results.check(
     "offline hits",
     summary["offline_hits_during_outage"] > 0,
-    success=f"{summary['offline_hits_during_outage']} responses marked OFFLINE-HIT",
-    hint="No OFFLINE-HIT: the edge never went offline. Did the link really go down?",
+    success=_(f"{summary['offline_hits_during_outage']} responses marked OFFLINE-HIT",
+              zh=f"{summary['offline_hits_during_outage']} 个响应标记为 OFFLINE-HIT"),
+    hint=_("No OFFLINE-HIT: the edge never went offline. Did the link really go down?",
+           zh="没有 OFFLINE-HIT：边缘从未进入离线状态。链路真的断开了吗？"),
     observed=summary["cache_status_during_outage"],
 )
 
+# %% [markdown] id="e1"
+# ## Exercise (graded) · How fast did the edge notice?
+#
+# `requests.csv` has one row per request: `t` (seconds since the workload started), `variant`
+# (`edge` or `no-cache`), `method`, `status`, `cache_status` (the `X-Edge-Cache` header), …
+# `summary["t_cut"]` is the moment the link was cut, on the same clock.
+#
+# Complete `detection_delay(requests, t_cut)`: return the seconds from `t_cut` to the **first**
+# request of the `edge` variant, at or after `t_cut`, that was answered `OFFLINE-HIT`
+# (None when there is none). Use pandas only; do not call `edgelab` in your answer.
+# `edgelab check` grades it by calling your function on the recorded CSV in a separate
+# process and comparing with its own computation (± 0.01 s).
+#
+# Then rerun the notebook with `mode = "blackhole"` (packets dropped instead of refused) and
+# compare the delays.
+
+# %% [markdown] id="e1" lang="zh-CN"
+# ## 练习（计分）· 边缘多快发现断网？
+#
+# `requests.csv` 每行一个请求：`t`（工作负载开始后的秒数）、`variant`（`edge` 或
+# `no-cache`）、`method`、`status`、`cache_status`（`X-Edge-Cache` 头）……
+# `summary["t_cut"]` 是链路被切断的时刻，使用同一时钟。
+#
+# 完成 `detection_delay(requests, t_cut)`：返回从 `t_cut` 到 `edge` 变体中、在 `t_cut`
+# 时或之后**第一个**以 `OFFLINE-HIT` 应答的请求所经过的秒数（没有则返回 None）。只用
+# pandas，答案中不要调用 `edgelab`。`edgelab check` 会在单独的进程中用记录的 CSV 调用你的
+# 函数，并与它自己的计算结果比较（± 0.01 秒）。
+#
+# 然后用 `mode = "blackhole"`（丢弃数据包而不是拒绝连接）重新运行笔记本，比较两种延迟。
+
+# %% id="e2" answer="exercise"
+import pandas as pd
+
+
+def detection_delay(requests: pd.DataFrame, t_cut: float) -> float | None:
+    # your code: the first OFFLINE-HIT of the edge variant at or after t_cut, minus t_cut
+    return None
+
+# %% id="e2" solution=true
+import pandas as pd
+
+
+def detection_delay(requests: pd.DataFrame, t_cut: float) -> float | None:  # noqa: F811
+    edge = requests[requests["variant"] == "edge"]
+    offline = edge[(edge["t"] >= t_cut) & (edge["cache_status"] == "OFFLINE-HIT")]
+    if offline.empty:
+        return None
+    return float(offline["t"].min() - t_cut)
+
+# %% id="e3"
+import pandas as pd
+
+recorded = pd.read_csv(results.file("requests.csv"))
+expected_delay = grading.detection_delay(recorded, summary["t_cut"])
+answers.exercise(
+    results, "exercise: detection delay", globals().get("detection_delay"),
+    (recorded, summary["t_cut"]),
+    expected_delay, tolerance=0.01, lang=lang,
+    success=_("your detection_delay() = {got} s, as measured",
+              zh="你的 detection_delay() = {got} 秒，与实测一致"),
+    hint=_("Filter variant == 'edge', t >= t_cut and cache_status == 'OFFLINE-HIT'; "
+           "take the smallest t and subtract t_cut.",
+           zh="筛选 variant == 'edge'、t >= t_cut 且 cache_status == 'OFFLINE-HIT' 的行；"
+           "取最小的 t 再减去 t_cut。"),
+)
+answers.compare(results, "detection_s", predicted_detection_s, expected_delay, " s", lang=lang)
+
 # %% [markdown] id="c13"
-# ## Phase 4 · Writes: queued, replayed, applied exactly once
+# ## Phase 5 · Writes: queued, replayed, applied exactly once
 #
-# Every sale or receipt the shop made during the outage went into the edge's **outbox**
-# (SQLite, fsynced before the clerk got `202 Accepted`). When the link came back, the edge
-# replayed the outbox in order, with each write's `Idempotency-Key`, so a replay that the cloud
-# had already applied (say, the answer was lost on the way back) is not applied twice.
+# *What you should see:* every write during the outage accepted (202): it went into the edge's
+# **outbox** (SQLite, fsynced before the clerk got `202 Accepted`). When the link came back,
+# the edge replayed the outbox with each write's `Idempotency-Key`, so a replay that the cloud
+# had already applied (say, the answer was lost on the way back) is not applied twice. The
+# outboxes drained within seconds, and the verification passed: each accepted write applied
+# exactly once, balances consistent.
+
+# %% [markdown] id="c13" lang="zh-CN"
+# ## 阶段 5 · 写请求：排队、重放、恰好应用一次
 #
-# *What you should see:* every write during the outage accepted (202), the outboxes drained
-# within seconds of the link coming back, and the verification passed: each accepted write
-# applied exactly once, balances consistent.
+# *你应当看到：* 断网期间的每个写请求都被接受（202）：它进入了边缘的**发件箱**（SQLite，
+# 在店员收到 `202 Accepted` 之前已 fsync）。链路恢复后，边缘带着每笔写入的
+# `Idempotency-Key`（幂等键）重放发件箱，所以云端已经应用过的重放（比如回程应答丢失）
+# 不会被应用两次。发件箱在几秒内排空，验证通过：每笔被接受的写入恰好应用一次，余额一致。
 
 # %% id="c14"
 accepted = summary["writes_accepted_during_outage"]
 results.check(
     "writes accepted during the outage",
     summary["writes_during_outage"] > 0 and accepted == summary["writes_during_outage"],
-    success=f"{accepted} writes queued in the outbox (202) while offline",
-    hint="507 answers mean the outbox was full (outbox_max_entries); 5xx means the edge "
-    "forwarded instead of queueing.",
+    success=_(f"{accepted} writes queued in the outbox (202) while offline",
+              zh=f"离线期间 {accepted} 笔写入进入发件箱（202）"),
+    hint=_("507 answers mean the outbox was full (outbox_max_entries); 5xx means the edge "
+           "forwarded instead of queueing.",
+           zh="507 表示发件箱已满（outbox_max_entries）；5xx 表示边缘转发了请求而没有排队。"),
     observed=f"{accepted}/{summary['writes_during_outage']} accepted",
 )
 results.check(
     "outboxes drained",
     bool(summary["drained"]),
-    success=f"drained {summary['drain_time_s']:.1f} s after the link came back"
-    if summary["drained"] else "",
-    hint="Look at outbox.csv and the edge's /_edge/outbox?state=dead for dead letters.",
+    success=_(f"drained {summary['drain_time_s'] or 0:.1f} s after the link came back",
+              zh=f"链路恢复后 {summary['drain_time_s'] or 0:.1f} 秒排空"),
+    hint=_("Look at outbox.csv and the edge's /_edge/outbox?state=dead for dead letters.",
+           zh="查看 outbox.csv 和边缘的 /_edge/outbox?state=dead（死信）。"),
 )
 results.check(
     "every write applied exactly once",
     bool(summary["verification_passed"]),
-    success=f"{summary['writes_applied']} writes applied, 0 lost, 0 duplicated",
-    hint="writes.csv lists every write and how often the cloud applied it.",
+    success=_(f"{summary['writes_applied']} writes applied, 0 lost, 0 duplicated",
+              zh=f"应用了 {summary['writes_applied']} 笔写入，0 丢失，0 重复"),
+    hint=_("writes.csv lists every write and how often the cloud applied it.",
+           zh="writes.csv 列出了每笔写入以及云端应用它的次数。"),
     observed=summary["verification_reasons"],
 )
+answers.compare(results, "drain_s", predicted_drain_s, summary["drain_time_s"], " s", lang=lang)
 
 # %% [markdown] id="c15"
-# ## Phase 5 · The same shop without an edge cache
+# ## Phase 6 · The same shop without an edge cache
 #
-# The baseline sent the same kind of workload straight to the cloud through the same links.
-#
-# *What you should see:* during the outage almost every request failed: without a local copy
+# *What you should see:* the baseline sent the same kind of workload straight to the cloud
+# through the same links; during the outage almost every request failed. Without a local copy
 # and a local queue, a cut WAN means a closed shop.
+
+# %% [markdown] id="c15" lang="zh-CN"
+# ## 阶段 6 · 没有边缘缓存的同一家门店
+#
+# *你应当看到：* 基线把同样的负载经同样的链路直接发往云端；断网期间几乎所有请求都失败了。
+# 没有本地副本和本地队列，广域网一断，门店就只能关门。
 
 # %% id="c16"
 base = summary.get("baseline") or {}
@@ -248,21 +466,115 @@ if baseline and "read_success_rate_during_outage" in base:
         "the edge beats no cache during the outage",
         (base["read_success_rate_during_outage"] or 0)
         < (summary["read_success_rate_during_outage"] or 0),
-        success=f"reads OK during the outage: edge "
-        f"{summary['read_success_rate_during_outage']:.0%} vs no cache "
-        f"{base['read_success_rate_during_outage'] or 0:.0%}",
-        hint="The baseline should fail while the link is down; was the outage too short?",
+        success=_(f"reads OK during the outage: edge "
+                  f"{summary['read_success_rate_during_outage']:.0%} vs no cache "
+                  f"{base['read_success_rate_during_outage'] or 0:.0%}",
+                  zh=f"断网期间读成功率：边缘 {summary['read_success_rate_during_outage']:.0%}，"
+                  f"无缓存 {base['read_success_rate_during_outage'] or 0:.0%}"),
+        hint=_("The baseline should fail while the link is down; was the outage too short?",
+               zh="链路断开时基线应当失败；断网时间是否太短？"),
     )
+elif baseline:
+    results.skip("the edge beats no cache during the outage",
+                 _(f"no baseline on this target: {base.get('skipped', 'not measured')}",
+                   zh=f"此运行环境没有基线：{base.get('skipped', '未测量')}"))
 else:
-    results.skip("the edge beats no cache during the outage", "baseline not run")
+    results.skip("the edge beats no cache during the outage",
+                 _("baseline = False", zh="baseline = False（未运行基线）"))
+
+# %% [markdown] id="r0"
+# ## Phase 7 · The edge process is killed while offline
+#
+# On a cluster the question is whether the *pods* come back after a restart while offline
+# (EdgeCore: yes, from local metadata; a K3s agent: not until the API server is reachable).
+# On the local target there is no node agent, but the part that matters to the shop is the
+# same: when the edge-cache process dies (`kill -9`, no clean shutdown) in the middle of an
+# outage and starts again, do the sales it accepted before it died survive?
+#
+# We run the experiment again and, half-way through the outage, kill the edge with SIGKILL and
+# start it again (with `lose_outbox = True` its outbox database is deleted as well: the
+# negative control). **Predict** first: with the durable outbox, how many accepted writes will
+# be lost? And with `lose_outbox = True`?
+
+# %% [markdown] id="r0" lang="zh-CN"
+# ## 阶段 7 · 离线期间边缘进程被杀掉
+#
+# 在集群上，问题是断网期间重启后 *Pod* 能否回来（EdgeCore：能，依靠本地元数据；K3s agent：
+# 要等到能连上 API server）。本地运行环境没有节点代理，但对门店重要的部分是一样的：
+# edge-cache 进程在断网中途死掉（`kill -9`，没有正常关闭）并重新启动后，它死前接受的销售
+# 还在吗？
+#
+# 我们再运行一次实验，在断网进行到一半时用 SIGKILL 杀掉边缘进程并重新启动（若
+# `lose_outbox = True`，它的发件箱数据库也会被删除：反向对照）。先**预测**：有持久发件箱
+# 时，会丢失多少笔已接受的写入？`lose_outbox = True` 时呢？
+
+# %% id="r1" answer="prediction"
+predicted_lost_after_crash = None  # accepted writes lost after kill -9 (durable outbox)
+
+# %% id="r1" solution=true
+predicted_lost_after_crash = 0  # the outbox is fsynced before 202 is sent
+
+# %% id="r2" tags=["raw-data"]
+crash = None
+if target == "local" and restart_phase:
+    shop = lab.edge_names()[0]
+
+    def kill_edge() -> None:
+        lab.restart_edge(shop, crash=True, lose_outbox=lose_outbox)
+
+    crash = disconnection(
+        lab, outage_s=outage_s, warmup_s=warmup_s, after_s=after_s, mode=mode, edges=[shop],
+        concurrency=concurrency, baseline=False, seed=seed + 1, drain_timeout_s=drain_timeout_s,
+        mix=steps.shop_mix(write_share), disruption=kill_edge, warm_products=10,
+    )
+    crash.save(results.file("crash"))
+    crash_summary = results.record("crash_experiment", crash.summary)
+    display({k: crash_summary[k] for k in ("writes_during_outage",
+                                           "writes_accepted_during_outage", "writes_lost",
+                                           "writes_duplicated", "verification_passed")})
+
+# %% id="r3"
+if crash is not None:
+    answers.compare(results, "lost_after_crash", predicted_lost_after_crash,
+                    crash_summary["writes_lost"], lang=lang)
+    results.check(
+        "queued writes survive kill -9 while offline",
+        bool(crash_summary["verification_passed"]),
+        success=_(f"edge killed and restarted offline: {crash_summary['writes_applied']} writes "
+                  "applied, 0 lost, 0 duplicated",
+                  zh=f"离线时边缘被杀掉并重启：应用了 {crash_summary['writes_applied']} 笔写入，"
+                  "0 丢失，0 重复"),
+        hint=_("Lost writes after the restart: the outbox was not on durable storage "
+               "(lose_outbox = True deletes it on purpose). Accepting a sale (202) is a "
+               "promise; it is only safe once the write is on disk.",
+               zh="重启后丢失了写入：发件箱不在持久存储上（lose_outbox = True 会故意删除它）。"
+               "接受一笔销售（202）是一个承诺；只有写入落盘之后才是安全的。"),
+        observed=crash_summary["verification_reasons"],
+    )
+elif target == "local":
+    results.skip("queued writes survive kill -9 while offline",
+                 _("restart_phase = False", zh="restart_phase = False（未运行此阶段）"))
+else:
+    results.skip("queued writes survive kill -9 while offline",
+                 _("cluster: restarting EdgeCore or the k3s agent through the playbooks is not "
+                   "wired into this notebook yet (see the instructor guide)",
+                   zh="集群：本笔记本尚未接入通过 playbook 重启 EdgeCore 或 k3s agent"
+                   "（见教师指南）"))
 
 # %% [markdown] id="c17"
-# ## Phase 6 · Did Kubernetes touch the edge pods? (cluster target only)
+# ## Phase 8 · Did Kubernetes touch the edge pods? (cluster target only)
 #
-# *What you should see:* for an outage shorter than 300 s, the same edge-cache pods (same uid)
-# with no new restarts, on K3s and on KubeEdge. Rerun with `outage_s = 360` on each flavor and
-# compare: on K3s the pods on the cut node are evicted after the 300 s toleration, on KubeEdge
-# they keep running.
+# *What you should see:* the same edge-cache pods (same uid) with no new restarts, on K3s and
+# on KubeEdge, for any outage length: they belong to a DaemonSet, which tolerates the
+# `unreachable` taint forever. (An ordinary Deployment's pod on the cut node would be evicted
+# after 300 s on both flavors.) On the local target there are no pods.
+
+# %% [markdown] id="c17" lang="zh-CN"
+# ## 阶段 8 · Kubernetes 动了边缘 Pod 吗？（仅集群运行环境）
+#
+# *你应当看到：* 无论断网多久，K3s 和 KubeEdge 上都是同样的 edge-cache Pod（相同 uid），
+# 没有新的重启：它们属于 DaemonSet，永久容忍 `unreachable` 污点。（被切断节点上普通
+# Deployment 的 Pod 在两种发行版上都会在 300 秒后被驱逐。）本地运行环境没有 Pod。
 
 # %% id="c18"
 if pods_before is not None:
@@ -273,41 +585,116 @@ if pods_before is not None:
     results.check(
         "edge pods kept running",
         kept and restarts == 0,
-        success="same edge-cache pods, no restarts",
-        hint="New pod uids mean Kubernetes evicted and replaced them (K3s after 300 s).",
+        success=_("same edge-cache pods, no restarts (DaemonSet pods are never evicted)",
+                  zh="同样的 edge-cache Pod，没有重启（DaemonSet 的 Pod 从不被驱逐）"),
+        hint=_("New pod uids: someone deleted or rolled the DaemonSet during the outage "
+               "(eviction does not apply to DaemonSet pods).",
+               zh="Pod uid 变了：断网期间有人删除或滚动更新了 DaemonSet（驱逐不适用于 "
+               "DaemonSet 的 Pod）。"),
         observed={"same_pods": kept, "new_restarts": restarts},
     )
 else:
-    results.skip("edge pods kept running", "local target: no pods")
+    results.skip("edge pods kept running",
+                 _("local target: the edges are processes, not pods",
+                   zh="本地运行环境：边缘是进程，不是 Pod"))
 
 # %% [markdown] id="c19"
 # ## Plots
 #
 # `run.save()` wrote the tables (`requests.csv`, `outbox.csv`, `writes.csv`, `summary.json`)
-# and these figures into `results_dir`: the request timeline with the outage shaded, the outbox
-# depth over time, and latency distributions by cache status.
+# and these figures into `results_dir`: the request timeline with the online/offline strip,
+# the detection and drain marks, the outbox depth over time, and latency by cache status.
+
+# %% [markdown] id="c19" lang="zh-CN"
+# ## 图表
+#
+# `run.save()` 把数据表（`requests.csv`、`outbox.csv`、`writes.csv`、`summary.json`）和下列
+# 图写入 `results_dir`：带在线/离线条带以及检测和排空标记的请求时间线、发件箱深度随时间
+# 的变化、按缓存状态划分的延迟分布。
 
 # %% id="c20"
-for plot in run.plots:
+for plot in run.plots + (crash.plots if crash is not None else []):
     print(plot.name)
     display(Image(filename=str(plot)))
 
 # %% [markdown] id="c21"
-# ## Reflection
+# ## Explain
+#
+# Answer each question in the cell below it (two to four sentences). Your answers are
+# collected into the report of `edgelab check`.
 #
 # 1. Which reads failed during the outage, and why? What would you cache on purpose before
 #    closing time if you expected a long outage?
-# 2. A sale replayed after the outage would drive stock below zero in the cloud. The cloud
-#    accepts it and flags it for review instead of rejecting it. Why is rejecting it wrong?
-# 3. The outbox answers `507` when full instead of dropping the oldest write. Why?
-# 4. Your shops run on K3s agents and the WAN is down for 10 minutes. What happens to the
-#    edge-cache pods at minute 5, and what would you change: KubeEdge, or tolerations?
+
+# %% [markdown] id="c21" lang="zh-CN"
+# ## 解释
+#
+# 在每个问题下面的单元格中作答（两到四句话）。你的答案会被收集到 `edgelab check` 的报告中。
+#
+# 1. 断网期间哪些读请求失败了，为什么？如果预计会长时间断网，你会在打烊前特意缓存什么？
+
+# %% [markdown] id="a1" answer="reflection"
+# *Your answer:*
+
+# %% [markdown] id="a1" lang="zh-CN"
+# *你的答案：*
+
+# %% [markdown] id="q2"
+# 2. Compare your predictions with the measured values above. Which one was furthest off, and
+#    what did you not take into account?
+
+# %% [markdown] id="q2" lang="zh-CN"
+# 2. 把你的预测与上面的实测值比较。哪一个偏差最大？你忽略了什么？
+
+# %% [markdown] id="a2" answer="reflection"
+# *Your answer:*
+
+# %% [markdown] id="a2" lang="zh-CN"
+# *你的答案：*
+
+# %% [markdown] id="q3"
+# 3. The outbox answers `507` when full instead of dropping the oldest write, and it fsyncs
+#    before answering `202`. What would a clerk and the cloud see if it did either of these
+#    differently? (Phase 7 with `lose_outbox = True` shows one case.)
+
+# %% [markdown] id="q3" lang="zh-CN"
+# 3. 发件箱满时应答 `507`，而不是丢弃最旧的写入；并且在应答 `202` 之前先 fsync。如果它在
+#    这两点上换一种做法，店员和云端会看到什么？（阶段 7 中 `lose_outbox = True` 展示了
+#    其中一种情况。）
+
+# %% [markdown] id="a3" answer="reflection"
+# *Your answer:*
+
+# %% [markdown] id="a3" lang="zh-CN"
+# *你的答案：*
+
+# %% [markdown] id="q4"
+# 4. Your shops run on K3s agents, the WAN is down for 10 minutes, and at minute 4 a shop's
+#    node reboots. What happens to the edge-cache pod, and to an ordinary Deployment's pod on
+#    that node, at minute 5 and after the reboot? What would be different on KubeEdge?
+
+# %% [markdown] id="q4" lang="zh-CN"
+# 4. 你的门店运行在 K3s agent 上，广域网断开 10 分钟，第 4 分钟时一家门店的节点重启。在
+#    第 5 分钟以及重启之后，该节点上的 edge-cache Pod 和一个普通 Deployment 的 Pod 分别会
+#    怎样？换成 KubeEdge 会有什么不同？
+
+# %% [markdown] id="a4" answer="reflection"
+# *Your answer:*
+
+# %% [markdown] id="a4" lang="zh-CN"
+# *你的答案：*
 
 # %% [markdown] id="c22"
 # ## Summary
 #
 # The table lists every check of this notebook. `results.json` in `results_dir` holds the same
-# table plus every recorded value; `edgelab check` reads it.
+# table plus every recorded value; `edgelab check` grades from the raw data files instead.
+
+# %% [markdown] id="c22" lang="zh-CN"
+# ## 小结
+#
+# 下表列出本笔记本的所有检查。`results_dir` 中的 `results.json` 包含同样的表格和每个记录的
+# 值；`edgelab check` 则根据原始数据文件评分。
 
 # %% id="c23"
 results.record("all_checks_passed", results.all_passed)
@@ -317,9 +704,17 @@ results.summary()
 # ## Teardown
 #
 # Stops what this notebook started (on the local target: the lab's processes; their data and
-# logs stay in `lab_dir`). Safe to run twice, and safe after a failed cell. On a cluster
-# nothing is removed: the instructor owns it. Set `cleanup = False` to keep the lab running
-# after the notebook (then run `edgelab down` yourself).
+# logs stay in `lab_dir`) and restores a cut link. Safe to run twice, and safe after a failed
+# cell. On a cluster nothing is removed: the instructor owns it. Set `cleanup = False` to keep
+# the lab running after the notebook (then run `edgelab down` yourself).
+
+# %% [markdown] id="c24" lang="zh-CN"
+# ## 清理
+#
+# 停止本笔记本启动的一切（本地运行环境：实验环境的进程；它们的数据和日志保留在 `lab_dir`
+# 中），并恢复被切断的链路。运行两次是安全的，某个单元格失败后运行也是安全的。在集群上不会
+# 删除任何东西：集群归教师管理。设置 `cleanup = False` 可在笔记本结束后保持实验环境运行
+# （之后请自己运行 `edgelab down`）。
 
 # %% tags=["teardown"] id="c25"
 results.teardown()

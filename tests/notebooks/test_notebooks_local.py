@@ -45,6 +45,7 @@ def _lab_processes(lab_dir: Path) -> list[psutil.Process]:
 def test_all_notebooks_pass_with_quick_parameters(tmp_path: Path, lab_dir: Path) -> None:
     run = edgelab_check(
         tmp_path / "run",
+        "--solutions",
         *(str(NOTEBOOKS / f"{stem}.ipynb") for stem in STEMS),
         "-f",
         QUICK,
@@ -85,6 +86,7 @@ def test_disconnection_checks_fail_when_the_edge_cannot_queue_writes(
 ) -> None:
     run = edgelab_check(
         tmp_path / "run",
+        "--solutions",
         str(NOTEBOOKS / "03-disconnection.ipynb"),
         "-f",
         QUICK,

@@ -4,6 +4,8 @@ jupytext sources (notebooks/src)."""
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,12 +25,47 @@ def notebook(request: pytest.FixtureRequest) -> tuple[str, nbformat.NotebookNode
     return request.param, nbformat.read(path, as_version=4)
 
 
-def test_all_four_notebooks_exist() -> None:
-    assert sorted(p.stem for p in NOTEBOOKS.glob("[0-9]*.ipynb")) == STEMS
+@pytest.fixture(params=[f"{s}{lang}" for s in STEMS for lang in ("", ".zh-CN")])
+def stored(request: pytest.FixtureRequest) -> tuple[str, nbformat.NotebookNode]:
+    return request.param, nbformat.read(NOTEBOOKS / f"{request.param}.ipynb", as_version=4)
 
 
-def test_stored_without_outputs(notebook: tuple[str, nbformat.NotebookNode]) -> None:
-    _, nb = notebook
+def test_all_four_notebooks_exist_in_both_languages() -> None:
+    names = sorted(p.name for p in NOTEBOOKS.glob("[0-9]*.ipynb"))
+    assert names == sorted([f"{s}.ipynb" for s in STEMS] + [f"{s}.zh-CN.ipynb" for s in STEMS])
+
+
+def _shape(code: str) -> str:
+    """The code with every string literal blanked: the same program in any language."""
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = ""
+        if isinstance(node, ast.JoinedStr):
+            node.values = []
+    return ast.dump(tree)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_chinese_notebook_has_the_same_cells_code_and_checks(stem: str) -> None:
+    from edgelab.labcheck.outcome import declared_checks
+
+    en = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    zh = nbformat.read(NOTEBOOKS / f"{stem}.zh-CN.ipynb", as_version=4)
+    assert [c.id for c in en.cells] == [c.id for c in zh.cells]
+    assert [c.metadata for c in en.cells] == [c.metadata for c in zh.cells]
+    names = [d.name for d in declared_checks(NOTEBOOKS / f"{stem}.ipynb")]
+    assert names and names == [d.name for d in declared_checks(NOTEBOOKS / f"{stem}.zh-CN.ipynb")]
+    for a, b in zip(en.cells, zh.cells, strict=True):
+        if a.cell_type == "code":
+            assert _shape(a.source) == _shape(b.source), a.id
+        else:
+            assert re.search(r"[\u4e00-\u9fff]", b.source), f"{stem} cell {a.id} untranslated"
+    assert zh.metadata["edgelab"] == {"notebook": stem, "lang": "zh-CN"}
+
+
+def test_stored_without_outputs(stored: tuple[str, nbformat.NotebookNode]) -> None:
+    _, nb = stored
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:80]
@@ -51,7 +88,16 @@ def test_tagged_parameters_and_teardown(notebook: tuple[str, nbformat.NotebookNo
     first = nb.cells[0].source
     for heading in ("Learning goals", "Time budget", "Prerequisites", "Targets"):
         assert heading in first, heading
-    assert any("Reflection" in c.source for c in nb.cells if c.cell_type == "markdown")
+    kinds = [c.metadata.get("edgelab", {}).get("answer") for c in nb.cells]
+    assert "reflection" in kinds or any("Reflection" in c.source for c in nb.cells)
+    if stem != "01-install":  # predict → observe → explain
+        assert "prediction" in kinds, stem
+        first_prediction = kinds.index("prediction")
+        raw = [i for i, c in enumerate(nb.cells) if "raw-data" in c.metadata.get("tags", [])]
+        assert raw and first_prediction < raw[0], "the prediction comes before the experiment"
+        seen = [i for i, c in enumerate(nb.cells)
+                if c.cell_type == "markdown" and "What you should see" in c.source]
+        assert seen and seen[-1] > raw[0], "'What you should see' comes after the run"
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,15 +110,15 @@ def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_code_cells_pass_ruff(tmp_path: Path, notebook: tuple[str, nbformat.NotebookNode]) -> None:
-    stem, nb = notebook
+def test_code_cells_pass_ruff(tmp_path: Path, stored: tuple[str, nbformat.NotebookNode]) -> None:
+    stem, nb = stored
     # the notebook as ruff reads it (cell by cell) ...
     done = _ruff(str(NOTEBOOKS / f"{stem}.ipynb"))
     assert done.returncode == 0, done.stdout + done.stderr
     # ... and its code extracted into one script; imports mid-script (E402) and a cell's last
     # expression, which a notebook displays (B018), are normal there
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    script = tmp_path / f"{stem.replace('-', '_')}.py"
+    script = tmp_path / f"{stem.replace('-', '_').replace('.', '_')}.py"
     script.write_text("\n\n\n".join(code) + "\n")
     done = _ruff("--extend-ignore", "E402,B018", str(script))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -38,6 +38,29 @@ OUTCOME_COLORS = {
 OUTCOME_ORDER = ["ok", "queued", "error", "timeout", "conn_error"]
 OUTAGE_COLOR = "#9e9e9e"
 RECONNECT_COLOR = "#000000"
+CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "WenQuanYi Zen Hei"]
+_LANG = {"value": "en"}
+# plot labels in 简体中文 (terms as in docs/glossary.md); English is the key
+ZH: dict[str, str] = {}
+
+
+def set_language(lang: str) -> None:
+    """Titles, axis labels and legends in ``lang`` (``en`` or ``zh-CN``) from now on; zh-CN
+    uses a CJK font (Debian: fonts-noto-cjk) when one is installed."""
+    _LANG["value"] = lang
+    if lang == "zh-CN":
+        from matplotlib import font_manager
+
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        chosen = [f for f in CJK_FONTS if f in installed]
+        matplotlib.rcParams["font.sans-serif"] = [*chosen, "DejaVu Sans"]
+        matplotlib.rcParams["font.family"] = "sans-serif"
+        matplotlib.rcParams["axes.unicode_minus"] = False
+
+
+def tr(text: str) -> str:
+    """``text`` in the current plot language (English when there is no translation)."""
+    return ZH.get(text, text) if _LANG["value"] == "zh-CN" else text
 
 
 def _finish(fig: Figure, path: str | Path | None) -> Figure:

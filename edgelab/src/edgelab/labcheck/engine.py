@@ -9,6 +9,7 @@ leftover processes itself (see :mod:`edgelab.labcheck.processes`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -18,11 +19,25 @@ from papermill.engines import NBClientEngine, papermill_engines
 
 ENGINE_NAME = "edgelab"
 TEARDOWN_TAG = "teardown"
+RAW_DATA_TAG = "raw-data"
 TIMEOUT_ENAME = "CellTimeout"
 
 
 class LabNotebookClient(PapermillNotebookClient):
-    """Papermill's client plus teardown cells after a failure."""
+    """Papermill's client plus teardown cells after a failure, and sealed raw data.
+
+    ``seal_dirs`` = (results_dir, sealed_dir): after each cell tagged ``raw-data`` ran, the
+    raw data files in results_dir are copied to sealed_dir before the next cell runs (the
+    grader recomputes its checks from those copies, see :mod:`edgelab.labcheck.grading`).
+    """
+
+    seal_dirs: tuple[Path, Path] | None = None
+
+    def _seal_after(self, cell: Any) -> None:
+        if self.seal_dirs is not None and RAW_DATA_TAG in cell.metadata.get("tags", []):
+            from edgelab.labcheck.grading import seal
+
+            seal(*self.seal_dirs)
 
     def papermill_execute_cells(self) -> None:
         failed_at: int | None = None
@@ -31,6 +46,7 @@ class LabNotebookClient(PapermillNotebookClient):
             try:
                 self.nb_man.cell_start(cell, index)
                 self.execute_cell(cell, index)
+                self._seal_after(cell)
             except CellExecutionError as ex:
                 if getattr(ex, "ename", "") == TIMEOUT_ENAME:
                     # the interrupt shows as KeyboardInterrupt; say first that it was the timeout
@@ -95,6 +111,7 @@ class LabEngine(NBClientEngine):
         kwargs.pop("input_path", None)
         kwargs.pop("timeout", None)
         kwargs.pop("startup_timeout", None)
+        seal_dirs = kwargs.pop("seal_dirs", None)
         from papermill.engines import logger
 
         client = LabNotebookClient(
@@ -108,6 +125,7 @@ class LabEngine(NBClientEngine):
             stderr_file=stderr_file,
             **kwargs,
         )
+        client.seal_dirs = seal_dirs
         return client.execute()
 
 

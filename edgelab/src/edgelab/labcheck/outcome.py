@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgelab.labcheck.grading import Graded, Prediction
 from edgelab.labcheck.results import FAILED, PASSED, SKIPPED, load_results
 
 EXECUTED = "notebook ran to the end"
 CLEAN = "no processes left behind"
+RESTORED = "cells restored from the reference"
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ class NotebookRun:
     leftovers_expected: bool = False
     html: Path | None = None
     checks: list[CheckOutcome] = field(default_factory=list)
+    checks_from: Path | None = None  # the reference notebook the checks are declared in
+    lang: str = "en"
+    predictions: list[Prediction] = field(default_factory=list)
+    reflections: list[tuple[str, str]] = field(default_factory=list)  # (question, answer)
+    restored: list[str] = field(default_factory=list)  # cells the student's copy changed
+    extra: list[str] = field(default_factory=list)  # cells only in the student's copy
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # answer statements not run
 
     @property
     def failed(self) -> bool:
@@ -98,11 +107,12 @@ def _literal(node: ast.expr | None) -> str:
     return ""
 
 
-def evaluate(run: NotebookRun) -> list[CheckOutcome]:
-    """Check outcomes for ``run``: declared checks, recorded ones, execution, leftovers."""
+def evaluate(run: NotebookRun, graded: list[Graded] | None = None) -> list[CheckOutcome]:
+    """Check outcomes for ``run``: declared checks (from the reference notebook when there is
+    one), recorded ones, the grader's recomputed and hidden checks, execution, leftovers."""
     results = load_results(run.out_dir) or {}
     recorded = {str(c.get("name")): c for c in results.get("checks", []) if isinstance(c, dict)}
-    declared = declared_checks(run.source)
+    declared = declared_checks(run.checks_from or run.source)
     declared_names = {d.name for d in declared}
     names = [d.name for d in declared] + [n for n in recorded if n not in declared_names]
     hints = {d.name: d for d in declared}
@@ -147,6 +157,18 @@ def evaluate(run: NotebookRun) -> list[CheckOutcome]:
                 detail="; ".join(detail_parts),
             )
         )
+    outcomes = _apply_graded(run, outcomes, graded or [])
+    if run.restored or run.extra or run.dropped:
+        parts = []
+        if run.restored:
+            parts.append(f"{len(run.restored)} cells differed from the reference and were "
+                         f"restored ({', '.join(run.restored[:8])})")
+        if run.extra:
+            parts.append(f"{len(run.extra)} cells not in the reference were ignored")
+        if run.dropped:
+            parts.append("answer statements not executed: " + "; ".join(
+                f"{k}: {', '.join(v[:3])}" for k, v in run.dropped.items()))
+        outcomes.append(CheckOutcome(run.stem, RESTORED, SKIPPED, message=". ".join(parts)))
     if run.leftovers and not run.leftovers_expected:
         outcomes.append(
             CheckOutcome(
@@ -160,4 +182,30 @@ def evaluate(run: NotebookRun) -> list[CheckOutcome]:
     else:
         note = "cleanup=False: processes left running on purpose" if run.leftovers else ""
         outcomes.append(CheckOutcome(run.stem, CLEAN, PASSED, message=note or "teardown ran"))
+    return outcomes
+
+
+def _apply_graded(run: NotebookRun, outcomes: list[CheckOutcome],
+                  graded: list[Graded]) -> list[CheckOutcome]:
+    """The grader's recomputation replaces the notebook's own verdict; hidden and exercise
+    checks are added."""
+    by_name = {c.name: c for c in outcomes}
+    for g in graded:
+        where = f" (recomputed from {g.source})" if g.source else ""
+        current = by_name.get(g.name)
+        if current is not None:
+            if current.status != g.status or g.status == FAILED:
+                note = f"{g.detail}{where}" if g.detail else where.strip()
+                if current.status != g.status:
+                    note = f"notebook said {current.status}, grader: {note}"
+                current.detail = "; ".join(p for p in (current.detail, note) if p)
+            current.status = g.status
+            if g.status == PASSED:
+                current.message = current.message or g.message
+            continue
+        name = f"hidden: {g.name}" if g.hidden else g.name
+        outcomes.append(CheckOutcome(
+            run.stem, name, g.status, message=(g.message + where) if g.status == PASSED else "",
+            hint="" if g.hidden and g.status == FAILED and not g.hint else g.hint,
+            detail="" if g.status == PASSED else g.detail))
     return outcomes

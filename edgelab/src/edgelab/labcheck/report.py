@@ -95,7 +95,41 @@ text-align:left;vertical-align:top}tr.failed td{background:#fdecea}tr.passed td.
 tr.failed td.m{color:#c62828}.m{font-weight:bold;width:1.5rem}.hint{color:#555}
 .plots{display:flex;flex-wrap:wrap;gap:1rem}.plots figure{margin:0;max-width:30rem}
 .plots img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85rem;color:#555}
+.refl blockquote{margin:.3rem 0 1rem 1rem;padding:.3rem .6rem;border-left:3px solid #1565c0;
+white-space:pre-wrap}.refl .q{white-space:pre-wrap;color:#333}table.pred{width:auto}
 """
+
+
+def _value(v: object) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def _predictions_html(run: NotebookRun) -> str:
+    if not run.predictions:
+        return ""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(p.name)}</td><td>{e(_value(p.predicted))}</td>"
+        f"<td>{e(_value(p.measured))}</td></tr>"
+        for p in run.predictions
+    )
+    return ("<h3>Predictions</h3><table class='pred'><tr><th>prediction</th><th>predicted"
+            f"</th><th>measured (recomputed from the raw data)</th></tr>{rows}</table>")
+
+
+def _reflections_html(run: NotebookRun) -> str:
+    if not run.reflections:
+        return ""
+    e = html.escape
+    items = "".join(
+        f"<li><div class='q'>{e(q)}</div><blockquote>{e(a)}</blockquote></li>"
+        for q, a in run.reflections
+    )
+    return f"<h3>Reflection answers</h3><ol class='refl'>{items}</ol>"
 
 
 def write_index(runs: list[NotebookRun], run_dir: Path, title: str) -> Path:
@@ -135,7 +169,8 @@ def write_index(runs: list[NotebookRun], run_dir: Path, title: str) -> Path:
         status = "✘ failed" if run.failed else "✔ passed"
         sections.append(
             f"<h2>{e(run.stem)} <small>{status}, {run.duration_s:.0f} s</small></h2>"
-            f"<p>{' · '.join(links)}</p><div class='plots'>{figures}</div>"
+            f"<p>{' · '.join(links)}</p>{_predictions_html(run)}{_reflections_html(run)}"
+            f"<div class='plots'>{figures}</div>"
         )
     page = (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"

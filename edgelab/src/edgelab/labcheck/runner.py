@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,7 +18,8 @@ from typing import Any
 
 from rich.console import Console
 
-from edgelab.labcheck import engine, report
+from edgelab.labcheck import engine, grading, report, sources
+from edgelab.labcheck.answers import GRADING_ENV  # set for the kernel while grading answers
 from edgelab.labcheck.outcome import NotebookRun, evaluate
 from edgelab.labcheck.params import (
     NotebookParams,
@@ -26,15 +30,19 @@ from edgelab.labcheck.params import (
     parse_value,
 )
 from edgelab.labcheck.preflight import ClusterUnavailable, check_cluster, resolve_kubeconfig
+from edgelab.labcheck.prepare import Prepared, prepare
+from edgelab.labcheck.prepare import default_notebooks as lab_notebooks
 from edgelab.labcheck.processes import reap, tokened_environment, wait_for_exit
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 DEFAULT_TIMEOUT_S = 300.0
 PREFERRED_KERNEL = "edgelab"
 FALLBACK_KERNEL = "python3"
 RESERVED = ("results_dir",)
+SEALED = ".sealed"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,6 +108,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="no per-cell progress bar (e.g. in CI logs)"
     )
+    parser.add_argument(
+        "--lang",
+        choices=sources.LANGS,
+        default=None,
+        help="language of the notebooks (default: the given notebook's; en for the "
+        "repository's notebooks): zh-CN runs notebooks/*.zh-CN.ipynb",
+    )
+    parser.add_argument(
+        "--solutions",
+        action="store_true",
+        help="grade the reference solutions instead of the given notebooks' answers "
+        "(make lab: checks the lab itself)",
+    )
+    parser.add_argument(
+        "--sources",
+        metavar="DIR",
+        help="reference notebook sources (default notebooks/src of this repository)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,12 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def default_notebooks() -> list[Path]:
-    for base in (Path.cwd(), Path(__file__).resolve().parents[4]):
-        found = sorted((base / "notebooks").glob("[0-9]*.ipynb"))
-        if found:
-            return found
-    return []
+def default_notebooks(lang: str = "en") -> list[Path]:
+    return lab_notebooks(lang)
 
 
 def choose_kernel(requested: str | None) -> tuple[str, str | None]:
@@ -191,6 +213,9 @@ def execute_one(
     timeout: float,
     start_timeout: float,
     progress: bool,
+    cwd: Path | None = None,
+    seal_to: Path | None = None,
+    grading_run: bool = False,
 ) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -198,6 +223,8 @@ def execute_one(
     run.out_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(8)
     started = time.monotonic()
+    if grading_run:
+        os.environ[GRADING_ENV] = "1"
     with tokened_environment(token):
         try:
             papermill.execute_notebook(
@@ -209,7 +236,8 @@ def execute_one(
                 execution_timeout=timeout,
                 start_timeout=start_timeout,
                 progress_bar=progress,
-                cwd=str(source.parent),
+                cwd=str(cwd or source.parent),
+                seal_dirs=(run.out_dir, seal_to) if seal_to else None,
                 interrupt_on_timeout=True,
                 # ipykernel's start-up warnings (e.g. "running over TCP without encryption" on
                 # loopback) are noise in a lab run; errors still reach stderr
@@ -229,6 +257,8 @@ def execute_one(
             run.error = f"{exc.ename}: {exc.evalue} (in {cell})".replace("\n", " ")
         except Exception as exc:
             run.error = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
+        finally:
+            os.environ.pop(GRADING_ENV, None)
     run.duration_s = time.monotonic() - started
     left = wait_for_exit(token, grace_s=5.0)
     cleanup = _unquote(parameters.get("cleanup", True))
@@ -244,85 +274,131 @@ def run(args: argparse.Namespace) -> int:
     """Execute the notebooks, print the table, write the report; 0 = every check passed."""
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
-    sources = [Path(n) for n in args.notebooks] or default_notebooks()
-    if not sources:
+    lang = args.lang
+    given_paths = [Path(n) for n in args.notebooks] or default_notebooks(lang or "en")
+    if not given_paths:
         err.print("[red]error:[/] no notebooks given and none found in notebooks/")
         return EXIT_USAGE
-    missing = [str(s) for s in sources if not s.is_file()]
+    missing = [str(s) for s in given_paths if not s.is_file()]
     if missing:
         err.print(f"[red]error:[/] no such notebook: {', '.join(missing)}")
         return EXIT_USAGE
-    try:
-        given = collect_parameters(args)
-        nbs = [inspect_params(s) for s in sources]
-        per = params_for(nbs, given)
-        kernel, note = choose_kernel(args.kernel)
-        cluster_note = preflight_cluster(per, nbs)
-    except (ParameterError, ClusterUnavailable) as exc:
-        err.print(f"[red]error:[/] {exc}")
-        err.print("nothing was executed.")
-        return EXIT_USAGE
-    if note:
-        err.print(f"[yellow]note:[/] {note}")
-    if cluster_note:
-        console.print(cluster_note)
     if args.timeout <= 0:
         err.print("[red]error:[/] --timeout must be positive")
         return EXIT_USAGE
+    with tempfile.TemporaryDirectory(prefix="edgelab-check-") as work:
+        try:
+            source_dir = Path(args.sources).resolve() if args.sources else None
+            prepared = [
+                prepare(p, Path(work) / f"{i:02d}", lang=lang, solutions=args.solutions,
+                        source_dir=source_dir)
+                for i, p in enumerate(given_paths)
+            ]
+            given = collect_parameters(args)
+            # named after the notebook it stands for, in the directory it runs in
+            nbs = [dataclasses.replace(inspect_params(p.input), path=p.cwd / p.given.name)
+                   for p in prepared]
+            per = params_for(nbs, given)
+            kernel, note = choose_kernel(args.kernel)
+            cluster_note = preflight_cluster(per, nbs)
+        except (ParameterError, ClusterUnavailable, sources.SourceError, ValueError,
+                OSError) as exc:
+            err.print(f"[red]error:[/] {exc}")
+            err.print("nothing was executed.")
+            return EXIT_USAGE
+        if note:
+            err.print(f"[yellow]note:[/] {note}")
+        if cluster_note:
+            console.print(cluster_note)
+        run_dir = Path(args.run_dir) if args.run_dir else new_run_dir()
+        run_dir = run_dir.resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        runs: list[NotebookRun] = []
+        wall = time.monotonic()
+        try:
+            for i, (prep, nb) in enumerate(zip(prepared, nbs, strict=True), start=1):
+                runs.append(_run_one(i, len(prepared), prep, nb, per, run_dir, args, kernel,
+                                     console))
+        except KeyboardInterrupt:
+            _write_summary(runs, run_dir, time.monotonic() - wall, interrupted=True)
+            err.print(f"\n[yellow]interrupted[/]: {len(runs)} of {len(prepared)} notebooks "
+                      f"finished; partial summary in {run_dir / 'summary.json'}")
+            return EXIT_INTERRUPTED
 
-    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir()
-    run_dir = run_dir.resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs: list[NotebookRun] = []
-    wall = time.monotonic()
-    for i, (source, nb) in enumerate(zip(sources, nbs, strict=True), start=1):
-        out_dir = run_dir / nb.stem
-        params = {**per[nb.stem], "results_dir": str(out_dir)}
-        shown = ", ".join(f"{k}={v!r}" for k, v in per[nb.stem].items()) or "defaults"
-        console.print(f"[bold][{i}/{len(sources)}] {nb.stem}[/] ({shown})")
-        one = NotebookRun(
-            stem=nb.stem,
-            source=source.resolve(),
-            out_dir=out_dir,
-            executed=out_dir / source.name,
-            parameters=params,
+        report.print_table(runs, console)
+        passed, failed, skipped = report.counts(runs)
+        report.write_junit(runs, run_dir / "junit.xml")
+        if args.junit:
+            report.write_junit(runs, Path(args.junit))
+        index = report.write_index(runs, run_dir, "EdgeLab lab checks")
+        _write_summary(runs, run_dir, time.monotonic() - wall)
+        _link_latest(run_dir)
+        colour = "red" if failed else "green"
+        console.print(
+            f"[{colour}]{passed} passed, {failed} failed, {skipped} skipped[/] "
+            f"({time.monotonic() - wall:.0f} s)"
         )
-        execute_one(
-            source.resolve(),
-            one,
-            params,
-            kernel=kernel,
-            timeout=args.timeout,
-            start_timeout=args.start_timeout,
-            progress=not args.no_progress,
-        )
-        one.checks = evaluate(one)
-        one.html = report.export_html(one)
-        runs.append(one)
-        mark = "[red]✘[/]" if one.failed else "[green]✔[/]"
-        console.print(f"    {mark} {nb.stem} in {one.duration_s:.1f} s")
+        console.print(f"report: {index}")
+        junit = Path(args.junit).resolve() if args.junit else run_dir / "junit.xml"
+        console.print(f"junit:  {junit}")
+        return EXIT_FAILED if failed else EXIT_OK
 
-    report.print_table(runs, console)
-    passed, failed, skipped = report.counts(runs)
-    report.write_junit(runs, run_dir / "junit.xml")
-    if args.junit:
-        report.write_junit(runs, Path(args.junit))
-    index = report.write_index(runs, run_dir, "EdgeLab lab checks")
-    _write_summary(runs, run_dir, time.monotonic() - wall)
-    _link_latest(run_dir)
-    colour = "red" if failed else "green"
-    console.print(
-        f"[{colour}]{passed} passed, {failed} failed, {skipped} skipped[/] "
-        f"({time.monotonic() - wall:.0f} s)"
+
+def _run_one(i: int, total: int, prep: Prepared, nb: NotebookParams,
+             per: dict[str, dict[str, Any]], run_dir: Path, args: argparse.Namespace,
+             kernel: str, console: Console) -> NotebookRun:
+    out_dir = run_dir / nb.stem
+    params = {**per[nb.stem], "results_dir": str(out_dir)}
+    shown = ", ".join(f"{k}={v!r}" for k, v in per[nb.stem].items()) or "defaults"
+    what = " (reference solutions)" if prep.lab and args.solutions else ""
+    console.print(f"[bold][{i}/{total}] {nb.stem}[/]{what} ({shown})")
+    one = NotebookRun(
+        stem=nb.stem,
+        source=prep.given.resolve(),
+        out_dir=out_dir,
+        executed=out_dir / prep.given.name,
+        parameters=params,
+        checks_from=prep.input,
+        lang=prep.lang,
     )
-    console.print(f"report: {index}")
-    console.print(f"junit:  {Path(args.junit).resolve() if args.junit else run_dir / 'junit.xml'}")
-    return EXIT_FAILED if failed else EXIT_OK
+    sealed = run_dir / SEALED / nb.stem if prep.lab else None
+    if sealed is not None and sealed.exists():
+        shutil.rmtree(sealed)
+    execute_one(
+        prep.input,
+        one,
+        params,
+        kernel=kernel,
+        timeout=args.timeout,
+        start_timeout=args.start_timeout,
+        progress=not args.no_progress,
+        cwd=prep.cwd,
+        seal_to=sealed,
+        grading_run=prep.lab and not args.solutions,
+    )
+    graded: list[grading.Graded] = []
+    if prep.lab and sealed is not None:
+        raw = grading.RawData(sealed, grading.parameter_values(nb.defaults, per[nb.stem]))
+        graded = grading.grade(nb.stem, raw, prep.answers)
+        one.predictions = grading.predictions(nb.stem, raw, prep.answers)
+        one.reflections = [
+            (prep.questions.get(a.cell_id, ""), a.source)
+            for a in prep.answers.values() if a.kind == "reflection"
+        ]
+        one.restored, one.extra = prep.restored, prep.extra
+        one.dropped = {a.cell_id: a.dropped for a in prep.answers.values() if a.dropped}
+    one.checks = evaluate(one, graded)
+    one.html = report.export_html(one)
+    mark = "[red]✘[/]" if one.failed else "[green]✔[/]"
+    console.print(f"    {mark} {nb.stem} in {one.duration_s:.1f} s")
+    return one
 
 
-def _write_summary(runs: list[NotebookRun], run_dir: Path, wall_s: float) -> None:
+def _write_summary(runs: list[NotebookRun], run_dir: Path, wall_s: float,
+                   interrupted: bool = False) -> None:
     data = {
         "wall_s": round(wall_s, 2),
+        "interrupted": interrupted,
         "notebooks": [
             {
                 "notebook": r.stem,
@@ -332,6 +408,9 @@ def _write_summary(runs: list[NotebookRun], run_dir: Path, wall_s: float) -> Non
                 "html": str(r.html) if r.html else None,
                 "leftovers": r.leftovers,
                 "checks": [asdict(c) for c in r.checks],
+                "predictions": [asdict(p) for p in r.predictions],
+                "reflections": [{"question": q, "answer": a} for q, a in r.reflections],
+                "restored_cells": r.restored,
             }
             for r in runs
         ],

@@ -26,7 +26,7 @@ from typing import Any
 import nbformat
 
 LANGS = ("en", "zh-CN")
-BUILT = ("en",)  # languages whose notebooks are stored (zh-CN joins when translated)
+BUILT = LANGS  # languages whose notebooks are stored
 ANSWER_KINDS = ("prediction", "exercise", "reflection")
 KERNEL = {"name": "edgelab", "display_name": "EdgeLab (Python 3)", "language": "python"}
 TRANSLATE = "_"
