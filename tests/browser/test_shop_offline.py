@@ -65,7 +65,7 @@ EN = Words("en", "en-US", "Dashboard", "Products", "Stock by warehouse", "Stock 
            "Transfer between warehouses", "Stocktake", "Offline", "Queued, will sync",
            "Changes waiting to sync: {n}", "oversold", "posted")
 ZH = Words("zh-CN", "zh-CN", "概览", "商品", "各仓库存", "库存流水", "采购入库单", "销售出库单",
-           "调拨单", "盘点单", "离线", "已排队", "待同步的变更：{n} 条", "超卖", "已过账")
+           "调拨单", "盘点单", "离线", "已排队", "等待同步的更改：{n} 项", "超卖", "已过账")
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 60.0) -> None:

@@ -766,9 +766,13 @@ def test_a_queued_form_post_replayed_by_an_edge_posts_once_and_an_oversell_is_re
         response = clerk.post("/documents/sale", data=data, headers=replay, follow_redirects=False)
         assert response.status_code == 303, response.text[:300]
     assert balance(db, seed.shop, seed.cup) == have - (have + 4)
-    for headers, word in ((EN, "oversold"), (ZH, "超卖")):
+    after = balance(db, seed.shop, seed.cup)
+    for headers, word, detail in (
+        (EN, "oversold", f"the balance went to {after}."), (ZH, "超卖", f"结存变为 {after}。")
+    ):
         dashboard = clerk.get("/", headers=headers)
         rows = re.findall(r"<tr data-review=.*?</tr>", dashboard.text, re.S)
-        assert any(word in row and "Paper cup" in row and "edge SHOP1c" in row for row in rows), (
-            rows
-        )
+        assert any(
+            word in row and detail in row and "Paper cup" in row and "edge SHOP1c" in row
+            for row in rows
+        ), rows

@@ -144,6 +144,15 @@ def review_views(session: Session, items: Sequence[ReviewItem]) -> list[dict[str
         if doc_ids
         else {}
     )
+    seqs = {i.movement_seq for i in items if i.movement_seq is not None}
+    balances = (
+        dict(session.execute(
+            select(StockMovement.seq, StockMovement.balance_after).where(
+                StockMovement.seq.in_(seqs))
+        ).all())
+        if seqs
+        else {}
+    )
     views = []
     for item in items:
         product = products.get(item.product_id)
@@ -151,6 +160,9 @@ def review_views(session: Session, items: Sequence[ReviewItem]) -> list[dict[str
             {
                 "id": item.id,
                 "reason": item.reason,
+                "balance_after": balances.get(item.movement_seq)
+                if item.movement_seq is not None
+                else None,
                 "time": timestamp(item.created_at),
                 "product_id": item.product_id,
                 "product_name": product.name if product else str(item.product_id),
