@@ -81,13 +81,13 @@ async def test_status_has_the_contract_fields(edge: EdgeCache) -> None:
 
 async def test_outbox_views_redact_credentials(edge: EdgeCache, origin: LedgerOrigin) -> None:
     ids = await queue_writes(edge, origin, 3)
-    resp, listing = await call(edge, "GET", "/_edge/outbox?state=queued&limit=2")
+    resp, listing = await call(edge, "GET", "/_edge/outbox?state=queued&limit=2", headers=ADMIN)
     assert resp.status == 200 and isinstance(listing, dict)
     assert [e["id"] for e in listing["entries"]] == ids[:2]
     assert listing["depth"] == 3 and listing["next"].endswith(f"after={ids[1]}&state=queued")
-    resp, more = await call(edge, "GET", listing["next"])
+    resp, more = await call(edge, "GET", listing["next"], headers=ADMIN)
     assert isinstance(more, dict) and [e["id"] for e in more["entries"]] == ids[2:]
-    resp, entry = await call(edge, "GET", f"/_edge/outbox/{ids[0]}")
+    resp, entry = await call(edge, "GET", f"/_edge/outbox/{ids[0]}", headers=ADMIN)
     assert isinstance(entry, dict)
     assert ["Authorization", "<redacted>"] in entry["headers"]
     assert "user-secret" not in resp.body.decode()

@@ -7,7 +7,7 @@ import random
 from aiohttp import web
 
 from tests.edge_cache.conftest import Sidecar, SidecarFactory
-from tests.edge_cache.origin import Script, ScriptedOrigin
+from tests.edge_cache.origin import Script, ScriptedOrigin, token_digests
 
 
 def owner(cache_control: str, vary: str | None = None):  # type: ignore[no-untyped-def]
@@ -34,19 +34,39 @@ async def test_authenticated_response_not_stored_without_permission(
     assert sidecar.edge.store.stats()["entries"] == 0
 
 
-async def test_public_s_maxage_must_revalidate_allow_sharing(
-    sidecar: Sidecar, origin: ScriptedOrigin
+SHAREABLE = (
+    ("/pub", "public, max-age=600"),
+    ("/smax", "s-maxage=600"),
+    ("/mr", "max-age=600, must-revalidate"),
+)
+
+
+async def test_public_s_maxage_must_revalidate_allow_sharing_between_verified_credentials(
+    make_sidecar: SidecarFactory, origin: ScriptedOrigin
 ) -> None:
-    for path, cc in (
-        ("/pub", "public, max-age=600"),
-        ("/smax", "s-maxage=600"),
-        ("/mr", "max-age=600, must-revalidate"),
-    ):
+    origin.route("/api/auth/token-digests", handler=token_digests({"A": "clerk", "B": "clerk"}))
+    sidecar = await make_sidecar(AUTH_REQUIRED="on", DEVICE_TOKEN="dev")
+    for path, cc in SHAREABLE:
         origin.route(path, handler=owner(cc))
         await sidecar.get(path, {"Authorization": "Bearer A"})
         shared = await sidecar.get(path, {"Authorization": "Bearer B"})
         assert (shared.cache, shared.body) == ("HIT", b"Bearer A"), path
         assert origin.count(path) == 1
+
+
+async def test_without_verification_only_the_same_credential_reuses_them(
+    sidecar: Sidecar, origin: ScriptedOrigin
+) -> None:
+    # Plain mode: nothing proves who "Bearer B" is, so A's copy is A's alone.
+    for path, cc in SHAREABLE:
+        origin.route(path, handler=owner(cc))
+        await sidecar.get(path, {"Authorization": "Bearer A"})
+        again = await sidecar.get(path, {"Authorization": "Bearer A"})
+        assert (again.cache, again.body) == ("HIT", b"Bearer A"), path
+        other = await sidecar.get(path, {"Authorization": "Bearer B"})
+        assert (other.cache, other.body) == ("MISS", b"Bearer B"), path
+        anonymous = await sidecar.get(path)
+        assert anonymous.body == b"anon", path
 
 
 async def test_anonymous_entry_not_served_to_credentialed_request(

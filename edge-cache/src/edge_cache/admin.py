@@ -2,9 +2,13 @@
 
 * `GET /_edge/status` — JSON for humans and notebooks (state, since, outbox depth and oldest age,
   dead letters, last sync, cache size, hits, misses, plus details under `origin`, `replay`);
-* `GET /_edge/outbox[?state=queued|dead][&limit=][&after=]` — queued entries and dead letters;
-* `GET /_edge/outbox/<id>` — one entry with its headers (credentials redacted) and body, and for
-  a dead letter the origin's status and body;
+* `GET /_edge/outbox[?state=queued|dead][&limit=][&after=]` — queued entries and dead letters
+  (without bodies): all of them for the admin token, otherwise only the caller's own (same
+  credential; anonymous callers see the anonymous entries);
+* `GET /_edge/outbox/<id>` — one entry with its headers (credentials redacted); its body for the
+  admin and for the credential that queued it (never for anonymous callers: nothing proves who
+  queued an anonymous write); a dead letter's origin answer (`last_body`) for the admin only.
+  Another caller's entry answers 404;
 * `POST /_edge/outbox/<id>/retry` — put a dead letter back in the queue (admin; one refused
   with a 4xx gets a fresh `Idempotency-Key`, as the origin would repeat its stored refusal);
 * `DELETE /_edge/outbox/<id>` — discard a dead letter (admin; queued entries cannot be dropped);
@@ -22,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from edge_cache.messages import Request, Response
-from edge_cache.outbox import DEAD, QUEUED
+from edge_cache.outbox import DEAD, QUEUED, OutboxEntry
+from edge_cache.proxy import credential_of, fields_of
 
 if TYPE_CHECKING:
     from edge_cache.app import EdgeCache
@@ -66,6 +71,15 @@ class EdgeAdmin:
         return problem(401, "unauthorized", "Unauthorized", "A valid credential is required.",
                        ("WWW-Authenticate", 'Bearer realm="edge-cache"'))
 
+    def _owner(self, request: Request) -> str:
+        """The caller's credential digest ('' when anonymous), as the proxy names owners."""
+        proxy = self.edge.proxy
+        return credential_of(fields_of(request.headers), proxy.credential_cookies)
+
+    def _entry_owner(self, entry: OutboxEntry) -> str:
+        proxy = self.edge.proxy
+        return credential_of(fields_of(entry.headers), proxy.credential_cookies)
+
     # -- dispatch ---------------------------------------------------------------------------
 
     async def handle(self, request: Request) -> Response | None:
@@ -99,10 +113,17 @@ class EdgeAdmin:
             if denied is not None:
                 return denied
             entry = await outbox.get(entry_id)
-            if entry is None:
+            admin = self.edge.auth.is_admin(request)
+            owner = self._owner(request)
+            if entry is None or not (admin or self._entry_owner(entry) == owner):
+                # another caller's entry is reported like a missing one: its existence is private
                 return problem(404, "no-such-entry", "Not found",
                                f"No outbox entry {entry_id} (replayed entries are removed).")
-            return json_response(200, entry.to_json(with_body=True))
+            view = entry.to_json(with_body=admin or bool(owner))
+            if not admin:
+                # the origin's answer to a failed replay may quote other users' records
+                view.pop("last_body", None)
+            return json_response(200, view)
         if method == "DELETE":
             return await self._discard(request, entry_id)
         return _not_allowed("GET, DELETE")
@@ -150,8 +171,12 @@ class EdgeAdmin:
         if outbox is None:
             return json_response(200, {"entries": [], "depth": 0, "dead_letters": 0})
         entries = await outbox.entries(state, limit=limit, after=after)
+        shown = entries
+        if not self.edge.auth.is_admin(request):
+            owner = self._owner(request)
+            shown = [e for e in entries if self._entry_owner(e) == owner]  # own entries only
         payload: dict[str, Any] = {
-            "entries": [e.to_json() for e in entries],
+            "entries": [e.to_json() for e in shown],
             "depth": outbox.depth(),
             "dead_letters": outbox.dead_count(),
         }

@@ -213,6 +213,7 @@ class EdgeCache:
         self.store.open()
         if self._want_outbox:
             self._build_outbox()
+            await self.proxy.load_owners()
         self._build_late()
         await self.origin.start()
         for component in (self.health, self.replayer, self.auth, self.changefeed, self.warmer):
@@ -352,7 +353,7 @@ class EdgeCache:
         depth = outbox.depth() if outbox is not None else 0
         extra = b"Age: %d\r\nX-Edge-Cache: HIT\r\nX-Edge-Outbox-Depth: %d\r\n" % (age, depth)
         if depth:
-            pending = outbox.pending_for(request.path)
+            pending = self.proxy.pending_for(fields, request.path)  # the caller's own
             if pending:
                 extra += b"X-Edge-Pending: %d\r\n" % pending
         self.metrics.by_status["HIT"].inc()

@@ -59,6 +59,7 @@ class AuthResult:
 
     allowed: bool
     reason: str
+    role: str | None = None  # the credential's role from the digest list (None: not known)
 
 
 def unauthorized() -> Response:
@@ -102,6 +103,7 @@ class CredentialVerifier:
         self.request_timeout = request_timeout
         self.clock = clock
         self._digests: dict[str, float | None] = {}
+        self._roles: dict[str, str] = {}  # digest -> role, as the digest list names it
         self.generated_at: str | None = None
         self.last_sync_at: float | None = None
         self.last_error: str | None = None
@@ -192,7 +194,11 @@ class CredentialVerifier:
                 return self._refuse(request, f"unknown token after {outcome}")
         if not known:
             return self._refuse(request, "expired token")
-        return AuthResult(True, "listed")
+        return AuthResult(True, "listed", self.role_of(token))
+
+    def role_of(self, token: str) -> str | None:
+        """The listed role of a token (admin, clerk, viewer, device), or None."""
+        return self._roles.get(hashlib.sha256(token.encode()).hexdigest())
 
     def _refuse(self, request: Request, reason: str) -> AuthResult:
         self.refused += 1
@@ -235,10 +241,14 @@ class CredentialVerifier:
 
     def _apply(self, data: dict[str, Any]) -> None:
         digests: dict[str, float | None] = {}
+        roles: dict[str, str] = {}
         for item in data["digests"]:
             digest = str(item["sha256"]).lower()
             digests[digest] = _parse_expiry(item.get("expires_at"))
+            if item.get("role"):
+                roles[digest] = str(item["role"])
         self._digests = digests
+        self._roles = roles
         self.generated_at = data.get("generated_at")
 
     def _persist(self, data: dict[str, Any]) -> None:

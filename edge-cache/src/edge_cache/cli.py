@@ -28,8 +28,10 @@ def _epilog() -> str:
         lines.append(f"  EDGE_CACHE_{name:<20} {text} ({shown})")
     lines.append("")
     lines.append(
-        "With only EDGE_CACHE_ORIGIN (and a data dir) set it runs as a plain RFC 9111 caching "
-        "proxy. Endpoints: /healthz /readyz /metrics /_edge/status /_edge/outbox /_edge/purge."
+        "With only EDGE_CACHE_ORIGIN (and a data dir) set it runs in plain mode: an RFC 9111 "
+        "shared cache with the origin prober, the write outbox and its replayer on, and no "
+        "credential checks (verified mode: EDGE_CACHE_AUTH_REQUIRED=on or a device token). "
+        "Endpoints: /healthz /readyz /metrics /_edge/status /_edge/outbox /_edge/purge."
     )
     return "\n".join(lines)
 

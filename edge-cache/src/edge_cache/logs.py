@@ -17,6 +17,28 @@ from typing import Any, TextIO
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
+# Query parameters whose values are credentials: never written to a log line.
+SECRET_PARAMS = frozenset({
+    "token", "access_token", "id_token", "refresh_token", "auth", "auth_token", "authorization",
+    "api_key", "apikey", "key", "secret", "client_secret", "password", "passwd", "pwd",
+    "session", "sessionid", "session_id", "sig", "signature", "x-amz-signature", "code",
+    "jwt", "bearer", "csrf", "csrf_token",
+})
+
+
+def redact_target(target: str) -> str:
+    """The request target with credential query values replaced by `REDACTED`."""
+    path, sep, query = target.partition("?")
+    if not sep:
+        return target
+    parts = []
+    for part in query.split("&"):
+        name, eq, _ = part.partition("=")
+        if eq and name.lower().replace("%5f", "_") in SECRET_PARAMS:
+            part = f"{name}=REDACTED"
+        parts.append(part)
+    return path + "?" + "&".join(parts)
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -71,6 +93,8 @@ class AccessLog:
         if not self.enabled:
             return
         ms = (time.perf_counter() - started) * 1000
+        if "?" in target:
+            target = redact_target(target)
         cache = cache if cache.replace("-", "").isalpha() else ""
         client = client if client.replace(".", "").replace(":", "").isalnum() else ""
         self._lines.append(

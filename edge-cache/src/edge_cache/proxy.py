@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import json
 import logging
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from edge_cache import answers
+from edge_cache.answers import problem
 from edge_cache.coalescing import Coalescer
 from edge_cache.directives import EMPTY, CacheControl, parse_cache_control
 from edge_cache.entry import GENERATED, CachedResponse, variant_values, vary_fields
@@ -28,6 +31,9 @@ from edge_cache.freshness import (
     parse_http_date,
 )
 from edge_cache.messages import Headers, Request, Response
+from edge_cache.outbox import QUEUED
+from edge_cache.outbox.entry import entry_size
+from edge_cache.owners import OutboxOwners
 from edge_cache.policy import RoutePolicy
 from edge_cache.upstream import OriginError, forwardable
 from edge_cache.validation import select_for_update, updated_headers
@@ -45,18 +51,16 @@ ERROR_STATUSES = frozenset({500, 502, 503, 504})  # stale-if-error applies (RFC 
 # else an HTTP answer, whatever its status, means the origin is up (DESIGN §4 failure model).
 GATEWAY_STATUSES = frozenset({502, 503, 504})
 SET_COOKIE = frozenset({"set-cookie", "set-cookie2"})
+# Request "field" naming the credential a stored response was fetched with (see `handle`).
+# Field names are tokens (RFC 9110 §5.1), so no client can send one with a colon.
+CREDENTIAL_FIELD = ":credential"
+# The credential of the request being handled (owner of the writes it queues; X-Edge-Pending).
+_OWNER: contextvars.ContextVar[str] = contextvars.ContextVar("edge_owner", default="")
 PROBLEM = "https://edgelab.dev/problems/"
 # Request fields that need a decision beyond "fresh entry, same variant".
 SLOW_PATH_FIELDS = frozenset(
     {"cache-control", "pragma", "range", "if-none-match", "if-modified-since"}
 )
-
-
-def problem(status: int, slug: str, title: str, detail: str, *extra: tuple[str, str]) -> Response:
-    body = json.dumps(
-        {"type": PROBLEM + slug, "title": title, "status": status, "detail": detail}
-    ).encode()
-    return Response(status, [("Content-Type", "application/problem+json"), *extra], body)
 
 
 def fields_of(headers: Headers) -> dict[str, str]:
@@ -118,6 +122,7 @@ class Proxy:
         self.background: set[asyncio.Task[Any]] = set()
         self.origin_host = self.settings.origin_host
         self.credential_cookies = self.settings.credential_cookie_names
+        self.owners = OutboxOwners(self.settings.outbox_share)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -127,7 +132,7 @@ class Proxy:
         resp.headers.append(("X-Edge-Cache", status))
         resp.headers.append(("X-Edge-Outbox-Depth", str(depth)))
         if depth and outbox is not None:
-            pending = outbox.pending_for(path)
+            pending = self.owners.pending_for(_OWNER.get(), path, outbox)
             if pending:
                 resp.headers.append(("X-Edge-Pending", str(pending)))
         self.metrics.by_status[status].inc()
@@ -221,13 +226,24 @@ class Proxy:
 
     async def handle(self, req: Request) -> Response:
         fields = fields_of(req.headers)
+        answers.use(fields)  # the edge's own answers: JSON, or a page in the caller's language
         path = req.path
         auth = self.edge.auth
         check = getattr(auth, "check", None)
+        role: str | None = None
         if check is not None:
-            allowed = (await check(req)).allowed  # may wait for a token-list refresh online
+            verdict = await check(req)  # may wait for a token-list refresh online
+            allowed, role = verdict.allowed, verdict.role
         else:
             allowed = auth is None or auth.verify(req)
+        credential = credential_of(fields, self.credential_cookies)
+        _OWNER.set(credential)
+        if credential:
+            # A response fetched with a credential is a variant of that credential: without
+            # credential checks only the same credential gets it (nothing proves who another
+            # caller is); with them, any verified credential may get what the origin marked
+            # shareable (§3.5), a request without one never. Not a field a client can send.
+            fields[CREDENTIAL_FIELD] = "verified" if self.settings.auth_enabled else credential
         if not allowed:
             resp = problem(
                 401,
@@ -242,7 +258,7 @@ class Proxy:
             return await self._read(req, fields, policy)
         if req.method in SAFE_METHODS:
             return await self._pass(req, fields, policy)
-        return await self._write(req, fields, policy)
+        return await self._write(req, fields, policy, role)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -566,6 +582,8 @@ class Proxy:
         ):
             return None
         assert vary is not None
+        if credential:
+            vary = (*vary, CREDENTIAL_FIELD)  # see `handle`: the credential is part of the key
         # Set-Cookie does not prevent storing (RFC 9111 §7.3: "a cacheable response with a
         # Set-Cookie header field can be (and often is) used to satisfy subsequent requests"),
         # but a shared cache must never hand one user's cookie to another: the requester gets
@@ -674,18 +692,73 @@ class Proxy:
             resp.body = b""
         return self._decorate(resp, status, path)
 
-    async def _write(self, req: Request, fields: dict[str, str], policy: RoutePolicy) -> Response:
+    async def _queue(self, req: Request, role: str | None) -> Response:
+        """Queue a write in the outbox, unless the caller's role may not write or the caller's
+        share of the outbox is used up."""
+        path = req.path
+        if role is not None and role in self.settings.read_only_roles:
+            # offline authorization from the digest list: refused now, not a later dead letter
+            resp = problem(403, "forbidden", "Forbidden",
+                           f"The role {role!r} may not change data.")
+            return self._decorate(resp, "BYPASS", path)
+        outbox = self.edge.outbox
+        owner = _OWNER.get()
+        size = entry_size(req.target, req.headers, req.body)
+        if outbox is not None and not self.owners.has_room(owner, size, outbox):
+            resp = problem(
+                507, "outbox-share-full", "Outbox share used up",
+                "This credential has queued its share of the edge's outbox; more writes are "
+                "accepted once the origin is back and they are replayed.",
+                ("Retry-After", "30"),
+            )
+            return self._decorate(resp, "BYPASS", path)
+        resp = await self._enqueue(req)
+        location = resp.header("location") or ""
+        if resp.status == 202 and location.startswith("/_edge/outbox/"):
+            with contextlib.suppress(ValueError):
+                self.owners.add(int(location.rsplit("/", 1)[1]), owner)
+            if outbox is not None:
+                resp = answers.queued(resp, self.owners.usage(owner, outbox).entries)
+        return resp
+
+    async def load_owners(self) -> None:
+        """Rebuild the owner index from the queued entries' stored headers (at start)."""
+        outbox = self.edge.outbox
+        if outbox is None:
+            return
+        after = 0
+        while True:
+            page = await outbox.entries(QUEUED, limit=1000, after=after)
+            self.owners.load(
+                (e.id, credential_of(fields_of(e.headers), self.credential_cookies))
+                for e in page
+            )
+            if len(page) < 1000:
+                return
+            after = page[-1].id
+
+    def pending_for(self, fields: dict[str, str], path: str) -> int:
+        """The caller's own queued writes that mark `path` (X-Edge-Pending)."""
+        outbox = self.edge.outbox
+        if outbox is None:
+            return 0
+        owner = credential_of(fields, self.credential_cookies)
+        return self.owners.pending_for(owner, path, outbox)
+
+    async def _write(
+        self, req: Request, fields: dict[str, str], policy: RoutePolicy, role: str | None = None
+    ) -> Response:
         path = req.path
         outbox = self.edge.outbox
         queueable = policy.queue and outbox is not None
         if not self.edge.health.is_online():
             if queueable:
-                return await self._enqueue(req)
+                return await self._queue(req, role)
             return self._decorate(self._offline_response(), "BYPASS", path)
         if queueable:
             assert outbox is not None
             if outbox.pending_for(path) > 0:
-                return await self._enqueue(req)  # keep order behind queued writes
+                return await self._queue(req, role)  # keep order behind queued writes
             if "idempotency-key" not in fields:
                 # The same key goes with this attempt and with any replay of it.
                 req.headers.append(("Idempotency-Key", _new_key()))
@@ -701,11 +774,11 @@ class Proxy:
                 # Refused (never sent) or no answer (fate unknown): queued with the same
                 # Idempotency-Key this attempt carried, so an origin that honours the key
                 # applies it once. One that ignores the key may apply it twice.
-                return await self._enqueue(req)
+                return await self._queue(req, role)
             return self._decorate(self._error_response(exc), "BYPASS", path)
         self.edge.health.record_success()
         if self._gateway_down(upstream.status, policy) and queueable:
-            return await self._enqueue(req)  # the ingress answered: the app was not reached
+            return await self._queue(req, role)  # the ingress answered: the app was not reached
         if 200 <= upstream.status < 400:
             self.invalidate_after_write(req, fields, upstream, policy)
         resp = Response(upstream.status, list(upstream.headers), upstream.body)
@@ -805,6 +878,11 @@ class Proxy:
             "cookie" in fields
             and bool(credential_cookies(fields["cookie"], self.credential_cookies))
         )
+        if credentialed:  # the credential is part of the key of what it fetched (see handle)
+            fields[CREDENTIAL_FIELD] = (
+                "verified" if self.settings.auth_enabled
+                else credential_of(fields, self.credential_cookies)
+            )
         for entry in variants:
             if entry.vary and not entry.matches(fields):
                 continue

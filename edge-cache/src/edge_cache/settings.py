@@ -42,6 +42,10 @@ ENV_VARS: list[tuple[str, str | None, str]] = [
     ("POLICY_FILE", "", "YAML per-route policy file (see README)"),
     ("OUTBOX_MAX_ENTRIES", "100000", "queued writes before 507 Insufficient Storage"),
     ("OUTBOX_MAX_BYTES", "268435456", "queued bytes before 507"),
+    ("OUTBOX_SHARE", "0.5",
+     "fraction of the outbox bounds one credential may fill (507 above; anonymous: no share)"),
+    ("READ_ONLY_ROLES", "viewer",
+     "comma-separated digest-list roles whose writes are refused (403) instead of queued"),
     ("REPLAY_CONCURRENCY", "8", "parallel replays (one at a time per resource)"),
     ("REPLAY_MAX_ATTEMPTS", "10", "attempts on transient failures before a dead letter"),
     ("REPLAY_BACKOFF_MAX", "30", "max back-off between replay attempts, seconds"),
@@ -97,6 +101,8 @@ class Settings:
     policy_file: Path | None = None
     outbox_max_entries: int = 100_000
     outbox_max_bytes: int = 256 * 1024 * 1024
+    outbox_share: float = 0.5
+    read_only_roles: frozenset[str] = frozenset({"viewer"})
     replay_concurrency: int = 8
     replay_max_attempts: int = 10
     replay_backoff_max: float = 30.0
@@ -210,6 +216,9 @@ class Settings:
         failures = integer("PROBE_FAILURES", 1)
         if failures > window:
             raise SettingsError("EDGE_CACHE_PROBE_FAILURES must not exceed EDGE_CACHE_PROBE_WINDOW")
+        share = number("OUTBOX_SHARE", 0.0)
+        if not 0 < share <= 1:
+            raise SettingsError(f"EDGE_CACHE_OUTBOX_SHARE={share}: must be in (0, 1]")
         known = {n for n, _, _ in ENV_VARS}
         extra = {
             k.removeprefix("EDGE_CACHE_"): v
@@ -240,6 +249,10 @@ class Settings:
             policy_file=Path(policy) if policy else None,
             outbox_max_entries=integer("OUTBOX_MAX_ENTRIES", 1),
             outbox_max_bytes=integer("OUTBOX_MAX_BYTES", 1),
+            outbox_share=share,
+            read_only_roles=frozenset(
+                r.strip() for r in raw["READ_ONLY_ROLES"].split(",") if r.strip()
+            ),
             replay_concurrency=integer("REPLAY_CONCURRENCY", 1),
             replay_max_attempts=integer("REPLAY_MAX_ATTEMPTS", 1),
             replay_backoff_max=number("REPLAY_BACKOFF_MAX", 0.0),
