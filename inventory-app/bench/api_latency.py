@@ -5,7 +5,13 @@ throwaway PostgreSQL cluster (Debian's `postgresql` binaries; or pass `--postgre
 Prints a table, or JSON with `--json`. Numbers only; nothing here passes or fails.
 
     python inventory-app/bench/api_latency.py [--requests 300] [--databases sqlite,postgres]
-        [--json]
+        [--json] [--reference-src DIR]
+
+`--reference-src DIR` also runs a second server from another copy of the app's source (e.g. an
+older commit: `git archive <commit> inventory-app/src | tar -x -C /tmp/ref`, then
+`--reference-src /tmp/ref/inventory-app/src`) on the same database, and alternates the requests
+between the two servers, so both see the same machine load; the table then shows both and the
+ratio current/reference.
 """
 
 from __future__ import annotations
@@ -60,9 +66,12 @@ def prepare(url: str, products: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def serve(url: str) -> Iterator[str]:
+def serve(url: str, src: str | None = None) -> Iterator[str]:
+    """A real `inventory-app serve` process (from `src` instead of the installed app if given)."""
     port = free_port()
     env = {**os.environ, "INVENTORY_DATABASE_URL": url, "INVENTORY_LOG_REQUESTS": "false"}
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
     proc = subprocess.Popen(
         [sys.executable, "-m", "inventory_app.cli", "serve", "--host", "127.0.0.1", "--port",
          str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -91,32 +100,41 @@ def percentiles(samples: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(samples) * 1000, 2), "n": len(samples)}
 
 
-def measure(base: str, ctx: dict[str, Any], requests: int) -> dict[str, dict[str, float]]:
+def measure(bases: dict[str, str], ctx: dict[str, Any], requests: int
+            ) -> dict[str, dict[str, dict[str, float]]]:
+    """p50/p99 per server label; the servers take turns request by request."""
     headers = {"Authorization": f"Bearer {ctx['token']}"}
     wh, products = ctx["warehouse_id"], ctx["products"]
-    out: dict[str, dict[str, float]] = {}
-    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        for _ in range(20):  # warm-up
-            client.get(f"/api/stock?warehouse_id={wh}&limit=100")
-        samples = []
+    clients = {label: httpx.Client(base_url=base, headers=headers, timeout=30)
+               for label, base in bases.items()}
+    gets: dict[str, list[float]] = {label: [] for label in bases}
+    posts: dict[str, list[float]] = {label: [] for label in bases}
+    try:
+        for client in clients.values():
+            for _ in range(20):  # warm-up
+                client.get(f"/api/stock?warehouse_id={wh}&limit=100")
         for _ in range(requests):
-            t0 = time.perf_counter()
-            r = client.get(f"/api/stock?warehouse_id={wh}&limit=100")
-            samples.append(time.perf_counter() - t0)
-            r.raise_for_status()
-        out["GET /api/stock"] = percentiles(samples)
-        samples = []
+            for label, client in clients.items():
+                t0 = time.perf_counter()
+                r = client.get(f"/api/stock?warehouse_id={wh}&limit=100")
+                gets[label].append(time.perf_counter() - t0)
+                r.raise_for_status()
         for i in range(requests):
-            body = {"id": str(uuid.uuid4()), "type": "sales_issue", "warehouse_id": wh,
-                    "lines": [{"product_id": products[i % len(products)], "qty": 1}]}
-            t0 = time.perf_counter()
-            r = client.post("/api/documents", json=body,
-                            headers={"Idempotency-Key": str(uuid.uuid4())})
-            samples.append(time.perf_counter() - t0)
-            if r.status_code != 201:
-                raise RuntimeError(f"sale failed: {r.status_code} {r.text}")
-        out["POST /api/documents (sale)"] = percentiles(samples)
-    return out
+            for label, client in clients.items():
+                body = {"id": str(uuid.uuid4()), "type": "sales_issue", "warehouse_id": wh,
+                        "lines": [{"product_id": products[i % len(products)], "qty": 1}]}
+                t0 = time.perf_counter()
+                r = client.post("/api/documents", json=body,
+                                headers={"Idempotency-Key": str(uuid.uuid4())})
+                posts[label].append(time.perf_counter() - t0)
+                if r.status_code != 201:
+                    raise RuntimeError(f"sale failed ({label}): {r.status_code} {r.text}")
+    finally:
+        for client in clients.values():
+            client.close()
+    return {label: {"GET /api/stock": percentiles(gets[label]),
+                    "POST /api/documents (sale)": percentiles(posts[label])}
+            for label in bases}
 
 
 @contextlib.contextmanager
@@ -138,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--postgres-url", default=None)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--reference-src", default=None,
+                        help="also measure the app from this source directory (same run)")
     parser.add_argument("--quick", action="store_true", help="50 requests each (for CI/smoke)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -155,10 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parser.error(f"unknown database {name!r} (sqlite, postgres)")
         try:
-            with cm as url:
+            with cm as url, contextlib.ExitStack() as stack:
                 ctx = prepare(url, args.products)
-                with serve(url) as base:
-                    results[name] = measure(base, ctx, args.requests)
+                bases = {"current": stack.enter_context(serve(url))}
+                if args.reference_src:
+                    bases["reference"] = stack.enter_context(serve(url, args.reference_src))
+                measured = measure(bases, ctx, args.requests)
+                results[name] = measured["current"]
+                if "reference" in measured:
+                    results[f"{name} (reference)"] = measured["reference"]
         except Exception as exc:  # report and continue with the other database
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
     if args.json:
@@ -166,14 +191,21 @@ def main(argv: list[str] | None = None) -> int:
                           "results": results}, indent=2))
         return 0
     print(f"inventory-app API latency ({args.requests} sequential requests each, loopback)")
-    print(f"{'database':<10} {'request':<28} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    print(f"{'database':<22} {'request':<28} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     for db_name, rows in results.items():
         if "error" in rows:
-            print(f"{db_name:<10} error: {rows['error']}")
+            print(f"{db_name:<22} error: {rows['error']}")
             continue
         for req, stats in rows.items():
-            print(f"{db_name:<10} {req:<28} {stats['p50_ms']:>8} {stats['p99_ms']:>8} "
+            print(f"{db_name:<22} {req:<28} {stats['p50_ms']:>8} {stats['p99_ms']:>8} "
                   f"{stats['mean_ms']:>8}")
+    for db_name, rows in results.items():
+        ref = results.get(f"{db_name} (reference)")
+        if ref is None or "error" in rows or "error" in ref:
+            continue
+        for req, stats in rows.items():
+            print(f"{db_name}: {req} p50 current/reference = "
+                  f"{stats['p50_ms'] / ref[req]['p50_ms']:.2f}")
     return 0
 
 

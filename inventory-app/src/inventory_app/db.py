@@ -4,16 +4,24 @@ Every write goes through :meth:`Database.write`, which serializes writers: on SQ
 `BEGIN IMMEDIATE`, on PostgreSQL by locking the global counter row `FOR UPDATE` at the start of
 the transaction. Sequence numbers (ledger `seq`, change-feed `seq`) are allocated under that lock
 and committed in the same order, so a reader of the change feed never sees a gap filled later.
+
+A :class:`RequestTransaction` is one write transaction that spans a whole HTTP request (the
+idempotency layer opens it, see `api/idempotency.py`). While it is bound to the current context
+(:meth:`Database.bind`), `write()` runs inside it as a SAVEPOINT (an error undoes only that
+block) and `read()` reads in it; nothing commits until the owner of the request transaction
+commits it, once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, Table, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -38,6 +46,7 @@ def make_engine(url: str) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 60},
             pool_size=20,
             max_overflow=20,
+            hide_parameters=True,  # request values never end up in logs or error messages
         )
 
         @event.listens_for(engine, "connect")
@@ -58,7 +67,36 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800,
+                         hide_parameters=True)
+
+
+@dataclass
+class RequestTransaction:
+    """One write transaction for a whole request; `locked` once the writer lock is held."""
+
+    db: Database
+    session: Session
+    locked: bool = False
+    closed: bool = False
+
+    def lock(self) -> None:
+        """Take the writer lock now (SQLite: BEGIN IMMEDIATE happens at the first statement)."""
+        if not self.locked:
+            lock_writers(self.session)
+            self.locked = True
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def close(self) -> None:
+        """Roll back whatever was not committed and return the connection to the pool."""
+        self.session.close()
+        self.closed = True
+
+
+_REQUEST_TX: ContextVar[RequestTransaction | None] = ContextVar("inventory_request_tx",
+                                                                default=None)
 
 
 class Database:
@@ -70,9 +108,30 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
 
+    def request_transaction(self) -> RequestTransaction:
+        """A new, not yet begun, request transaction (bind it with :meth:`bind`)."""
+        return RequestTransaction(self, Session(self._write_engine, expire_on_commit=False))
+
+    @contextmanager
+    def bind(self, tx: RequestTransaction) -> Iterator[RequestTransaction]:
+        """Make `read()`/`write()` of this context (and threads started from it) use `tx`."""
+        token = _REQUEST_TX.set(tx)
+        try:
+            yield tx
+        finally:
+            _REQUEST_TX.reset(token)
+
+    def _bound(self) -> RequestTransaction | None:
+        tx = _REQUEST_TX.get()
+        return tx if tx is not None and tx.db is self else None
+
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session (rolled back at the end)."""
+        """A read-only session (rolled back at the end); the request transaction when bound."""
+        tx = self._bound()
+        if tx is not None:
+            yield tx.session
+            return
         with Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
@@ -81,7 +140,17 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A serialized write transaction: commits on success, rolls back on error."""
+        """A serialized write transaction: commits on success, rolls back on error.
+
+        Inside a bound request transaction: a SAVEPOINT of it (released on success, rolled
+        back on error); the commit is left to the request transaction's owner.
+        """
+        tx = self._bound()
+        if tx is not None:
+            tx.lock()
+            with tx.session.begin_nested():
+                yield tx.session
+            return
         with Session(self._write_engine, expire_on_commit=False) as session:
             try:
                 lock_writers(session)
@@ -96,21 +165,32 @@ class Database:
 
 
 def lock_writers(session: Session) -> None:
-    """Take the global writer lock (no-op beyond BEGIN IMMEDIATE on SQLite)."""
+    """Take the global writer lock (on SQLite, BEGIN IMMEDIATE at the first statement is it)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return
     session.execute(
         select(Counter.value).where(Counter.name == GLOBAL_COUNTER).with_for_update()
     ).one()
 
 
+_COUNTERS = cast(Table, Counter.__table__)
+
+
+def next_seqs(session: Session, count: int) -> range:
+    """Allocate `count` consecutive global sequence numbers in one statement (call inside
+    :meth:`Database.write`)."""
+    value = session.connection().execute(
+        update(_COUNTERS)
+        .where(_COUNTERS.c.name == GLOBAL_COUNTER)
+        .values(value=_COUNTERS.c.value + count)
+        .returning(_COUNTERS.c.value)
+    ).scalar_one()
+    return range(int(value) - count + 1, int(value) + 1)
+
+
 def next_seq(session: Session) -> int:
     """Allocate the next global sequence number (call inside :meth:`Database.write`)."""
-    value = session.execute(
-        update(Counter)
-        .where(Counter.name == GLOBAL_COUNTER)
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
-    ).scalar_one()
-    return int(value)
+    return next_seqs(session, 1)[0]
 
 
 def current_seq(session: Session) -> int:

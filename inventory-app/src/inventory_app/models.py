@@ -247,7 +247,7 @@ class ReviewItem(Base):
 
     __tablename__ = "review_items"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    reason: Mapped[str] = mapped_column(String(32))  # oversell | outdated_count
+    reason: Mapped[str] = mapped_column(String(32))  # oversell | outdated_count | clock_skew
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
     movement_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))

@@ -21,7 +21,22 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     idempotency_retention_hours: float = 24 * 14
-    idempotency_inflight_timeout_s: float = 60.0
+    idempotency_inflight_timeout_s: float = Field(
+        default=60.0,
+        description="a committed claim without a response (left by an older version of the app) "
+        "is taken over after this long; the app itself never commits such a claim",
+    )
+    max_clock_skew_s: float = Field(
+        default=300.0,
+        description="a document time (occurred_at or X-Edge-Queued-At) further than this in the "
+        "future of the receive time is clamped to the receive time and flagged for review",
+    )
+    fault_exit_at: str = Field(
+        default="",
+        description="TESTS ONLY: SIGKILL the app at a named point of an idempotent write "
+        "(after-claim | after-work | before-commit | after-commit), optionally only for one "
+        "Idempotency-Key (`point:key`)",
+    )
     change_retention_days: float = 30.0
     session_secret: str = "dev-only-change-me"
     session_ttl_hours: float = 12.0

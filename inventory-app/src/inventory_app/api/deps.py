@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+import anyio
 from fastapi import Depends, Request
 
 from inventory_app.db import Database
@@ -21,13 +22,18 @@ DOCUMENT_WRITERS = ("admin", "clerk", "device")
 VOIDERS = ("admin", "clerk")
 
 
-def get_db(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     """The app's :class:`Database` (also usable by the web UI)."""
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_db(request: Request) -> Database:
+    """Dependency: the app's :class:`Database` (async: no thread hop for a lookup)."""
+    return database_of(request)
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -62,7 +68,7 @@ def optional_principal(request: Request) -> Principal | None:
     token = request_token(request)
     if not token:
         return None
-    with get_db(request).read() as session:
+    with database_of(request).read() as session:
         principal = authenticate(session, token)
     request.state.principal = principal
     return principal
@@ -81,10 +87,10 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require(*roles: str) -> Callable[[Principal], Principal]:
+def require(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that allows only the given roles (403 otherwise)."""
 
-    def check(principal: Principal = Depends(current_principal)) -> Principal:
+    async def check(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role not in roles:
             raise ProblemError(
                 403,
@@ -97,6 +103,13 @@ def require(*roles: str) -> Callable[[Principal], Principal]:
     return check
 
 
+async def replay_context(request: Request) -> EdgeReplay | None:
+    """Dependency form of :func:`edge_replay` (no thread hop when the header is absent)."""
+    if not request.headers.get("x-edge-device-authorization"):
+        return None
+    return await anyio.to_thread.run_sync(edge_replay, request)
+
+
 def edge_replay(request: Request) -> EdgeReplay | None:
     """The edge-replay context, when `X-Edge-Device-Authorization` carries a valid device token."""
     header = request.headers.get("x-edge-device-authorization")
@@ -105,7 +118,7 @@ def edge_replay(request: Request) -> EdgeReplay | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    with get_db(request).read() as session:
+    with database_of(request).read() as session:
         device = authenticate(session, token.strip())
     if device is None or not device.is_device:
         return None

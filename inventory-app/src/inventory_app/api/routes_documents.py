@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -12,8 +13,9 @@ from inventory_app.api.deps import (
     ALL_ROLES,
     DOCUMENT_WRITERS,
     VOIDERS,
-    edge_replay,
     get_db,
+    get_settings,
+    replay_context,
     require,
 )
 from inventory_app.api.http import (
@@ -31,11 +33,17 @@ from inventory_app.models import Document
 from inventory_app.schemas import DocumentIn, DocumentOut, DocumentPatch, DocumentType, Page
 from inventory_app.services import documents
 from inventory_app.services.auth import EdgeReplay, Principal
+from inventory_app.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["documents"], responses=PROBLEM_RESPONSES)
 ONE: dict[int | str, dict[str, Any]] = {200: {"model": DocumentOut}}
 Db = Annotated[Database, Depends(get_db)]
-Edge = Annotated[EdgeReplay | None, Depends(edge_replay)]
+Edge = Annotated[EdgeReplay | None, Depends(replay_context)]
+Conf = Annotated[Settings, Depends(get_settings)]
+
+
+def _max_skew(settings: Settings) -> dt.timedelta:
+    return dt.timedelta(seconds=settings.max_clock_skew_s)
 
 
 def document_out(doc: Document) -> DocumentOut:
@@ -53,15 +61,18 @@ def _respond(doc: Document, status: int = 200) -> Response:
 @router.post("/documents", status_code=201,
              responses={201: {"model": DocumentOut}, 200: {"model": DocumentOut}})
 def create_document(
-    body: DocumentIn, db: Db, edge: Edge,
+    body: DocumentIn, db: Db, edge: Edge, settings: Conf,
     principal: Principal = Depends(require(*DOCUMENT_WRITERS)),
 ) -> Response:
     """Create a document (client UUID `id`); with `post: true` (default) post it at once.
 
     `201` when created; `200` with the existing document when the id is known already.
+    A time more than `INVENTORY_MAX_CLOCK_SKEW_S` in the future is clamped to the receive time
+    and the document is flagged for review.
     """
     with db.write() as session:
-        doc, created = documents.create_document(session, body, principal, edge)
+        doc, created = documents.create_document(session, body, principal, edge,
+                                                 _max_skew(settings))
         return _respond(doc, 201 if created else 200)
 
 
@@ -93,14 +104,14 @@ def get_document(
 
 @router.patch("/documents/{document_id}", responses=ONE)
 def patch_document(
-    document_id: uuid.UUID, body: DocumentPatch, request: Request, db: Db,
+    document_id: uuid.UUID, body: DocumentPatch, request: Request, db: Db, settings: Conf,
     principal: Principal = Depends(require(*DOCUMENT_WRITERS)),
 ) -> Response:
     """Change a draft; needs If-Match (428/412)."""
     version = expected_version(request, "document", document_id)
     with db.write() as session:
         return _respond(documents.update_draft(session, str(document_id), version, body,
-                                               principal))
+                                               principal, _max_skew(settings)))
 
 
 @router.post("/documents/{document_id}/post", responses=ONE)

@@ -46,10 +46,13 @@ def master_paths(collection: str, ident: object) -> list[str]:
 
 
 def record_change(
-    session: Session, entity: str, entity_id: str, op: str, paths: list[str]
+    session: Session, entity: str, entity_id: str, op: str, paths: list[str],
+    seq: int | None = None,
 ) -> int:
-    """Append a change (op `upsert` or `delete`) and return its seq."""
-    seq = next_seq(session)
+    """Append a change (op `upsert` or `delete`) and return its seq (allocated here unless
+    the caller reserved it with `next_seqs`)."""
+    if seq is None:
+        seq = next_seq(session)
     session.add(
         ChangeLogEntry(seq=seq, entity=entity, entity_id=entity_id, op=op, paths=json.dumps(paths))
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from inventory_app import metrics
-from inventory_app.db import next_seq
+from inventory_app.db import next_seqs
 from inventory_app.models import (
     Document,
     DocumentLine,
@@ -39,6 +39,7 @@ from inventory_app.problems import FieldError, ProblemError, invalid, not_found
 from inventory_app.schemas import DocumentIn, DocumentLineIn, DocumentPatch, to_utc
 from inventory_app.services.auth import EdgeReplay, Principal
 from inventory_app.services.changes import record_change, stock_paths
+from inventory_app.services.clock import DEFAULT_MAX_FUTURE_SKEW, BoundedTime, bound_future
 
 SIGN = {
     "purchase_receipt": 1,
@@ -208,13 +209,32 @@ def _lines(lines: Sequence[DocumentLineIn]) -> list[DocumentLine]:
     ]
 
 
+def _flag_clock_skew(session: Session, doc: Document, claimed: dt.datetime | None,
+                     occurred: BoundedTime) -> None:
+    """Flag a document whose client time was clamped (see `services/clock.py`)."""
+    assert occurred.clamped_by is not None
+    doc.flagged = True
+    first_product = doc.lines[0].product_id if doc.lines else None
+    if first_product is None:
+        return
+    _review(session, "clock_skew", doc, None, first_product, doc.warehouse_id,
+            f"time {claimed.isoformat() if claimed else '?'} was "
+            f"{occurred.clamped_by.total_seconds():.0f} s ahead of the receive time; "
+            f"recorded as {occurred.value.isoformat()}")
+
+
 def create_document(
     session: Session,
     data: DocumentIn,
     principal: Principal | None = None,
     edge: EdgeReplay | None = None,
+    max_future_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW,
 ) -> tuple[Document, bool]:
     """Create (and, when `data.post`, post) a document.
+
+    A time (`occurred_at`, else the edge's queued-at time) more than `max_future_skew` after
+    the receive time is clamped to the receive time, and the document is flagged for review
+    (reason `clock_skew`).
 
     Returns `(document, created)`. The client UUID is unique: when a document with that id
     exists already, it is returned with `created=False` (a replay after the idempotency key
@@ -250,7 +270,10 @@ def create_document(
             "the edge device may only replay documents for its own warehouse",
             [FieldError("X-Edge-Device-Authorization", "device bound to another warehouse")],
         )
-    occurred = data.occurred_at or (edge.queued_at if edge else None) or utcnow()
+    received = utcnow()
+    occurred = bound_future(
+        _aware(data.occurred_at or (edge.queued_at if edge else None) or received), received,
+        max_future_skew)
     doc = Document(
         id=doc_id,
         type=data.type,
@@ -258,8 +281,8 @@ def create_document(
         warehouse_id=data.warehouse_id,
         to_warehouse_id=data.to_warehouse_id,
         partner_id=data.partner_id,
-        occurred_at=_aware(occurred),
-        created_at=utcnow(),
+        occurred_at=occurred.value,
+        created_at=received,
         reason=data.reason,
         remark=data.remark,
         created_by=principal.name if principal else "",
@@ -270,6 +293,9 @@ def create_document(
     )
     session.add(doc)
     session.flush()
+    if occurred.clamped_by is not None:
+        _flag_clock_skew(session, doc, data.occurred_at or (edge.queued_at if edge else None),
+                         occurred)
     if data.post:
         post_document(session, doc, principal, edge)
     else:
@@ -283,6 +309,7 @@ def update_draft(
     expected_version: int | None,
     patch: DocumentPatch,
     principal: Principal | None = None,
+    max_future_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW,
 ) -> Document:
     """Change a draft (If-Match version checked). Posted/voided documents are immutable."""
     doc = get_document(session, document_id)
@@ -309,8 +336,12 @@ def update_draft(
     _validate(session, type=doc.type, warehouse_id=wh, to_warehouse_id=to_wh, partner_id=partner,
               reason=reason, lines=new_lines, principal=principal)
     doc.warehouse_id, doc.to_warehouse_id, doc.partner_id, doc.reason = wh, to_wh, partner, reason
+    clamped: BoundedTime | None = None
     if patch.occurred_at is not None:
-        doc.occurred_at = _aware(patch.occurred_at)
+        bounded = bound_future(_aware(patch.occurred_at), utcnow(), max_future_skew)
+        doc.occurred_at = bounded.value
+        if bounded.clamped_by is not None:
+            clamped = bounded
     if patch.remark is not None:
         doc.remark = patch.remark
     if patch.lines is not None:
@@ -319,20 +350,14 @@ def update_draft(
         doc.lines.extend(_lines(patch.lines))
     doc.version += 1
     session.flush()
+    if clamped is not None:
+        _flag_clock_skew(session, doc, patch.occurred_at, clamped)
     record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
     return doc
 
 
 def _doc_paths(document_id: str) -> list[str]:
     return ["/api/documents", f"/api/documents/{document_id}"]
-
-
-def _balance(session: Session, warehouse_id: int, product_id: int) -> StockBalance:
-    bal = session.get(StockBalance, (warehouse_id, product_id))
-    if bal is None:
-        bal = StockBalance(warehouse_id=warehouse_id, product_id=product_id, qty=0, last_seq=0)
-        session.add(bal)
-    return bal
 
 
 def _insufficient(shortfalls: list[Shortfall]) -> ProblemError:
@@ -363,29 +388,43 @@ def _apply(
     planned: list[tuple[DocumentLine, int, int, int, bool]],
     kind: str,
     edge: EdgeReplay | None,
-) -> None:
-    """Append movements (line, warehouse, product, delta, outdated) and update balances."""
+    extra_seqs: int = 0,
+) -> Iterator[int]:
+    """Append movements (line, warehouse, product, delta, outdated) and update balances.
+
+    All sequence numbers of the posting are reserved in one statement; the returned iterator
+    holds the `extra_seqs` numbers reserved on top for the caller (in allocation order).
+    """
     now = utcnow()
     allow_negative = edge is not None and doc.type in EDGE_ACCEPTS_NEGATIVE and kind == "post"
     # Check first (all or nothing), in line order, with running balances.
     running: dict[tuple[int, int], int] = {}
+    balances: dict[tuple[int, int], StockBalance | None] = {}
     shortfalls: list[Shortfall] = []
-    for _line, wh, prod, delta, _outdated in planned:
+    reviews = 0
+    for _line, wh, prod, delta, outdated in planned:
         key = (wh, prod)
         if key not in running:
-            bal = session.get(StockBalance, key)
-            running[key] = bal.qty if bal is not None else 0
+            found = balances[key] = session.get(StockBalance, key)
+            running[key] = found.qty if found is not None else 0
         before = running[key]
         running[key] = before + delta
-        if delta < 0 and running[key] < 0 and not allow_negative:
-            shortfalls.append(Shortfall(prod, wh, max(before, 0), -delta))
+        if delta < 0 and running[key] < 0:
+            if not allow_negative:
+                shortfalls.append(Shortfall(prod, wh, max(before, 0), -delta))
+            reviews += 1
+        reviews += int(outdated)
     if shortfalls:
         raise _insufficient(shortfalls)
+    seqs = iter(next_seqs(session, len(planned) + reviews + len(running) + extra_seqs))
     late = (now - _aware(doc.occurred_at)) > LATE_THRESHOLD
-    touched: set[tuple[int, int]] = set()
     for line, wh, prod, delta, outdated in planned:
-        bal = _balance(session, wh, prod)
-        seq = next_seq(session)
+        bal = balances[(wh, prod)]
+        if bal is None:  # first movement of this product × warehouse
+            bal = balances[(wh, prod)] = StockBalance(warehouse_id=wh, product_id=prod, qty=0,
+                                                      last_seq=0)
+            session.add(bal)
+        seq = next(seqs)
         bal.qty += delta
         bal.last_seq = seq
         negative = delta < 0 and bal.qty < 0
@@ -411,24 +450,24 @@ def _apply(
         if negative:
             doc.flagged = True
             _review(session, "oversell", doc, seq, prod, wh,
-                    f"balance went to {bal.qty} after an edge-replayed {doc.type}")
+                    f"balance went to {bal.qty} after an edge-replayed {doc.type}", next(seqs))
         if outdated:
             doc.flagged = True
             _review(session, "outdated_count", doc, seq, prod, wh,
-                    f"expected {line.expected_qty} but the ledger had {bal.qty - delta}")
-        touched.add((wh, prod))
-    session.flush()
-    for wh, prod in sorted(touched):
-        record_change(session, "stock", f"{wh}:{prod}", "upsert", stock_paths(wh, prod))
+                    f"expected {line.expected_qty} but the ledger had {bal.qty - delta}",
+                    next(seqs))
+    for wh, prod in sorted(running):
+        record_change(session, "stock", f"{wh}:{prod}", "upsert", stock_paths(wh, prod),
+                      next(seqs))
+    return seqs
 
 
-def _review(session: Session, reason: str, doc: Document, seq: int, prod: int, wh: int,
-            detail: str) -> None:
+def _review(session: Session, reason: str, doc: Document, seq: int | None, prod: int, wh: int,
+            detail: str, change_seq: int | None = None) -> None:
     session.add(ReviewItem(reason=reason, document_id=doc.id, movement_seq=seq, product_id=prod,
                            warehouse_id=wh, detail=detail, origin_device=doc.origin_device,
                            created_at=utcnow()))
-    session.flush()
-    record_change(session, "review", doc.id, "upsert", ["/api/reviews"])
+    record_change(session, "review", doc.id, "upsert", ["/api/reviews"], change_seq)
 
 
 def post_document(
@@ -470,14 +509,14 @@ def post_document(
         else:
             planned.append((line, doc.warehouse_id, line.product_id, SIGN[doc.type] * line.qty,
                             False))
-    _apply(session, doc, planned, "post", edge)
+    if edge is not None and doc.origin_device is None:
+        doc.origin_device = edge.device_name
+    seqs = _apply(session, doc, planned, "post", edge, extra_seqs=1)
     now = utcnow()
     doc.status = "posted"
     doc.posted_at = now
     doc.version += 1
-    if edge is not None and doc.origin_device is None:
-        doc.origin_device = edge.device_name
-    seq = record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
+    seq = record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id), next(seqs))
     if not doc.seq:
         doc.seq = seq
     doc.number = f"{PREFIX[doc.type]}-{_aware(doc.occurred_at):%Y%m%d}-{seq:07d}"
@@ -508,11 +547,11 @@ def void_document(session: Session, doc: Document | str, principal: Principal | 
         for m in movements
         if m.line_id is not None
     ]
-    _apply(session, doc, planned, "void", None)
+    seqs = _apply(session, doc, planned, "void", None, extra_seqs=1)
     doc.status = "voided"
     doc.voided_at = utcnow()
     doc.version += 1
-    record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
+    record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id), next(seqs))
     session.flush()
     return doc
 
