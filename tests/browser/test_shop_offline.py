@@ -58,14 +58,19 @@ class Words:
     waiting: str
     oversold: str
     posted_flash: str
+    edge_queued: str  # the edge's own 202 page (no JavaScript)
+    edge_waiting: str
+    back: str
 
 
 EN = Words("en", "en-US", "Dashboard", "Products", "Stock by warehouse", "Stock ledger",
            "Receive goods (purchase receipt)", "Sell (sales issue)",
            "Transfer between warehouses", "Stocktake", "Offline", "Queued, will sync",
-           "Changes waiting to sync: {n}", "oversold", "posted")
+           "Changes waiting to sync: {n}", "oversold", "posted", "queued, will sync",
+           r"Changes waiting to sync: \d+", "Back")
 ZH = Words("zh-CN", "zh-CN", "概览", "商品", "各仓库存", "库存流水", "采购入库单", "销售出库单",
-           "调拨单", "盘点单", "离线", "已排队", "等待同步的更改：{n} 项", "超卖", "已过账")
+           "调拨单", "盘点单", "离线", "已排队", "等待同步的更改：{n} 项", "超卖", "已过账",
+           "已排队，将自动同步", r"等待同步的更改：\d+ 项", "返回")
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 60.0) -> None:
@@ -269,7 +274,13 @@ def test_a_shop_day_with_the_cloud_cut_off(lab: Lab, browser: Browser, words: Wo
         assert posted.value.status == 202, posted.value.status
         assert posted.value.headers.get("x-edge-cache") == "QUEUED"
         assert lab.status()["outbox_depth"] == 2
+        # The edge's 202 is a page in the clerk's language that says so and links back.
+        expect(plain_page.locator("h1")).to_contain_text(words.edge_queued)
+        expect(plain_page.locator("body")).to_contain_text(re.compile(words.edge_waiting))
         shot(plain_page, words, "4-sale-queued-nojs", shots)
+        plain_page.get_by_role("link", name=words.back).click()
+        expect(plain_page).to_have_url(re.compile(rf"/documents/sale\?lang={re.escape(lang)}$"))
+        expect(plain_page.locator("h1")).to_have_text(words.sale)
         assert lab.balance(over) == before_over and lab.balance(plain) == before_plain
 
         lab.restore()
