@@ -237,6 +237,11 @@ def test_a_shop_day_with_the_cloud_cut_off(lab: Lab, browser: Browser, words: Wo
         page = with_js.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # The clerk opens the edge's bare address: its redirect to the page in the browser's
+        # language was kept from the sign-in (shared per Accept-Language), so it works offline.
+        response = page.goto(lab.edge + "/")
+        assert response is not None and response.headers.get("x-edge-cache") == "OFFLINE-HIT"
+        expect(page).to_have_url(re.compile(rf"/\?lang={re.escape(lang)}$"))
         for url, heading in day:
             open_offline(page, lab.edge + url, heading)
             expect(page.locator("[data-edge-status]")).to_have_attribute("data-state", "offline")
