@@ -18,7 +18,7 @@ help:
 	@echo "make lab-zh   the same with the 简体中文 notebooks (edgelab check --lang zh-CN)"
 	@echo "make test     lint, type-check and run every test (installs what it needs)"
 	@echo "make test-fast  the tests without the slow end-to-end and browser ones (local work)"
-	@echo "make bench    benchmarks: inventory-app latency, edge-cache vs nginx"
+	@echo "make bench    benchmarks: inventory-app latency, edge-cache vs nginx, web page render time"
 	@echo "make lint     ruff + mypy"
 	@echo "make jupyter  JupyterLab on notebooks/ with the project's kernel"
 	@echo "make serve    only the inventory app with demo data"
