@@ -456,7 +456,16 @@ class LocalTarget:
             [_script("edge-cache"), "--host", host, "--port", str(port)],
             env,
         )
-        self._wait_http(part, "/readyz")
+        url = f"{part.url}/readyz"
+
+        def ready() -> bool:
+            # ours must answer: another lab's edge that took the port answers /readyz too
+            if not is_running(part.process) or not _listens(part.process.pid, port):
+                return False
+            return httpx.get(url, timeout=2.0).status_code == 200
+
+        wait_until(ready, timeout_s=self.settings.ready_timeout_s, what=f"{name} ({url})",
+                   record=part.process, interval_s=0.2)
         return part
 
     def restart_edge(self, name: str, env: Mapping[str, str] | None = None, *,
@@ -485,7 +494,12 @@ class LocalTarget:
         index = int(name.rsplit("-", 1)[1])
         if env is not None:
             self.edge_env[name] = dict(env)
-        self._start_edge(state, name, index, part.port, link.port)
+        # the old port, unless someone took it meanwhile (another lab on this machine)
+        taken = {p.port for p in state.parts if p.name != name} | {
+            p.control_port for p in state.parts if p.control_port}
+        port = pick_port(self.settings.host, part.port, taken,
+                         strict=self.settings.strict_ports, what=f"edge {name}")
+        self._start_edge(state, name, index, port, link.port)
         save_state(self.lab_dir, state)
 
     def _start_part(self, state: LabState, part: PartState, argv: list[str],
@@ -651,6 +665,27 @@ def _link_state_text(state: object) -> str:
         if hasattr(state, attr):
             return str(getattr(state, attr))
     return str(state)
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` (or a child) listens on `port`; True when that cannot be seen."""
+    import psutil
+
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, PermissionError, OSError):
+        return True
+    owners = {c.pid for c in conns
+              if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port}
+    if not owners:
+        return False
+    if None in owners:
+        return True
+    try:
+        family = {pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))}
+    except psutil.Error:
+        return False
+    return bool(owners & family)
 
 
 def _placeholder() -> ProcessRecord:
