@@ -276,14 +276,16 @@ def _replays(warm: pd.DataFrame, table: pd.DataFrame, sent: list[str], warmup: i
     band = edge_band(both["path"].tolist(), both["start"].to_numpy(float),
                      both["end"].to_numpy(float), size, measured, ok,
                      jitter_s=jitter_ms / 1000.0, ttl_s=ttl)
-    answered = int((ok & measured).sum()) or 1
+    answered = int((ok & measured).sum())
+    nan = float("nan")
     return {
         "coalesced": band.coalesced,
-        "lru_replay_hit_ratio": lru_hits(sent, size, warmup) / n if n else float("nan"),
-        "fifo_replay_hit_ratio": fifo_hits(sent, size, warmup) / n if n else float("nan"),
-        "edge_replay_hit_ratio": band.expected / answered,
-        "lru_band_low": band.low / answered,
-        "lru_band_high": band.high / answered,
+        "lru_replay_hit_ratio": lru_hits(sent, size, warmup) / n if n else nan,
+        "fifo_replay_hit_ratio": fifo_hits(sent, size, warmup) / n if n else nan,
+        # ratios of the answered requests, as hit_ratio (none answered: nothing to compare)
+        "edge_replay_hit_ratio": band.expected / answered if answered else nan,
+        "lru_band_low": band.low / answered if answered else nan,
+        "lru_band_high": min(band.high / answered, 1.0) if answered else nan,
         "lru_band_jitter_ms": jitter_ms,
     }
 

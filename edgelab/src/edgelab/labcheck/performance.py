@@ -148,26 +148,30 @@ def compare(
                 )
     errors = (fresh["hit_ratio"] - fresh["che_hit_ratio"]).abs() if len(fresh) else pd.Series()
     model: list[dict[str, Any]] = []
-    replayed = "lru_band_low" in fresh.columns and fresh["lru_band_low"].notna().all()
+    replayed = "lru_band_low" in fresh.columns
     for row in fresh.itertuples() if replayed else ():
         low = float(row.lru_band_low) - tolerance
         high = float(row.lru_band_high) + tolerance
+        measured = float(row.hit_ratio)
+        answered = not (np.isnan(measured) or np.isnan(low) or np.isnan(high))
         model.append(
             {
                 "cache_size": int(row.cache_size),
                 "zipf_s": float(row.zipf_s),
                 "ttl_s": float(row.ttl_s),
                 "wan_latency_ms": float(row.wan_latency_ms),
-                "measured": float(row.hit_ratio),
-                "edge_replay": float(row.edge_replay_hit_ratio),
-                "band_low": low,
-                "band_high": high,
+                "measured": measured if answered else None,
+                "edge_replay": float(row.edge_replay_hit_ratio) if answered else None,
+                "band_low": low if answered else None,
+                "band_high": high if answered else None,
                 "lru_replay": float(row.lru_replay_hit_ratio),
                 "fifo_replay": float(row.fifo_replay_hit_ratio),
                 "coalesced": int(row.coalesced),
                 "errors": int(row.errors),
                 "che": float(row.che_hit_ratio),
-                "within": low <= float(row.hit_ratio) <= high,
+                "within": answered and low <= measured <= high,
+                **({} if answered else {"note": "no request of this point was answered: "
+                                        "see the errors column and the edge's log"}),
             }
         )
     for row in () if replayed else fresh.itertuples():
