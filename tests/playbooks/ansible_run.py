@@ -17,7 +17,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO_ROOT / "playbooks"
 EXAMPLE_INVENTORIES = sorted((PLAYBOOKS / "inventory").glob("*.yml"))
-GROUP_VARS_ALL = PLAYBOOKS / "inventory" / "group_vars" / "all.yml"
+# The kit's shared defaults (role defaults: the lowest precedence, so inventories win).
+COMMON_DEFAULTS = PLAYBOOKS / "roles" / "edgelab_common" / "defaults" / "main.yml"
 FIXTURE_PLAYBOOKS = Path(__file__).resolve().parent / "fixtures"
 BIN = Path(sys.executable).parent
 
@@ -91,15 +92,18 @@ def run_playbook(
     extra_vars: dict[str, Any] | None = None,
     args: list[str] | None = None,
     timeout: float = 180,
+    prefix: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> PlaybookRun:
-    """Run a playbook with the JSON callback and return the parsed report."""
-    cmd = [tool("ansible-playbook"), "-i", str(inventory), str(playbook)]
+    """Run a playbook with the JSON callback and return the parsed report. `prefix` wraps the
+    command (e.g. `ip netns exec <ns>` to run the control host inside a network namespace)."""
+    cmd = [*(prefix or []), tool("ansible-playbook"), "-i", str(inventory), str(playbook)]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     cmd += args or []
     proc = subprocess.run(
         cmd,
-        env=ansible_env(tmp, json_output=True),
+        env={**ansible_env(tmp, json_output=True), **(env or {})},
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -1,32 +1,30 @@
 """A throwaway inventory whose `cloud` and `edge` hosts are this machine (connection: local).
 
 Each host gets its own fixture root (`edgelab_root`), so roles write `<root>/etc/...` instead of
-`/etc/...`. The inventory directory carries a copy of the kit's documented group_vars/all.yml,
-exactly as an instructor's copy of an example inventory would.
+`/etc/...`. The inventory lives in the test's temporary directory, outside playbooks/, with no
+group_vars: every default comes from the roles, as for an instructor's inventory kept anywhere.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-from tests.playbooks.ansible_run import GROUP_VARS_ALL
 
 
 def write_local_inventory(
     tmp: Path,
     *,
     cloud: tuple[str, str] = ("cloud1", "192.0.2.1"),
+    more_clouds: tuple[tuple[str, str], ...] = (),
+    group_vars: dict[str, Any] | None = None,
     edges: tuple[tuple[str, str], ...] = (("edge1", "192.0.2.11"),),
     host_vars: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """Write `tmp/inventory/hosts.yml` (+ group_vars) and return its path."""
+    """Write `tmp/inventory/hosts.yml` and return its path."""
     inventory_dir = tmp / "inventory"
-    (inventory_dir / "group_vars").mkdir(parents=True, exist_ok=True)
-    shutil.copy(GROUP_VARS_ALL, inventory_dir / "group_vars" / "all.yml")
+    inventory_dir.mkdir(parents=True, exist_ok=True)
 
     def host(name: str, address: str) -> dict[str, Any]:
         root = tmp / "roots" / name
@@ -39,9 +37,11 @@ def write_local_inventory(
             "vars": {
                 "ansible_connection": "local",
                 "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                **(group_vars or {}),
             },
             "children": {
-                "cloud": {"hosts": {cloud[0]: host(*cloud)}},
+                "cloud": {"hosts": {name: host(name, address)
+                                    for name, address in (cloud, *more_clouds)}},
                 "edge": {"hosts": {name: host(name, address) for name, address in edges}},
             },
         }

@@ -14,12 +14,13 @@ from __future__ import annotations
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from tests.playbooks.ansible_run import (
+    COMMON_DEFAULTS,
     FIXTURE_PLAYBOOKS,
-    GROUP_VARS_ALL,
     PLAYBOOKS,
     PlaybookRun,
     failure_text,
@@ -32,7 +33,7 @@ PI_CMDLINE = (
     "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes"
     " rootwait cfg80211.ieee80211_regdom=DE\n"
 )
-KUBEEDGE_VERSION = yaml.safe_load(GROUP_VARS_ALL.read_text())["kubeedge_version"]
+KUBEEDGE_VERSION = yaml.safe_load(COMMON_DEFAULTS.read_text())["kubeedge_version"]
 
 
 def write(path: Path, content: str | bytes) -> None:
@@ -128,6 +129,7 @@ def test_kubeedge_token_goes_from_cloud_to_edges_in_memory(tmp_path: Path) -> No
         "kubeedge_cloud_keadm_bin": str(stubs["keadm"]),
         "kubeedge_edge_keadm_bin": str(stubs["keadm"]),
         "kubeedge_cloud_kubectl": [str(stubs["kubectl"])],
+        "kubeedge_edge_kubectl": [str(stubs["kubectl"])],
         "kubeedge_edge_manage_service": False,
     }
     first = run_playbook(FIXTURE_PLAYBOOKS / "kubeedge_tokens.yml", tmp_path,
@@ -190,7 +192,7 @@ def test_link_down_and_degrade_in_check_mode(tmp_path: Path) -> None:
     """link.yml in check mode on three edges at once, each with its own link settings (the same
     variables the edgelab package passes with -e). nft and tc are STUB scripts for the read-only
     state queries; check mode runs no changing command."""
-    settings = {
+    settings: dict[str, dict[str, Any]] = {
         "edge1": {"link_state": "down", "link_mode": "refuse"},
         "edge2": {"link_state": "down", "link_mode": "blackhole"},
         "edge3": {"link_state": "degrade", "link_mode": "blackhole", "link_latency_ms": 200,
@@ -276,6 +278,7 @@ def test_link_apply_is_idempotent_and_restores(tmp_path: Path) -> None:
         "link_nft_bin": str(stubs["nft"]),
         "link_tc_bin": str(stubs["tc"]),
         "link_systemd_run_bin": str(stubs["systemd-run"]),
+        "link_scheduler": "systemd",
         "link_max_duration_s": 120,
     }
     root = root_of(tmp_path, "edge1")

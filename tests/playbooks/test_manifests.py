@@ -24,7 +24,8 @@ from tests.playbooks.ansible_run import (
 )
 
 K8S_VERSION = "1.32.0"
-GROUP_VARS = Path(__file__).parents[2] / "playbooks" / "inventory" / "group_vars" / "all.yml"
+GROUP_VARS = (Path(__file__).parents[2] / "playbooks" / "roles" / "edgelab_common" / "defaults"
+              / "main.yml")
 MANIFESTS = [
     "00-namespace.yaml", "10-postgres.yaml", "20-migrate-job.yaml",
     "30-inventory-app.yaml", "40-edge-cache.yaml",
@@ -64,7 +65,8 @@ def by_kind(docs: dict[str, list[dict[str, Any]]], kind: str, name: str) -> dict
 
 def inventory_hosts(inventory: Path) -> tuple[str, str, list[str]]:
     data = yaml.safe_load(inventory.read_text())["all"]["children"]
-    (cloud, cloud_vars), = data["cloud"]["hosts"].items()
+    # The app and PostgreSQL are pinned to the first cloud host (also with HA).
+    cloud, cloud_vars = next(iter(data["cloud"]["hosts"].items()))
     return cloud, cloud_vars["ansible_host"], list(data["edge"]["hosts"])
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from tests.playbooks.ansible_run import (
-    GROUP_VARS_ALL,
+    COMMON_DEFAULTS,
     PLAYBOOKS,
     PlaybookRun,
     failure_text,
@@ -29,7 +29,7 @@ from tests.playbooks.ansible_run import (
 )
 from tests.playbooks.local_inventory import root_of, write_local_inventory
 
-KUBEEDGE_VERSION = yaml.safe_load(GROUP_VARS_ALL.read_text())["kubeedge_version"]
+KUBEEDGE_VERSION = yaml.safe_load(COMMON_DEFAULTS.read_text())["kubeedge_version"]
 
 
 def placeholder_airgap_dir(directory: Path, arch: str = "amd64") -> Path:
