@@ -64,6 +64,7 @@ seed = 42  # seeds every random choice, so a rerun sends the same requests
 edge = "shop-1"  # the shop whose edge cache we browse through
 ttl_s = 30  # local: how long the edge may serve /api/products without asking the cloud
 wan_latency_ms = 40  # one-way delay added on every WAN link while we browse; 0: none
+wan_loss = 0.0  # packet-loss fraction on the WAN link while we browse (0..0.99)
 repeat = 3  # requests per URL through the edge
 deploy = False  # cluster: run playbooks/deploy.yml through ansible-runner first
 
@@ -241,9 +242,9 @@ predicted_cloud_ms = 85  # one round trip: 40 ms each way, plus the request itse
 answers.predict(results, lang=lang, hit_ms=predicted_hit_ms, cloud_ms=predicted_cloud_ms)
 
 # %% id="c12" tags=["raw-data"]
-if wan_latency_ms > 0:
+if wan_latency_ms > 0 or wan_loss > 0:
     results.on_teardown(lambda: steps.set_wan_latency(lab, 0), "restore the WAN links")
-    steps.set_wan_latency(lab, wan_latency_ms)
+    steps.set_wan_latency(lab, wan_latency_ms, loss=wan_loss)
 steps.purge(lab, edge)
 paths = steps.demo_paths(lab, edge)
 browsing = steps.browse(lab, edge, paths, repeat=repeat)
@@ -360,10 +361,10 @@ results.check(
 # in the project directory and watch the edge while you change its link:
 #
 # ```bash
-# .venv/bin/edgelab link --lab-dir build/lab/local shop-1 degrade --latency-ms 80
-# .venv/bin/edgelab link --lab-dir build/lab/local shop-1 down
-# .venv/bin/edgelab status --lab-dir build/lab/local    # shop-1: offline after about a second
-# .venv/bin/edgelab link --lab-dir build/lab/local shop-1 up
+# .venv/bin/edgelab link shop-1 degrade --latency-ms 80
+# .venv/bin/edgelab link shop-1 down
+# .venv/bin/edgelab status    # shop-1: offline after about a second
+# .venv/bin/edgelab link shop-1 up
 # ```
 #
 # `/_edge/status` of the edge (its URL is in the health table above) shows `state`
@@ -376,10 +377,10 @@ results.check(
 # 终端，一边修改链路一边观察边缘：
 #
 # ```bash
-# .venv/bin/edgelab link --lab-dir build/lab/local shop-1 degrade --latency-ms 80
-# .venv/bin/edgelab link --lab-dir build/lab/local shop-1 down
-# .venv/bin/edgelab status --lab-dir build/lab/local    # 大约一秒后 shop-1 变为 offline
-# .venv/bin/edgelab link --lab-dir build/lab/local shop-1 up
+# .venv/bin/edgelab link shop-1 degrade --latency-ms 80
+# .venv/bin/edgelab link shop-1 down
+# .venv/bin/edgelab status    # 大约一秒后 shop-1 变为 offline
+# .venv/bin/edgelab link shop-1 up
 # ```
 #
 # 边缘的 `/_edge/status`（它的 URL 在上面的健康表中）显示 `state`（`online`/`offline`）和

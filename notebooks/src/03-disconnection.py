@@ -127,12 +127,13 @@ warmup_s = 2  # seconds of normal work before the cut
 after_s = 2  # seconds of work after the link is restored
 mode = "refuse"  # "refuse": connections reset; "blackhole": packets silently dropped
 concurrency = 2  # concurrent clerks per shop
+clerk_rate_per_s = 2.0  # requests per second of one clerk (think time 1/rate)
 write_share = 0.12  # share of requests that are writes (sales, goods received)
 baseline = True  # also run the same workload with no cache (directly to the cloud)
 max_offline_stale_s = 604800  # local: EDGE_CACHE_MAX_OFFLINE_STALE (seconds)
 outbox_max_entries = 100000  # local: edge setting EDGE_CACHE_OUTBOX_MAX_ENTRIES
 min_read_success = 0.5  # share of reads during the outage that must succeed via the edge
-drain_timeout_s = 120  # how long the outboxes may take to drain after the link is back
+drain_timeout_s = None  # None: derived from what was queued and the measured replay rate
 restart_phase = True  # local: also kill -9 the edge process in the middle of an outage
 lose_outbox = False  # negative control: delete the edge's outbox with the process
 
@@ -278,7 +279,7 @@ answers.predict(
 run = disconnection(
     lab, outage_s=outage_s, warmup_s=warmup_s, after_s=after_s, mode=mode,
     concurrency=concurrency, baseline=baseline, seed=seed, drain_timeout_s=drain_timeout_s,
-    mix=steps.shop_mix(write_share),
+    mix=steps.shop_mix(write_share), clerk_rate_per_s=clerk_rate_per_s,
 )
 run.save(results.dir)
 summary = results.record("experiment", run.summary)
@@ -439,9 +440,13 @@ results.check(
     bool(summary["verification_passed"]),
     success=_(f"{summary['writes_applied']} writes applied, 0 lost, 0 duplicated",
               zh=f"应用了 {summary['writes_applied']} 笔写入，0 丢失，0 重复"),
-    hint=_("writes.csv lists every write and how often the cloud applied it.",
-           zh="writes.csv 列出了每笔写入以及云端应用它的次数。"),
-    observed=summary["verification_reasons"],
+    hint=_("writes.csv lists every write and how often the cloud applied it. 'Still "
+           "queued' writes are not lost: the edge holds them (raise drain_timeout_s).",
+           zh="writes.csv 列出了每笔写入以及云端应用它的次数。“仍在排队”的写入没有丢失："
+           "边缘还保存着它们（增大 drain_timeout_s）。"),
+    observed={"lost": summary["writes_lost"], "still_queued": summary.get("writes_still_queued"),
+              "duplicated": summary["writes_duplicated"],
+              "reasons": summary["verification_reasons"]},
 )
 answers.compare(results, "drain_s", predicted_drain_s, summary["drain_time_s"], " s", lang=lang)
 
@@ -526,6 +531,7 @@ if target == "local" and restart_phase:
         lab, outage_s=outage_s, warmup_s=warmup_s, after_s=after_s, mode=mode, edges=[shop],
         concurrency=concurrency, baseline=False, seed=seed + 1, drain_timeout_s=drain_timeout_s,
         mix=steps.shop_mix(write_share), disruption=kill_edge, warm_products=10,
+        clerk_rate_per_s=clerk_rate_per_s,
     )
     crash.save(results.file("crash"))
     crash_summary = results.record("crash_experiment", crash.summary)

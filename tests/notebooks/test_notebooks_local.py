@@ -81,7 +81,7 @@ def test_all_notebooks_pass_with_quick_parameters(tmp_path: Path, lab_dir: Path)
     assert not _lab_processes(lab_dir)
 
 
-def test_disconnection_checks_fail_when_the_edge_cannot_queue_writes(
+def test_disconnection_checks_fail_when_the_edge_cannot_queue_or_loses_its_outbox(
     tmp_path: Path, lab_dir: Path
 ) -> None:
     run = edgelab_check(
@@ -100,6 +100,10 @@ def test_disconnection_checks_fail_when_the_edge_cannot_queue_writes(
         "-p",
         "baseline",
         "False",
+        # and the negative control: the edge killed offline loses its outbox with it
+        "-p",
+        "lose_outbox",
+        "True",
         timeout=600,
         extra_env=SMALL_DEMO,
     )
@@ -112,7 +116,10 @@ def test_disconnection_checks_fail_when_the_edge_cannot_queue_writes(
     summary = run.results("03-disconnection")["values"]["experiment"]
     assert summary["writes_accepted_during_outage"] < summary["writes_during_outage"]
     assert checks["the edge beats no cache during the outage"]["status"] == "skipped"
-    # reads are unaffected: only the write check fails
+    crash = checks["queued writes survive kill -9 while offline"]
+    assert crash["status"] == "failed", crash
+    assert "durable storage" in crash["hint"] and "lost" in crash["detail"], crash
+    # reads are unaffected: only the write checks fail
     assert checks["reads served during the outage"]["status"] == "passed"
     assert checks["no processes left behind"]["status"] == "passed"
     assert "✘" in run.stdout

@@ -27,30 +27,46 @@ def _try(path: Path, draw: Callable[[], Any], written: list[Path]) -> None:
         written.append(path)
 
 
+def first_offline_answer(requests: pd.DataFrame, t_cut: float) -> float | None:
+    """Time of the first ``OFFLINE-HIT`` at or after the cut: when the edge noticed."""
+    if "cache_status" not in requests:
+        return None
+    offline = requests[(requests["t"] >= t_cut) & (requests["cache_status"] == "OFFLINE-HIT")]
+    return None if offline.empty else float(offline["t"].min())
+
+
 def disconnection_plots(out: Path, requests: pd.DataFrame, outbox: pd.DataFrame,
                         summary: dict[str, Any]) -> list[Path]:
     """timeline_edge.png, timeline_no_cache.png, outbox.png, latency_ecdf.png."""
     written: list[Path] = []
     edge = requests[requests["variant"] == "edge"] if "variant" in requests else requests
     outage = (float(summary["t_cut"]), float(summary["t_restore"]))
+    drain = summary.get("drain_time_s")
+    drained_at = outage[1] + float(drain) if drain is not None else None
+    detected_at = first_offline_answer(edge, outage[0])
+    states = outbox if "state" in outbox else None
     p = out / "timeline_edge.png"
-    title = (f"With edge caches: link down {outage[1] - outage[0]:.0f} s "
-             f"({summary.get('mode', 'refuse')})")
-    _try(p, lambda: plots.timeline(edge, outage=outage, path=p, title=title), written)
+    title = plots.tr("With edge caches: link down {d} ({mode})",
+                     d=plots.human_duration(outage[1] - outage[0]),
+                     mode=summary.get("mode", "refuse"))
+    _try(p, lambda: plots.timeline(edge, outage=outage, path=p, title=title, states=states,
+                                   detected_at=detected_at, drained_at=drained_at), written)
     base = summary.get("baseline") or {}
     if "variant" in requests and base.get("t_cut") is not None:
         direct = requests[requests["variant"] == "no-cache"]
         b_outage = (float(base["t_cut"]), float(base["t_restore"]))
         p2 = out / "timeline_no_cache.png"
-        _try(p2, lambda: plots.timeline(direct, outage=b_outage, path=p2,
-                                        title="No cache: clients straight to the cloud "
-                                        "through the same link"), written)
+        t2 = plots.tr("No cache: clients straight to the cloud through the same link")
+        _try(p2, lambda: plots.timeline(direct, outage=b_outage, path=p2, title=t2), written)
     p3 = out / "outbox.png"
     samples = outbox.dropna(subset=["outbox_depth"])
-    _try(p3, lambda: plots.outbox_depth(samples, outage=outage, path=p3), written)
+    deadline = summary.get("drain_deadline_t")
+    _try(p3, lambda: plots.outbox_depth(samples, outage=outage, path=p3, drained_at=drained_at,
+                                        deadline=float(deadline) if deadline else None),
+         written)
     p4 = out / "latency_ecdf.png"
-    _try(p4, lambda: plots.latency_ecdf(edge.dropna(subset=["latency_ms"]), path=p4,
-                                        title="Latency by cache status (with edge caches)"),
+    t4 = plots.tr("Latency by cache status (with edge caches)")
+    _try(p4, lambda: plots.latency_ecdf(edge.dropna(subset=["latency_ms"]), path=p4, title=t4),
          written)
     return written
 
@@ -60,13 +76,20 @@ def sweep_plots(out: Path, table: pd.DataFrame, requests: pd.DataFrame,
     """hit_ratio_ttl-<ttl>.png per TTL and edge_vs_direct.png."""
     written: list[Path] = []
     for ttl, group in table.groupby("ttl_s"):
-        mean = group.groupby(["zipf_s", "cache_size"], as_index=False)["hit_ratio"].mean()
-        path = out / f"hit_ratio_ttl-{float(str(ttl)):g}.png"
-        title = (f"Hit ratio vs cache size, TTL {float(str(ttl)):g} s "
-                 "(measured; Che approximation for LRU dashed)")
+        columns = [c for c in ("hit_ratio", "lru_band_low", "lru_band_high",
+                               "edge_replay_hit_ratio") if c in group]
+        mean = group.groupby(["zipf_s", "cache_size"], as_index=False)[columns].mean()
+        seconds = float(str(ttl))
+        path = out / f"hit_ratio_ttl-{seconds:g}.png"
+        title = plots.tr(
+            "Hit ratio vs cache size, TTL {d} (measured; Che approximation for LRU dashed)",
+            d=plots.human_duration(seconds))
 
-        def draw(m: pd.DataFrame = mean, p: Path = path, t: str = title) -> Any:
-            return plots.hit_ratio_vs_cache_size(m, n_items, path=p, skew_col="zipf_s", title=t)
+        def draw(m: pd.DataFrame = mean, p: Path = path, t: str = title,
+                 analytic: bool = seconds > 0) -> Any:
+            # with TTL 0 nothing is ever fresh: Che's LRU curve does not apply
+            return plots.hit_ratio_vs_cache_size(m, n_items, path=p, skew_col="zipf_s", title=t,
+                                                 analytic=analytic)
 
         _try(path, draw, written)
     if len(requests) and "access" in requests:

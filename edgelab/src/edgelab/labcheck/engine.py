@@ -112,6 +112,7 @@ class LabEngine(NBClientEngine):
         kwargs.pop("timeout", None)
         kwargs.pop("startup_timeout", None)
         seal_dirs = kwargs.pop("seal_dirs", None)
+        kernel_log: Path | None = kwargs.pop("kernel_log", None)
         from papermill.engines import logger
 
         client = LabNotebookClient(
@@ -126,7 +127,13 @@ class LabEngine(NBClientEngine):
             **kwargs,
         )
         client.seal_dirs = seal_dirs
-        return client.execute()
+        if kernel_log is None:
+            return client.execute()
+        # the kernel process's own stderr (ipykernel's logs, its complaints when it is torn
+        # down after Ctrl-C) goes to a file; cell output still comes over the kernel protocol
+        kernel_log.parent.mkdir(parents=True, exist_ok=True)
+        with kernel_log.open("ab") as log_file:
+            return client.execute(stderr=log_file)
 
 
 def register() -> str:

@@ -1,4 +1,5 @@
-"""Figures of the walkthrough notebooks (01, 02); experiment plots live in ``edgelab.plots``.
+"""Figures of the walkthrough notebooks (01, 02); experiment plots live in ``edgelab.plots``
+(which also holds the plot language, the colours and the label translations used here).
 
 Plain ``Figure`` objects (no pyplot state): a notebook shows one by ending a cell with it.
 """
@@ -11,54 +12,55 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-STATUS_COLOURS = {
-    "MISS": "tab:red",
-    "HIT": "tab:green",
-    "REVALIDATED": "tab:orange",
-    "STALE": "tab:purple",
-    "OFFLINE-HIT": "tab:blue",
-    "": "tab:gray",
-}
+from edgelab.plots import STATUS_COLORS, tr
+
+CLOUD = "cloud over the WAN (no cache)"
+STATUS_COLOURS = {**STATUS_COLORS, "": "#9e9e9e"}
 
 
 def probe_figure(probes: pd.DataFrame) -> Figure:
-    """Median and p95 round trip of a health request to each part."""
+    """Median and p95 round trip of a health request to each part (log y: parts differ by
+    decades once a link is slow)."""
     stats = probes.groupby("part")["latency_ms"].describe(percentiles=[0.5, 0.95])
-    fig = Figure(figsize=(7, 3.5))
+    fig = Figure(figsize=(8, 3.8))
     ax = fig.subplots()
-    ax.bar(stats.index, stats["50%"], label="median", color="tab:blue")
+    ax.bar(stats.index, stats["50%"], label=tr("median"), color="#1565c0")
     ax.scatter(stats.index, stats["95%"], marker="_", s=400, color="black", label="p95")
-    ax.set_ylabel("round trip (ms)")
-    ax.set_title("Health request round trip per part")
-    ax.legend()
-    fig.autofmt_xdate(rotation=20)
+    ax.set_yscale("log")
+    ax.set_ylabel(tr("round trip (ms, log scale)"))
+    ax.set_title(tr("Health request round trip per part"))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.grid(axis="y", alpha=0.3, which="both")
     fig.tight_layout()
     return fig
 
 
 def browse_figure(requests: pd.DataFrame) -> Figure:
-    """Latency of each browse request, coloured by the edge's X-Edge-Cache status."""
-    fig = Figure(figsize=(8, 3.8))
+    """Latency of each browse request, coloured by the edge's X-Edge-Cache status; log y so
+    a 1 ms hit and an 80 ms round trip are both visible; the legend beside the bars."""
+    fig = Figure(figsize=(9, 4.2))
     ax = fig.subplots()
     labels = [
         f"{p}\n#{a} {v}"
         for p, a, v in zip(requests["path"], requests["attempt"], requests["via"], strict=True)
     ]
     status = requests["x_edge_cache"].fillna("").where(requests["via"] == "edge", "")
-    colours = [STATUS_COLOURS.get(s, "tab:gray") for s in status]
-    ax.bar(range(len(requests)), requests["latency_ms"], color=colours)
+    colours = [STATUS_COLOURS.get(s, "#9e9e9e") for s in status]
+    ax.bar(range(len(requests)), requests["latency_ms"].clip(lower=0.1), color=colours)
     ax.set_xticks(range(len(requests)), labels, fontsize=6, rotation=90)
-    ax.set_ylabel("latency (ms)")
-    ax.set_title("Browsing through the edge: MISS, then served from the cache")
+    ax.set_yscale("log")
+    ax.set_ylabel(tr("latency (ms, log scale)"))
+    ax.set_title(tr("Browsing through the edge: MISS, then served from the cache"))
+    ax.grid(axis="y", alpha=0.3, which="both")
     shown = [s for s in STATUS_COLOURS if s in set(status)]
-    handles = [
-        Patch(color=STATUS_COLOURS[s], label=s or "cloud over the WAN (no cache)") for s in shown
-    ]
-    ax.legend(handles=handles, fontsize=7, ncols=len(handles) or 1, loc="upper left")
+    handles = [Patch(color=STATUS_COLOURS[s], label=s or tr(CLOUD)) for s in shown]
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              frameon=False)
     fig.tight_layout()
     return fig
 
 
 def save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     return path

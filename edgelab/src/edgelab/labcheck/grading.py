@@ -227,8 +227,20 @@ def grade_04(raw: RawData) -> list[Graded]:
                   source="cache_sweep.csv")]
     if raw.has("requests.csv"):
         req = raw.csv("requests.csv")
+        if "lru_band_low" in table:
+            from edgelab.labcheck.performance import compare
+
+            tolerance = float(raw.parameters.get("tolerance", 0.05))
+            verdict = compare(table, tolerance, requests=req)
+            outside = [f"size {m.get('cache_size')}: {m.get('measured')}"
+                       for m in verdict["model"] if not m["within"]]
+            out.append(Graded(
+                "matches an LRU cache", PASSED if verdict["matches_lru"] else FAILED,
+                "every TTL > 0 point within its LRU replay band",
+                detail="recomputed: outside the band: " + "; ".join(outside) if outside
+                else "", source="cache_sweep.csv, requests.csv"))
         if {"phase", "cache_status"} <= set(req.columns):
-            measured = req[req["phase"] != "compare"] if "phase" in req else req
+            measured = req[req["phase"] == "measure"]
             hits = int((measured["cache_status"] == "HIT").sum())
             positive = table[table["ttl_s"] > 0]
             out.append(Graded(

@@ -43,6 +43,16 @@ PREFERRED_KERNEL = "edgelab"
 FALLBACK_KERNEL = "python3"
 RESERVED = ("results_dir",)
 SEALED = ".sealed"
+INTERRUPTED = "interrupted (Ctrl-C)"
+
+
+def _quiet() -> None:
+    """After Ctrl-C the kernel client is torn down mid-request: its loggers have nothing
+    useful to say."""
+    import logging
+
+    for name in ("traitlets", "papermill", "nbclient", "asyncio", "zmq", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -238,6 +248,7 @@ def execute_one(
                 progress_bar=progress,
                 cwd=str(cwd or source.parent),
                 seal_dirs=(run.out_dir, seal_to) if seal_to else None,
+                kernel_log=run.out_dir / "kernel.log",
                 interrupt_on_timeout=True,
                 # ipykernel's start-up warnings (e.g. "running over TCP without encryption" on
                 # loopback) are noise in a lab run; errors still reach stderr
@@ -257,6 +268,13 @@ def execute_one(
             run.error = f"{exc.ename}: {exc.evalue} (in {cell})".replace("\n", " ")
         except Exception as exc:
             run.error = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
+        except KeyboardInterrupt:
+            run.error = INTERRUPTED
+            run.duration_s = time.monotonic() - started
+            _quiet()
+            run.leftovers = [f"pid {p.pid}: {p.cmdline}" for p in
+                             reap(wait_for_exit(token, grace_s=1.0), grace_s=3.0)]
+            raise
         finally:
             os.environ.pop(GRADING_ENV, None)
     run.duration_s = time.monotonic() - started
@@ -314,15 +332,24 @@ def run(args: argparse.Namespace) -> int:
         run_dir = run_dir.resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
         runs: list[NotebookRun] = []
+        started: list[NotebookRun] = []
         wall = time.monotonic()
         try:
             for i, (prep, nb) in enumerate(zip(prepared, nbs, strict=True), start=1):
                 runs.append(_run_one(i, len(prepared), prep, nb, per, run_dir, args, kernel,
-                                     console))
+                                     console, started))
         except KeyboardInterrupt:
+            _quiet()
+            if started and started[-1] not in runs:  # the notebook that was running
+                current = started[-1]
+                current.error = current.error or INTERRUPTED
+                current.checks = evaluate(current)
+                runs.append(current)
+            report.write_junit(runs, run_dir / "junit.xml")
+            report.write_index(runs, run_dir, "EdgeLab lab checks (interrupted)")
             _write_summary(runs, run_dir, time.monotonic() - wall, interrupted=True)
-            err.print(f"\n[yellow]interrupted[/]: {len(runs)} of {len(prepared)} notebooks "
-                      f"finished; partial summary in {run_dir / 'summary.json'}")
+            err.print(f"edgelab check: interrupted — partial summary in "
+                      f"{run_dir / 'summary.json'}")
             return EXIT_INTERRUPTED
 
         report.print_table(runs, console)
@@ -346,7 +373,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_one(i: int, total: int, prep: Prepared, nb: NotebookParams,
              per: dict[str, dict[str, Any]], run_dir: Path, args: argparse.Namespace,
-             kernel: str, console: Console) -> NotebookRun:
+             kernel: str, console: Console, started: list[NotebookRun]) -> NotebookRun:
     out_dir = run_dir / nb.stem
     params = {**per[nb.stem], "results_dir": str(out_dir)}
     shown = ", ".join(f"{k}={v!r}" for k, v in per[nb.stem].items()) or "defaults"
@@ -361,6 +388,7 @@ def _run_one(i: int, total: int, prep: Prepared, nb: NotebookParams,
         checks_from=prep.input,
         lang=prep.lang,
     )
+    started.append(one)
     sealed = run_dir / SEALED / nb.stem if prep.lab else None
     if sealed is not None and sealed.exists():
         shutil.rmtree(sealed)

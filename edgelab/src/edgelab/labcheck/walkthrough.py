@@ -114,11 +114,13 @@ def catalogue_size(lab: Target, limit: int = 500) -> int:
     return count
 
 
-def set_wan_latency(lab: Target, latency_ms: float) -> dict[str, str]:
-    """Give every edge's WAN link ``latency_ms`` of one-way delay (0 = no impairment)."""
+def set_wan_latency(lab: Target, latency_ms: float, loss: float = 0.0) -> dict[str, str]:
+    """Give every edge's WAN link ``latency_ms`` of one-way delay and ``loss`` packet loss
+    (both 0: no impairment)."""
     states: dict[str, str] = {}
     for edge, link in lab.links().items():
-        state = link.degrade(latency_ms=latency_ms) if latency_ms > 0 else link.up()
+        impaired = latency_ms > 0 or loss > 0
+        state = link.degrade(latency_ms=latency_ms, loss=loss) if impaired else link.up()
         states[edge] = str(state)
     return states
 
