@@ -43,6 +43,10 @@ async def outbox(tmp_path: Path) -> AsyncIterator[Outbox]:
     await box.close()
 
 
+def touch(path: Path) -> None:
+    path.touch()
+
+
 def remove_files(db: Path, *suffixes: str) -> None:
     for suffix in suffixes:
         Path(str(db) + suffix).unlink(missing_ok=True)
@@ -331,3 +335,29 @@ def test_storage_errors_are_classified() -> None:
     assert nospace.disk_full
     io = _storage_error(sqlite3.OperationalError("disk I/O error"))
     assert not io.disk_full and "storage error: disk I/O error" in str(io)
+
+
+async def test_a_batch_that_never_committed_is_settled_at_start(tmp_path: Path) -> None:
+    """A crash between recording a batch's ids and its commit leaves `pending` ahead of the
+    outbox; with the -wal file there that is accepted — and settled, so that a later clean
+    stop (which removes the -wal) does not look like a loss."""
+    box = Outbox(tmp_path)
+    box.open()
+    for i in range(3):
+        await box.enqueue(post(f"/sales/{i}"))
+    await box.close()
+    mark = AckMark(tmp_path / "outbox.acked")
+    assert mark.read() == AckState(2, 3)
+    mark.open(mark.read(), 3)
+    mark.write(3, 5)  # ids 4-5 recorded, then the process died before the commit
+    mark.close()
+    touch(tmp_path / "outbox.sqlite3-wal")  # as a crashed process leaves it
+    box = Outbox(tmp_path)
+    box.open()
+    try:
+        assert box.depth() == 3 and AckMark(mark.path).read() == AckState(3, 3)
+    finally:
+        await box.close()
+    box = Outbox(tmp_path)
+    box.open()  # after the clean stop (no -wal) it opens again
+    await box.close()

@@ -5,14 +5,18 @@ the main file. If that file goes missing (a copy or backup of the data dir witho
 clean-up after a crash), SQLite opens the main file alone and the entries are gone without an
 error. This file lets start-up notice.
 
-`outbox.acked` holds two fixed 32-byte slots, written alternately in place (`pwrite` +
-`fdatasync`: no size or metadata change, so it costs one small flush and cannot run out of
-space). Each slot: magic, generation, `acked` (highest id committed *and* acknowledged), `pending`
-(highest id of the batch being committed now), CRC32. A torn write spoils at most the slot being
-written; the other one stays valid.
+`outbox.acked` holds two fixed 32-byte slots, written alternately in place with `pwrite` (no
+size or metadata change, so it cannot run out of space). Each slot: magic, generation, `acked`
+(highest id committed and acknowledged), `pending` (highest id of the batch being committed),
+CRC32. A torn write spoils at most the slot being written; the other one stays valid.
 
-The writer thread writes `(acked, pending)` *while* SQLite commits the batch (two flushes in
-parallel, not in a row) and answers the batch only when both are durable. So, after a crash:
+The writer thread records `(acked, pending)` just before SQLite commits a batch that adds
+entries. The record is in the kernel's page cache at once, so it survives a crash of the
+process (`kill -9`) whatever happens next; it is flushed to the device (`fdatasync`) in the
+background, at most every 0.2 s, so a batch's answer does not wait for a second flush (the
+commit's own fsync is the one on the write path). After a power loss the record may lag the
+outbox by the batches of the last 0.2 s: never ahead of it, so never a false alarm. After a
+crash:
 
 * highest id in the outbox < `acked`: acknowledged entries are missing → refuse to start;
 * `acked` ≤ highest id < `pending`: the last batch was being committed; it was acknowledged
@@ -91,11 +95,12 @@ class AckMark:
         return best[1]
 
     def open(self, state: AckState | None, initial: int) -> None:
-        """Open for writing; without a valid `state`, (re)create the file at `initial`."""
+        """Open for writing at the outbox's highest id `initial` (everything it holds is
+        committed); without a valid `state`, (re)create the file at `initial`."""
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.acked = initial
         if state is None:
             self._generation = 0
-            self.acked = initial
             for _ in range(_SLOTS):
                 self.write(initial, initial)
             os.fsync(self._fd)
@@ -104,11 +109,18 @@ class AckMark:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-        else:
-            self.acked = state.acked
+        elif state != AckState(initial, initial):
+            # settle what start-up accepted (e.g. a batch that never committed), so that a
+            # clean stop (which removes the -wal) cannot make it look like a loss later
+            self.write(initial, initial)
 
     def write(self, acked: int, pending: int) -> None:
-        """Durably record `(acked, pending)` in the older slot (raises OSError on failure)."""
+        """Durably record `(acked, pending)` (raises OSError on failure)."""
+        self.record(acked, pending)
+        self.sync()
+
+    def record(self, acked: int, pending: int) -> None:
+        """Record `(acked, pending)` in the older slot, without waiting for the device."""
         if self._fd is None:
             raise RuntimeError("acked mark is not open")
         self._generation += 1
@@ -117,9 +129,16 @@ class AckMark:
         offset = (self._generation % _SLOTS) * _SLOT
         if os.pwrite(self._fd, slot, offset) != _SLOT:
             raise OSError(f"short write to {self.path}")
-        os.fdatasync(self._fd)
+
+    def sync(self) -> None:
+        """Flush what `record` wrote to the device."""
+        if self._fd is not None:
+            os.fdatasync(self._fd)
 
     def close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            try:
+                os.fdatasync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = None

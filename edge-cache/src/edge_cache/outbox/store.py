@@ -5,7 +5,7 @@ Durability: WAL journal with `synchronous=FULL`, so a commit is on disk when it 
 one fsync (group commit): while one batch is being committed on the writer thread, new writes
 collect and go in the next batch. Reads use a second connection on another thread (WAL lets
 them run beside the writer). A batch that adds entries also records its ids in `outbox.acked`
-(see `acked.py`), flushed in parallel with the commit, so a lost `-wal` file is detected.
+(see `acked.py`), so a lost `-wal` file is detected at start.
 
 Start-up refuses, with `OutboxStartupError`, to run on an unreadable or corrupt outbox, on a
 missing outbox file when the data dir shows one existed (marker file), on an outbox that holds
@@ -19,7 +19,6 @@ stored and must not be acknowledged.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import errno
 import fcntl
@@ -52,6 +51,7 @@ OUTBOX_FILE = "outbox.sqlite3"
 MARKER_FILE = "outbox.created"
 LOCK_FILE = "outbox.lock"
 SCHEMA_VERSION = "1"
+MARK_SYNC_INTERVAL = 0.2  # seconds between flushes of outbox.acked (see acked.py)
 
 # Headers never stored: hop-by-hop fields and the sidecar's own replay headers (a client must
 # not be able to forge a device credential by sending them).
@@ -188,6 +188,8 @@ class Outbox:
         self._lock_file: IO[str] | None = None
         self._mark = AckMark(self.data_dir / ACKED_FILE)
         self._mark_writer: ThreadPoolExecutor | None = None
+        self._sync_queued = False
+        self._next_mark_sync = 0.0
         self._queued: dict[int, QueuedRef] = {}
         self._by_key: dict[str, int] = {}
         self._marks: Counter[str] = Counter()
@@ -485,13 +487,15 @@ class Outbox:
     def _run_batch(
         self, fns: list[Callable[[sqlite3.Connection], Any]]
     ) -> tuple[list[tuple[bool, Any]], OutboxStorageError | None]:
-        """One transaction for `fns` (each in a savepoint). When it adds entries, their ids go
-        to `outbox.acked` in parallel with the commit. Returns the per-operation results and,
-        if that record failed even after a checkpoint, the error for the adding operations."""
+        """One transaction for `fns` (each in a savepoint). When it adds entries, their ids are
+        recorded in `outbox.acked` just before the commit (flushed in the background after
+        it). Returns the per-operation results and, if that record failed even after a
+        checkpoint, the error for the adding operations."""
         conn = self._wconn
         assert conn is not None and self._mark_writer is not None
         out: list[tuple[bool, Any]] = []
-        marking: concurrent.futures.Future[None] | None = None
+        marked: OSError | None = None
+        recorded = False
         highest = self._mark.acked
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -509,23 +513,38 @@ class Outbox:
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
             highest = int(row[0]) if row else 0
             if highest > self._mark.acked:
-                marking = self._mark_writer.submit(self._mark.write, self._mark.acked, highest)
+                recorded = True
+                try:
+                    self._mark.record(self._mark.acked, highest)
+                except OSError as exc:
+                    marked = exc
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            if marking is not None:
-                concurrent.futures.wait([marking])
             raise
-        if marking is None:
+        if not recorded:
             return out, None
-        try:
-            marking.result()
-        except OSError as exc:
-            if not self._checkpoint(conn, exc):
-                return out, _storage_error(exc)
+        if marked is not None and not self._checkpoint(conn, marked):
+            return out, _storage_error(marked)
         self._mark.acked = highest
+        if marked is None and not self._sync_queued:
+            self._sync_queued = True
+            self._mark_writer.submit(self._sync_mark)
         return out, None
+
+    def _sync_mark(self) -> None:
+        """Flush `outbox.acked` on its own thread, off the write path, at most every
+        `MARK_SYNC_INTERVAL` seconds (each flush covers every record made before it), so it
+        does not compete with the commits' own fsyncs for the device."""
+        time.sleep(max(0.0, self._next_mark_sync - time.monotonic()))
+        self._sync_queued = False
+        try:
+            self._mark.sync()
+        except OSError as exc:
+            log.error("cannot flush acknowledged outbox ids", extra={
+                "event": "outbox_acked_sync_failed", "error": str(exc)})
+        self._next_mark_sync = time.monotonic() + MARK_SYNC_INTERVAL
 
     def _checkpoint(self, conn: sqlite3.Connection, cause: OSError) -> bool:
         """`outbox.acked` could not be written: copy the WAL into the main file instead, so a
