@@ -179,3 +179,20 @@ def test_small_defects(tmp_path: Path) -> None:
     text = json.dumps(upgrade)
     assert "kubeedge_cloud_extra_advertise_addresses" in text
     assert " not in " not in text  # no substring version tests
+
+
+def test_generated_db_password_survives_a_redeploy(tmp_path: Path) -> None:
+    """Defect 10: a redeploy after a reset that kept the data used a new random DB password
+    (lookup('password', '/dev/null')) against PostgreSQL's old data directory."""
+    inventory = write_local_inventory(tmp_path)
+    secrets = tmp_path / "secrets"
+    runs = []
+    for _ in range(2):
+        run = run_playbook(FIXTURE_PLAYBOOKS / "app_secrets.yml", tmp_path, inventory=inventory,
+                           extra_vars={"app_secrets_dir": str(secrets)})
+        assert run.returncode == 0, failure_text(run)
+        runs.append((secrets / "db-password").read_text())
+    assert runs[0] == runs[1]
+    assert (secrets / "db-password").stat().st_mode & 0o077 == 0
+    assert secrets.stat().st_mode & 0o077 == 0
+    assert runs[0].strip() not in run.stdout + run.stderr

@@ -102,3 +102,15 @@ def test_failed_join_is_undone_and_retried_and_reset_allows_a_rejoin(tmp_path: P
     assert leftovers.returncode == 0, failure_text(leftovers)
     assert verbs()[-2:] == ["reset edge", "join"]
     assert node.exists() and (kubeedge_dir / "config/edgecore.yaml").exists()
+
+    # 5. A joined edge is never reset because the cloud's API did not answer.
+    before = len(calls(stub_dir, "keadm"))
+    down = run_playbook(FIXTURE_PLAYBOOKS / "kubeedge_tokens.yml", tmp_path, inventory=inventory,
+                        extra_vars={**extra, "kubeedge_edge_kubectl": ["/bin/false"]},
+                        args=["-l", "edge1"])
+    assert down.returncode != 0
+    (stopped,) = down.results(
+        "Stop when the cloud cannot say whether it knows a configured edge").values()
+    assert "Nothing was changed on this edge" in stopped["msg"]
+    assert [c[0] for c in calls(stub_dir, "keadm")[before:]] == ["version"]
+    assert (kubeedge_dir / "config/edgecore.yaml").exists()

@@ -131,6 +131,9 @@ def check_flavor(inventory: Path, docs: dict[str, list[dict[str, Any]]]) -> None
     assert ("edgelab.dev/edge", "NoSchedule") in tolerated
     assert ("node-role.kubernetes.io/edge", "NoSchedule") in tolerated
     assert ("node.kubernetes.io/unreachable", "NoExecute") in tolerated
+    # Scheduled onto a node that is not Ready yet (a KubeEdge edge whose CNI is coming up).
+    assert ("node.kubernetes.io/not-ready", "NoSchedule") in tolerated
+    assert ("node.kubernetes.io/network-unavailable", "NoSchedule") in tolerated
     (container,) = pod["containers"]
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     assert env["EDGE_CACHE_ORIGIN"] == f"http://{cloud_address}:30800"
