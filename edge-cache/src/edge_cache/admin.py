@@ -22,15 +22,29 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 from edge_cache.messages import Request, Response
 from edge_cache.outbox import DEAD, QUEUED, OutboxEntry
+from edge_cache.parts import EdgeParts
 from edge_cache.proxy import credential_of, fields_of
 
 if TYPE_CHECKING:
-    from edge_cache.app import EdgeCache
+    from edge_cache.changefeed import ChangeFeedFollower
+    from edge_cache.outbox import Replayer
+    from edge_cache.proxy import Proxy
+
+
+class AdminParts(EdgeParts, Protocol):
+    """What the `/_edge/*` handler reads besides the request path's parts."""
+
+    @property
+    def proxy(self) -> Proxy: ...
+    @property
+    def replayer(self) -> Replayer | None: ...
+    @property
+    def changefeed(self) -> ChangeFeedFollower | None: ...
 
 PROBLEM = "application/problem+json"
 _ENTRY = re.compile(r"^/_edge/outbox/(\d+)(/retry)?/?$")
@@ -49,7 +63,7 @@ def json_response(status: int, payload: object) -> Response:
 
 
 class EdgeAdmin:
-    def __init__(self, edge: EdgeCache) -> None:
+    def __init__(self, edge: AdminParts) -> None:
         self.edge = edge
 
     # -- access -----------------------------------------------------------------------------
@@ -230,7 +244,7 @@ def _not_allowed(allow: str) -> Response:
     return resp
 
 
-def create(edge: EdgeCache) -> EdgeAdmin:
+def create(edge: AdminParts) -> EdgeAdmin:
     outbox = edge.outbox
     if outbox is not None and getattr(outbox, "on_enqueue_latency", False) is None:
         outbox.on_enqueue_latency = edge.metrics.outbox_enqueue_seconds.observe

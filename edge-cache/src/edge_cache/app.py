@@ -1,19 +1,17 @@
-"""The wiring object: `EdgeCache` owns every component of one sidecar.
-
-Components and how they are built (the offline half plugs in here):
+"""The wiring object: `EdgeCache` builds and owns every component of one sidecar (concrete,
+typed parts; the proxy and the admin handler see them through `parts` protocols, so nothing
+imports this module back).
 
 * `store`   : `store.CacheStore` (cache tier, SQLite WAL, synchronous=NORMAL, hot tier)
 * `origin`  : `upstream.OriginClient` (aiohttp pool, per-request deadline)
 * `health`  : `health.OriginHealth(origin, probe_path=, interval=, timeout=, window=, fall=, rise=)`
-              — `standins.AlwaysOnline` when `health=False` is passed (tests, plain mode)
+              — `standins.AlwaysOnline` when `health=False` is passed (tests)
 * `outbox`  : `outbox.Outbox(data_dir, max_entries=, max_bytes=, policy=, clock=)` and
               `outbox.Replayer(outbox, health, origin, device_token=, concurrency=, evict=, ...)`
-* `auth`    : `auth.create(edge) -> CredentialVerifier` when `edge_cache.auth` has `create`,
-              else `standins.OpenAccess`
-* `admin`   : `admin.create(edge) -> obj with handle(request) -> Response | None` (sync or
-              async), else `standins.MinimalAdmin`
-* `changefeed`: `changefeed.create(edge) -> obj with start()/async stop()` when the module
-              has `create` and `EDGE_CACHE_CHANGES_PATH` is set
+              (the replayer needs the prober: none with `AlwaysOnline`)
+* `auth`    : `auth.create(edge) -> CredentialVerifier` (checks nothing in plain mode)
+* `admin`   : `admin.create(edge) -> EdgeAdmin` (`/_edge/*`)
+* `changefeed`: `changefeed.create(edge)` when `EDGE_CACHE_CHANGES_PATH` is set
 * `warmer`  : `warming.create(edge)` when the policy file has a `warm:` list (fetched while
               ONLINE and kept fresh through the proxy)
 * `metrics` : `metrics.Metrics` — the one registry (core and offline metric names)
@@ -27,15 +25,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import inspect
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
+from edge_cache.admin import EdgeAdmin
+from edge_cache.admin import create as create_admin
+from edge_cache.auth import CredentialVerifier
+from edge_cache.auth import create as create_auth
+from edge_cache.changefeed import ChangeFeedFollower
+from edge_cache.changefeed import create as create_changefeed
+from edge_cache.health import OriginHealth
 from edge_cache.messages import Request, Response
 from edge_cache.metrics import CONTENT_TYPE, Metrics
+from edge_cache.outbox import Outbox, Replayer, ReplayPlan
+from edge_cache.parts import Component, HealthLike
 from edge_cache.policy import Policies, load_policies
 from edge_cache.proxy import Proxy
 from edge_cache.settings import Settings
@@ -44,36 +50,6 @@ from edge_cache.store import CacheStore
 from edge_cache.upstream import OriginClient
 
 log = logging.getLogger("edge_cache.app")
-
-
-class HealthLike(Protocol):
-    state: str
-    since: float
-
-    def is_online(self) -> bool: ...
-    def record_failure(self, reason: str) -> None: ...
-    def record_success(self) -> None: ...
-
-
-class OutboxLike(Protocol):
-    async def enqueue(self, request: Request) -> Any: ...
-    def depth(self) -> int: ...
-    def pending_for(self, path: str) -> int: ...
-
-
-class AuthLike(Protocol):
-    def verify(self, request: Request) -> bool: ...
-    def accepts(self, request: Request) -> bool: ...
-    def is_admin(self, request: Request) -> bool: ...
-
-
-def _optional_module(name: str) -> Any:
-    try:
-        return importlib.import_module(f"edge_cache.{name}")
-    except ImportError as exc:
-        if exc.name and exc.name.startswith(f"edge_cache.{name}"):
-            return None
-        raise
 
 
 class EdgeCache:
@@ -103,14 +79,14 @@ class EdgeCache:
             connections=settings.origin_connections,
             metrics=self.metrics,
         )
-        self.health: Any = self._build_health(health)
-        self.outbox: Any = None
-        self.replayer: Any = None
+        self.health: HealthLike = self._build_health(health)
+        self.outbox: Outbox | None = None
+        self.replayer: Replayer | None = None
         self._want_outbox = outbox
-        self.auth: Any = self._build_auth()
-        self.admin: Any = None
-        self.changefeed: Any = None
-        self.warmer: Any = None
+        self.auth: CredentialVerifier | OpenAccess = create_auth(self)
+        self.admin: EdgeAdmin | MinimalAdmin | None = None
+        self.changefeed: ChangeFeedFollower | None = None
+        self.warmer: Component | None = None
         self.proxy = Proxy(self)
         self.ready = False
         self.started_at = time.time()
@@ -118,14 +94,13 @@ class EdgeCache:
 
     # -- construction -----------------------------------------------------------------------
 
-    def _build_health(self, health: bool | HealthLike) -> Any:
+    def _build_health(self, health: bool | HealthLike) -> HealthLike:
         if not isinstance(health, bool):
             return health
-        module = _optional_module("health") if health else None
-        if module is None or not hasattr(module, "OriginHealth"):
+        if not health:
             return AlwaysOnline()
         s = self.settings
-        built = module.OriginHealth(
+        built = OriginHealth(
             s.origin,
             probe_path=s.probe_path,
             interval=s.probe_interval,
@@ -142,38 +117,23 @@ class EdgeCache:
         if getattr(self.health, "previous", None) != "unknown":  # the first verdict is no flap
             self.metrics.origin_transitions_total.labels(state).inc()
 
-    def _build_auth(self) -> Any:
-        module = _optional_module("auth")
-        if module is not None and hasattr(module, "create"):
-            return module.create(self)
-        return OpenAccess(self.settings.admin_token)
-
     def _build_outbox(self) -> None:
-        module = _optional_module("outbox")
-        if module is None or not hasattr(module, "Outbox"):
-            return
         s = self.settings
-        plan = getattr(module, "ReplayPlan", None)
 
-        def lookup(method: str, path: str) -> Any:
+        def lookup(method: str, path: str) -> ReplayPlan:
             route = self.policies.for_request(method, path)
-            assert plan is not None
-            return plan(affects=route.affects, parallel=route.replay == "parallel")
+            return ReplayPlan(affects=route.affects, parallel=route.replay == "parallel")
 
-        kwargs: dict[str, Any] = {
-            "max_entries": s.outbox_max_entries,
-            "max_bytes": s.outbox_max_bytes,
-        }
-        if plan is not None:
-            kwargs["policy"] = lookup
-        self.outbox = module.Outbox(s.data_dir, clock=self.clock, **kwargs)
-        self.outbox.open()  # raises OutboxStartupError: never discard queued writes silently
-        if hasattr(self.outbox, "add_listener"):
-            self.outbox.add_listener(self._outbox_changed)
+        outbox = self.outbox = Outbox(
+            s.data_dir, clock=self.clock, max_entries=s.outbox_max_entries,
+            max_bytes=s.outbox_max_bytes, policy=lookup,
+        )
+        outbox.open()  # raises OutboxStartupError: never discard queued writes silently
+        outbox.add_listener(self._outbox_changed)
         self._outbox_changed()
-        if hasattr(module, "Replayer") and not isinstance(self.health, AlwaysOnline):
-            self.replayer = module.Replayer(
-                self.outbox,
+        if isinstance(self.health, OriginHealth):  # no replay without a prober (plain tests)
+            self.replayer = Replayer(
+                outbox,
                 self.health,
                 s.origin,
                 device_token=s.device_token or None,
@@ -195,17 +155,13 @@ class EdgeCache:
             self.metrics.deadletters_total.inc()
 
     def _build_late(self) -> None:
-        admin = _optional_module("admin")
-        self.admin = admin.create(self) if admin is not None and hasattr(admin, "create") else None
-        if self.admin is None:
-            self.admin = MinimalAdmin(self)
+        self.admin = create_admin(self)
         if self.settings.changes_path:
-            feed = _optional_module("changefeed")
-            if feed is not None and hasattr(feed, "create"):
-                self.changefeed = feed.create(self)
-        warming = _optional_module("warming")
-        if warming is not None and hasattr(warming, "create"):
-            self.warmer = warming.create(self)
+            self.changefeed = create_changefeed(self)
+        # warming.py still names this class for its types: imported here, not at the top
+        from edge_cache import warming
+
+        self.warmer = warming.create(self)
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ import aiohttp
 from edge_cache.messages import Request, Response
 
 if TYPE_CHECKING:
-    from edge_cache.app import EdgeCache
+    from edge_cache.parts import EdgeParts
 
 log = logging.getLogger("edge_cache.auth")
 
@@ -384,7 +384,7 @@ class CredentialVerifier:
         self._task = None
 
 
-def create(edge: EdgeCache) -> CredentialVerifier:
+def create(edge: EdgeParts) -> CredentialVerifier:
     s = edge.settings
     health = edge.health
     return CredentialVerifier(

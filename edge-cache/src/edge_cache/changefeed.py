@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 if TYPE_CHECKING:
-    from edge_cache.app import EdgeCache
+    from edge_cache.parts import EdgeParts
 
 log = logging.getLogger("edge_cache.changefeed")
 
@@ -226,7 +226,7 @@ class ChangeFeedFollower:
                     extra={"event": "changefeed_reset", "purged": result, "last_seq": current})
 
 
-def create(edge: EdgeCache) -> ChangeFeedFollower:
+def create(edge: EdgeParts) -> ChangeFeedFollower:
     s = edge.settings
     metrics = edge.metrics
     return ChangeFeedFollower(

@@ -16,12 +16,23 @@ import logging
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from edge_cache import answers
 from edge_cache.answers import problem
 from edge_cache.coalescing import Coalescer
+from edge_cache.decision import (
+    QUEUE,
+    SEND,
+    SERVE_HIT,
+    Decision,
+    after_send,
+    decide_read,
+    decide_write,
+    may_serve_on_error,
+    request_directives,
+)
 from edge_cache.directives import EMPTY, CacheControl, parse_cache_control
 from edge_cache.entry import GENERATED, CachedResponse, variant_values, vary_fields
 from edge_cache.freshness import (
@@ -34,12 +45,10 @@ from edge_cache.messages import Headers, Request, Response
 from edge_cache.outbox import QUEUED
 from edge_cache.outbox.entry import entry_size
 from edge_cache.owners import OutboxOwners
+from edge_cache.parts import EdgeParts
 from edge_cache.policy import RoutePolicy
 from edge_cache.upstream import OriginError, forwardable
 from edge_cache.validation import select_for_update, updated_headers
-
-if TYPE_CHECKING:
-    from edge_cache.app import EdgeCache
 
 log = logging.getLogger("edge_cache.proxy")
 
@@ -111,7 +120,7 @@ class Fetched:
 
 
 class Proxy:
-    def __init__(self, edge: EdgeCache) -> None:
+    def __init__(self, edge: EdgeParts) -> None:
         self.edge = edge
         self.settings = edge.settings
         self.clock = edge.clock
@@ -264,133 +273,38 @@ class Proxy:
 
     async def _read(self, req: Request, fields: dict[str, str], policy: RoutePolicy) -> Response:
         path = req.path
-        cc_value = fields.get("cache-control")
-        req_cc = parse_cache_control(cc_value) if cc_value else EMPTY
-        if cc_value is None and "no-cache" in fields.get("pragma", "").lower():
-            req_cc = parse_cache_control("no-cache")
+        req_cc = request_directives(fields)
         online = self.edge.health.is_online()
-        if policy.bypass or req_cc.no_store or "range" in fields:
-            if not online:
-                return self._decorate(self._offline_response(), "BYPASS", path)
-            return await self._pass(req, fields, policy)
-        key = req.target
+        ranged = "range" in fields
         credential = credential_of(fields, self.credential_cookies)
-        entry = self._select(key, fields, bool(credential))
+        entry = None
+        if not (policy.bypass or req_cc.no_store or ranged):
+            entry = self._select(req.target, fields, bool(credential))
         now = self.clock()
-        if entry is None:
-            self.store.misses += 1
-            if req_cc.only_if_cached:
-                resp = problem(504, "not-cached", "Not cached", "only-if-cached and no entry")
-                return self._decorate(resp, "MISS", path)
-            if not online:
-                return self._decorate(self._offline_response(), "MISS", path)
-            return await self._fill(req, fields, policy, credential, None, req_cc)
-
-        age = entry.current_age(now)
-        staleness = age - entry.lifetime
-        if not online:
-            if self._may_serve_disconnected(entry, staleness, policy, req_cc):
-                return self._decorate(
-                    self._serve_entry(entry, req, fields, "OFFLINE-HIT", now), "OFFLINE-HIT", path
-                )
-            self.store.misses += 1
-            return self._decorate(self._offline_response(), "MISS", path)
-
-        must_validate = req_cc.no_cache or entry.cc.no_cache or entry.invalid
-        if not must_validate and self._acceptable(entry, age, staleness, req_cc, allow_stale=False):
-            return self._decorate(self._serve_entry(entry, req, fields, "HIT", now), "HIT", path)
-        if req_cc.only_if_cached:
-            if (
-                req_cc.max_stale is not None
-                and not entry.cc.revalidate_when_stale
-                and self._acceptable(entry, age, staleness, req_cc, allow_stale=True)
-            ):
-                return self._decorate(
-                    self._serve_entry(entry, req, fields, "STALE", now), "STALE", path
-                )
-            resp = problem(504, "not-cached", "Not cached", "only-if-cached and no usable entry")
-            return self._decorate(resp, "MISS", path)
-        if not must_validate and staleness > 0:
-            swr = entry.cc.stale_while_revalidate
-            if (
-                swr is not None
-                and staleness <= swr
-                and not entry.cc.revalidate_when_stale
-                and self._acceptable(entry, age, 0.0, req_cc, allow_stale=True)
-            ):
+        decision = decide_read(
+            req_cc=req_cc, entry=entry, now=now, online=online, policy=policy, ranged=ranged
+        )
+        action = decision.action
+        if action == "serve":
+            assert entry is not None
+            if decision.refresh:
                 self._spawn(self._background_refresh(req, fields, policy, credential))
-                return self._decorate(
-                    self._serve_entry(entry, req, fields, "UPDATING", now), "UPDATING", path
-                )
-            if (
-                req_cc.max_stale is not None
-                and not entry.cc.revalidate_when_stale
-                and self._acceptable(entry, age, staleness, req_cc, allow_stale=True)
-            ):
-                return self._decorate(
-                    self._serve_entry(entry, req, fields, "STALE", now), "STALE", path
-                )
-        return await self._fill(req, fields, policy, credential, entry, req_cc)
-
-    @staticmethod
-    def _acceptable(
-        entry: CachedResponse,
-        age: float,
-        staleness: float,
-        req_cc: CacheControl,
-        *,
-        allow_stale: bool,
-    ) -> bool:
-        """Freshness as modified by the request's max-age, min-fresh and max-stale (§5.2.1)."""
-        if req_cc.max_age is not None and age > req_cc.max_age:
-            return False
-        if req_cc.min_fresh is not None and entry.lifetime - age < req_cc.min_fresh:
-            return False
-        if staleness < 0:
-            return True
-        if not allow_stale:
-            return False
-        if req_cc.max_stale is not None:
-            return staleness <= req_cc.max_stale
-        return True
-
-    def _may_serve_disconnected(
-        self,
-        entry: CachedResponse,
-        staleness: float,
-        policy: RoutePolicy,
-        req_cc: CacheControl,
-    ) -> bool:
-        if staleness < 0:
-            return True
-        if entry.cc.revalidate_when_stale:
-            return False
-        # Disconnected, RFC 9111 §4.2.4 already licenses stale answers; how stale is the
-        # operator's call: the route's max_offline_stale caps it, whatever the origin's
-        # stale-if-error says (a request may only ask for less, with max-stale).
-        limit = policy.max_offline_stale
-        if req_cc.max_stale is not None:
-            limit = min(limit, req_cc.max_stale)
-        return staleness <= limit
-
-    def _may_serve_on_error(
-        self,
-        entry: CachedResponse,
-        policy: RoutePolicy,
-        req_cc: CacheControl,
-        transport: bool,
-    ) -> bool:
-        """RFC 5861 stale-if-error; transport errors also use the route's offline licence."""
-        staleness = entry.current_age(self.clock()) - entry.lifetime
-        if staleness < 0:
-            return True
-        if entry.cc.revalidate_when_stale:
-            return False
-        if transport:
-            # The origin is unreachable: the same operator cap as when disconnected.
-            return staleness <= policy.max_offline_stale
-        limits = [s for s in (entry.cc.stale_if_error, req_cc.stale_if_error) if s is not None]
-        return any(staleness <= limit for limit in limits)
+            resp = self._serve_entry(entry, req, fields, decision.label, now)
+            return self._decorate(resp, decision.label, path)
+        if action == "validate":
+            return await self._fill(req, fields, policy, credential, entry, req_cc)
+        if action == "pass":
+            return await self._pass(req, fields, policy)
+        if decision.label == "MISS" and (entry is None or decision.refusal == "offline"):
+            self.store.misses += 1
+        if action == "fetch":
+            return await self._fill(req, fields, policy, credential, None, req_cc)
+        if decision.refusal == "offline":
+            return self._decorate(self._offline_response(), decision.label, path)
+        detail = "only-if-cached and no entry" if entry is None else (
+            "only-if-cached and no usable entry")
+        resp = problem(504, "not-cached", "Not cached", detail)
+        return self._decorate(resp, decision.label, path)
 
     async def _fill(
         self,
@@ -429,8 +343,8 @@ class Proxy:
         if result is None:  # the leader always has a result; keeps the type checker honest
             return await self._pass(req, fields, policy, status="MISS")
         if result.error is not None:
-            if stale is not None and self._may_serve_on_error(
-                stale, policy, req_cc, transport=result.error.kind != "broken"
+            if stale is not None and may_serve_on_error(
+                stale, self.clock(), policy, req_cc, result.error.kind != "broken"
             ):
                 resp = self._serve_entry(stale, req, fields, "STALE", self.clock())
                 return self._decorate(resp, "STALE", path)
@@ -440,7 +354,7 @@ class Proxy:
         if (
             upstream.status in ERROR_STATUSES
             and stale is not None
-            and self._may_serve_on_error(stale, policy, req_cc, transport=result.disconnected)
+            and may_serve_on_error(stale, self.clock(), policy, req_cc, result.disconnected)
         ):
             resp = self._serve_entry(stale, req, fields, "STALE", self.clock())
             return self._decorate(resp, "STALE", path)
@@ -547,7 +461,7 @@ class Proxy:
         if (
             upstream.status in ERROR_STATUSES
             and stale is not None
-            and self._may_serve_on_error(stale, policy, req_cc, transport=False)
+            and may_serve_on_error(stale, self.clock(), policy, req_cc, False)
         ):
             # stale-if-error: the caller serves the stale copy; the error does not replace it
             return Fetched(response=upstream, status="EXPIRED")
@@ -692,15 +606,9 @@ class Proxy:
             resp.body = b""
         return self._decorate(resp, status, path)
 
-    async def _queue(self, req: Request, role: str | None) -> Response:
-        """Queue a write in the outbox, unless the caller's role may not write or the caller's
-        share of the outbox is used up."""
+    async def _queue(self, req: Request) -> Response:
+        """Queue a write in the outbox, unless the caller's share of the outbox is used up."""
         path = req.path
-        if role is not None and role in self.settings.read_only_roles:
-            # offline authorization from the digest list: refused now, not a later dead letter
-            resp = problem(403, "forbidden", "Forbidden",
-                           f"The role {role!r} may not change data.")
-            return self._decorate(resp, "BYPASS", path)
         outbox = self.edge.outbox
         owner = _OWNER.get()
         size = entry_size(req.target, req.headers, req.body)
@@ -751,17 +659,20 @@ class Proxy:
         path = req.path
         outbox = self.edge.outbox
         queueable = policy.queue and outbox is not None
-        if not self.edge.health.is_online():
-            if queueable:
-                return await self._queue(req, role)
-            return self._decorate(self._offline_response(), "BYPASS", path)
-        if queueable:
-            assert outbox is not None
-            if outbox.pending_for(path) > 0:
-                return await self._queue(req, role)  # keep order behind queued writes
-            if "idempotency-key" not in fields:
-                # The same key goes with this attempt and with any replay of it.
-                req.headers.append(("Idempotency-Key", _new_key()))
+        online = self.edge.health.is_online()
+        read_only = role is not None and role in self.settings.read_only_roles
+        decision = decide_write(
+            online=online,
+            queueable=queueable,
+            # keep order behind queued writes for the same resource
+            queued_for_path=online and outbox is not None and outbox.pending_for(path) > 0,
+            read_only=read_only,
+        )
+        if decision is not SEND:
+            return await self._not_sent(req, decision, role)
+        if queueable and "idempotency-key" not in fields:
+            # The same key goes with this attempt and with any replay of it.
+            req.headers.append(("Idempotency-Key", _new_key()))
         headers = forwardable(req.headers, *NOT_FORWARDED)
         headers.append(("Via", "1.1 edge-cache"))
         try:
@@ -770,19 +681,37 @@ class Proxy:
                 self.origin.send(req.method, req.target, headers, req.body)
             )
         except OriginError as exc:
-            if self._transport_failed(exc) and queueable:
-                # Refused (never sent) or no answer (fate unknown): queued with the same
-                # Idempotency-Key this attempt carried, so an origin that honours the key
-                # applies it once. One that ignores the key may apply it twice.
-                return await self._queue(req, role)
+            # Refused (never sent) or no answer (fate unknown): queued with the same
+            # Idempotency-Key this attempt carried, so an origin that honours the key applies
+            # it once. One that ignores the key may apply it twice.
+            failed = after_send(
+                transport_failed=self._transport_failed(exc), queueable=queueable,
+                read_only=read_only,
+            )
+            if failed is not None:
+                return await self._not_sent(req, failed, role)
             return self._decorate(self._error_response(exc), "BYPASS", path)
         self.edge.health.record_success()
-        if self._gateway_down(upstream.status, policy) and queueable:
-            return await self._queue(req, role)  # the ingress answered: the app was not reached
+        if self._gateway_down(upstream.status, policy):
+            # the ingress answered: the app was not reached
+            failed = after_send(transport_failed=True, queueable=queueable, read_only=read_only)
+            if failed is not None:
+                return await self._not_sent(req, failed, role)
         if 200 <= upstream.status < 400:
             self.invalidate_after_write(req, fields, upstream, policy)
         resp = Response(upstream.status, list(upstream.headers), upstream.body)
         return self._decorate(resp, "BYPASS", path)
+
+    async def _not_sent(self, req: Request, decision: Decision, role: str | None) -> Response:
+        """Carry out a write decision other than SEND: queue, or refuse."""
+        if decision is QUEUE:
+            return await self._queue(req)
+        if decision.refusal == "forbidden":
+            # offline authorization from the digest list: refused now, not a later dead letter
+            resp = problem(403, "forbidden", "Forbidden",
+                           f"The role {role!r} may not change data.")
+            return self._decorate(resp, decision.label, req.path)
+        return self._decorate(self._offline_response(), decision.label, req.path)
 
     def invalidate_after_write(
         self, req: Request, fields: dict[str, str], upstream: Response, policy: RoutePolicy
@@ -878,25 +807,29 @@ class Proxy:
             "cookie" in fields
             and bool(credential_cookies(fields["cookie"], self.credential_cookies))
         )
-        if credentialed:  # the credential is part of the key of what it fetched (see handle)
-            fields[CREDENTIAL_FIELD] = (
-                "verified" if self.settings.auth_enabled
-                else credential_of(fields, self.credential_cookies)
-            )
         for entry in variants:
-            if entry.vary and not entry.matches(fields):
-                continue
+            if entry.vary:
+                if credentialed and CREDENTIAL_FIELD in entry.vary:
+                    # fetched with a credential: keyed by it (see handle); named only here
+                    fields[CREDENTIAL_FIELD] = (
+                        "verified" if self.settings.auth_enabled
+                        else credential_of(fields, self.credential_cookies)
+                    )
+                if not entry.matches(fields):
+                    continue
             if credentialed and not entry.shareable:
                 return None
-            if entry.cc.no_cache or entry.invalid:
-                return None
             now = self.clock()
-            age = entry.current_age(now)
-            if age >= entry.lifetime:
-                return None
             policies = self.edge.policies
-            if policies.routes and policies.for_request(req.method, target.split("?", 1)[0]).bypass:
+            policy = (
+                policies.for_request(req.method, target.split("?", 1)[0])
+                if policies.routes else policies.default
+            )
+            # the same core as the full path; only a plain fresh hit is answered here
+            decision = decide_read(req_cc=EMPTY, entry=entry, now=now, online=True, policy=policy)
+            if decision is not SERVE_HIT:
                 return None
+            age = entry.current_age(now)
             self.store.touch(entry)
             self.store.hits += 1
             return entry, int(age)

@@ -8,12 +8,9 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from typing import TYPE_CHECKING
 
 from edge_cache.messages import Request, Response
-
-if TYPE_CHECKING:
-    from edge_cache.app import EdgeCache
+from edge_cache.parts import EdgeParts
 
 
 class AlwaysOnline:
@@ -74,7 +71,7 @@ class OpenAccess:
 class MinimalAdmin:
     """`GET /_edge/status` and `POST /_edge/purge` only."""
 
-    def __init__(self, edge: EdgeCache) -> None:
+    def __init__(self, edge: EdgeParts) -> None:
         self.edge = edge
 
     def handle(self, request: Request) -> Response | None:
