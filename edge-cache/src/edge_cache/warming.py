@@ -13,9 +13,11 @@ warm:
 A bare list (`warm: [/, /products]`) is the same as `warm: {urls: [...]}`.
 
 Each target is requested through the normal request path (`Proxy.handle`), so what is stored,
-and for whom it may be reused, follows the same RFC 9111 rules as a client's request. The
-requests carry the edge's device token (`Authorization: Bearer`): a response is kept for the
-edge's users only when the origin marked it shareable (`public`), as for any credentialed request.
+and for whom it may be reused, follows the same RFC 9111 rules as a client's request. When the
+edge verifies credentials, the requests carry its device token (`Authorization: Bearer`): a
+response is then kept for the edge's verified users only when the origin marked it shareable
+(`public`), as for any credentialed request. In plain mode (no credential checks, where a copy
+fetched with a credential serves only that credential) they go without one.
 
 When to fetch is a pure decision (`due`): a target is due when it was never fetched, when its
 stored entry is gone or was invalidated (a write through this edge, a route's `affects`, the
@@ -123,6 +125,7 @@ class WarmState:
     seed: bool  # listed in the policy (its links may be followed)
     fetched_at: float | None = None  # monotonic time of the last completed fetch
     status: int | None = None
+    stored: bool = False  # the last fetch left a usable entry (so losing it means invalidated)
 
 
 def due(
@@ -140,7 +143,7 @@ def due(
             everything
             or state.fetched_at is None
             or now - state.fetched_at >= interval
-            or (state.status == 200 and not usable(target))
+            or (state.stored and not usable(target))
         ):
             out.append(target)
     out.sort(key=lambda t: not states[t].seed)
@@ -196,7 +199,7 @@ class Warmer:
         headers = [("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"),
                    ("User-Agent", "edge-cache-warmer")]
         token = self.edge.settings.device_token
-        if token:
+        if token and getattr(self.edge.auth, "enabled", False):
             headers.append(("Authorization", f"Bearer {token}"))
         return headers
 
@@ -259,6 +262,7 @@ class Warmer:
                     return
                 state.fetched_at = time.monotonic()
                 state.status = resp.status
+                state.stored = self._usable(target)
                 result.fetched += 1
                 result.statuses[resp.status] = result.statuses.get(resp.status, 0) + 1
                 content_type = (resp.header("content-type") or "").lower()
