@@ -361,6 +361,12 @@ class LocalTarget:
             taken.add(p)
             return p
 
+        def still_free(chosen: int, what: str) -> int:
+            """Right before a part starts: another lab may have taken its port meanwhile
+            (the demo data load takes seconds); then the next free one (never when strict)."""
+            taken.discard(chosen)
+            return port(chosen, what)
+
         app_port = port(s.app_port, "the cloud app")
         names = [edge_name(i) for i in range(1, s.edges + 1)]
         link_ports = {
@@ -393,6 +399,7 @@ class LocalTarget:
         state.tokens = tokens
         save_state(self.lab_dir, state)
 
+        app_port = still_free(app_port, "the cloud app")
         self._progress(f"cloud: serve on {host}:{app_port}")
         cloud = self._start_part(
             state,
@@ -404,7 +411,9 @@ class LocalTarget:
         self._wait_http(cloud, "/readyz")
 
         for n in names:
-            lport, cport = link_ports[n]
+            lport = still_free(link_ports[n][0], f"link {n}")
+            cport = still_free(link_ports[n][1], f"link {n} control")
+            link_ports[n] = (lport, cport)
             self._progress(f"link {n}: {host}:{lport} → cloud (control {cport})")
             link = self._start_part(
                 state,
@@ -419,7 +428,8 @@ class LocalTarget:
             self._wait_tcp(link, lport)
 
         for i, n in enumerate(names, start=1):
-            self._start_edge(state, n, i, edge_ports[n], link_ports[n][0])
+            self._start_edge(state, n, i, still_free(edge_ports[n], f"edge {n}"),
+                             link_ports[n][0])
         state.complete = True
         save_state(self.lab_dir, state)
 
@@ -445,6 +455,22 @@ class LocalTarget:
 
     def _start_edge(self, state: LabState, name: str, index: int, port: int, link_port: int,
                     overrides: Mapping[str, str] | None = None) -> PartState:
+        """Start one edge cache; when its port was taken between the choice and the bind (by
+        another lab on this machine), start it again on the next free port (not when strict)."""
+        for attempt in range(3):
+            try:
+                return self._start_edge_once(state, name, index, port, link_port, overrides)
+            except ProcessError as exc:
+                if self.settings.strict_ports or "address already in use" not in str(exc) \
+                        or attempt == 2:
+                    raise
+                taken = {p.port for p in state.parts if p.name != name}
+                port = pick_port(self.settings.host, port + 1, taken, strict=False,
+                                 what=f"edge {name}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _start_edge_once(self, state: LabState, name: str, index: int, port: int,
+                         link_port: int, overrides: Mapping[str, str] | None) -> PartState:
         host = self.settings.host
         env, custom = self._edge_env(state, name, link_port, overrides)
         self._progress(f"edge {name}: {host}:{port} → link {link_port}")
