@@ -38,18 +38,45 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from edge_cache.messages import Request
+from edge_cache.messages import Request, Response
 
-if TYPE_CHECKING:
-    from edge_cache.app import EdgeCache
+if TYPE_CHECKING:  # policy.py imports this module: these only name types
+    from edge_cache.outbox import Outbox
+    from edge_cache.parts import AuthLike, HealthLike
+    from edge_cache.policy import Policies
+    from edge_cache.settings import Settings
+    from edge_cache.store import CacheStore
 
 log = logging.getLogger("edge_cache.warming")
 
 HREF_RE = re.compile(rb"""href\s*=\s*["']([^"'<>\s]+)["']""", re.IGNORECASE)
 TICK_S = 1.0
 REPLAY_GRACE_S = 60.0
+
+
+class Fetcher(Protocol):
+    async def handle(self, request: Request) -> Response: ...
+
+
+class WarmEdge(Protocol):
+    """What the warmer needs from the sidecar (`app.EdgeCache` has it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> CacheStore: ...
+    @property
+    def policies(self) -> Policies: ...
+    @property
+    def health(self) -> HealthLike: ...
+    @property
+    def outbox(self) -> Outbox | None: ...
+    @property
+    def auth(self) -> AuthLike: ...
+    @property
+    def proxy(self) -> Fetcher: ...
 
 
 class WarmPolicyError(ValueError):
@@ -175,7 +202,7 @@ class WalkResult:
 
 
 class Warmer:
-    def __init__(self, edge: EdgeCache, policy: WarmPolicy) -> None:
+    def __init__(self, edge: WarmEdge, policy: WarmPolicy) -> None:
         self.edge = edge
         self.policy = policy
         self.states: dict[str, WarmState] = {u: WarmState(seed=True) for u in policy.urls}
@@ -283,6 +310,6 @@ class Warmer:
         return result
 
 
-def create(edge: EdgeCache) -> Warmer | None:
-    policy = getattr(edge.policies, "warm", None)
-    return Warmer(edge, policy) if isinstance(policy, WarmPolicy) else None
+def create(edge: WarmEdge) -> Warmer | None:
+    policy = edge.policies.warm
+    return Warmer(edge, policy) if policy is not None else None
