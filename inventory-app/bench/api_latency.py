@@ -34,6 +34,16 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+SERVER_PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def free_port() -> int:
@@ -85,8 +95,10 @@ def serve(url: str, src: str | None = None) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("inventory-app did not start")
             time.sleep(0.1)
+        SERVER_PIDS[base] = proc.pid
         yield base
     finally:
+        SERVER_PIDS.pop(base, None)
         proc.terminate()
         try:
             proc.wait(timeout=15)
@@ -119,6 +131,8 @@ def measure(bases: dict[str, str], ctx: dict[str, Any], requests: int
                 r = client.get(f"/api/stock?warehouse_id={wh}&limit=100")
                 gets[label].append(time.perf_counter() - t0)
                 r.raise_for_status()
+        cpu_before = {label: cpu_seconds(SERVER_PIDS.get(base, -1))
+                      for label, base in bases.items()}
         for i in range(requests):
             for label, client in clients.items():
                 body = {"id": str(uuid.uuid4()), "type": "sales_issue", "warehouse_id": wh,
@@ -129,12 +143,23 @@ def measure(bases: dict[str, str], ctx: dict[str, Any], requests: int
                 posts[label].append(time.perf_counter() - t0)
                 if r.status_code != 201:
                     raise RuntimeError(f"sale failed ({label}): {r.status_code} {r.text}")
+        cpu_ms: dict[str, float | None] = {}
+        for label, base in bases.items():
+            after, before = cpu_seconds(SERVER_PIDS.get(base, -1)), cpu_before[label]
+            cpu_ms[label] = (None if after is None or before is None
+                             else round((after - before) * 1000 / requests, 2))
     finally:
         for client in clients.values():
             client.close()
-    return {label: {"GET /api/stock": percentiles(gets[label]),
-                    "POST /api/documents (sale)": percentiles(posts[label])}
-            for label in bases}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for label in bases:
+        sale = percentiles(posts[label])
+        cpu = cpu_ms[label]
+        if cpu is not None:
+            sale["server_cpu_ms"] = cpu  # the app process's CPU per sale (less load-sensitive)
+        out[label] = {"GET /api/stock": percentiles(gets[label]),
+                      "POST /api/documents (sale)": sale}
+    return out
 
 
 @contextlib.contextmanager
@@ -191,14 +216,15 @@ def main(argv: list[str] | None = None) -> int:
                           "results": results}, indent=2))
         return 0
     print(f"inventory-app API latency ({args.requests} sequential requests each, loopback)")
-    print(f"{'database':<22} {'request':<28} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    print(f"{'database':<22} {'request':<28} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
+          f"{'app cpu ms':>10}")
     for db_name, rows in results.items():
         if "error" in rows:
             print(f"{db_name:<22} error: {rows['error']}")
             continue
         for req, stats in rows.items():
             print(f"{db_name:<22} {req:<28} {stats['p50_ms']:>8} {stats['p99_ms']:>8} "
-                  f"{stats['mean_ms']:>8}")
+                  f"{stats['mean_ms']:>8} {stats.get('server_cpu_ms', ''):>10}")
     for db_name, rows in results.items():
         ref = results.get(f"{db_name} (reference)")
         if ref is None or "error" in rows or "error" in ref:
@@ -206,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         for req, stats in rows.items():
             print(f"{db_name}: {req} p50 current/reference = "
                   f"{stats['p50_ms'] / ref[req]['p50_ms']:.2f}")
+        cpu, ref_cpu = (rows["POST /api/documents (sale)"].get("server_cpu_ms"),
+                        ref["POST /api/documents (sale)"].get("server_cpu_ms"))
+        if cpu and ref_cpu:
+            print(f"{db_name}: sale app CPU per request current/reference = {cpu / ref_cpu:.2f}")
     return 0
 
 

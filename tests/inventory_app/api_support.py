@@ -18,6 +18,7 @@ from inventory_app.main import create_app
 from inventory_app.services import auth, masters, stock
 from inventory_app.settings import Settings
 
+from tests.inventory_app.openapi_recorder import StatusRecorder
 from tests.support.ports import free_port
 
 PROBLEM = "application/problem+json"
@@ -116,7 +117,7 @@ def make_world(url: str) -> World:
     db = Database(url)
     seeded = seed_world(db)
     app = create_app(Settings(database_url=url, log_requests=False), db=db)
-    client = TestClient(app, raise_server_exceptions=False)
+    client = TestClient(StatusRecorder(app), raise_server_exceptions=False)
     return World(url=url, db=db, client=client, **seeded)
 
 

@@ -9,8 +9,19 @@ from collections.abc import Iterator
 import pytest
 from inventory_app.migrate import upgrade
 
+from tests.inventory_app import openapi_recorder
 from tests.inventory_app.api_support import World, make_world
 from tests.support.postgres import PostgresServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def openapi_lists_every_status_seen() -> Iterator[None]:
+    """At the end of the session: every status an API test saw (through a `World` client) is
+    documented for its operation in the OpenAPI document (fails the run otherwise)."""
+    yield
+    missing = openapi_recorder.undocumented(openapi_recorder.SEEN,
+                                            openapi_recorder.openapi_document())
+    assert not missing, f"statuses answered but not in the OpenAPI document: {missing}"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""`inventory-app` command line: serve, migrate, seed-demo, create-token, rebuild-balances."""
+"""`inventory-app` command line: serve, migrate, seed-demo, create-token, list-tokens,
+revoke-token, end-sessions, rebuild-balances."""
 
 from __future__ import annotations
 
@@ -74,6 +75,47 @@ def cmd_create_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_list_tokens(_args: argparse.Namespace, settings: Settings) -> int:
+    from inventory_app.services.auth import list_tokens
+
+    db = _db(settings)
+    with db.read() as session:
+        rows = list_tokens(session)
+        print(f"{'id':>5}  {'kind':<8} {'role':<7} {'state':<8} name")
+        for row in rows:
+            state = "revoked" if row.revoked_at is not None else "live"
+            print(f"{row.id:>5}  {row.kind:<8} {row.role:<7} {state:<8} {row.name}")
+    return 0
+
+
+def cmd_revoke_token(args: argparse.Namespace, settings: Settings) -> int:
+    from inventory_app.services.auth import revoke_token, revoke_tokens_named
+
+    db = _db(settings)
+    with db.write() as session:
+        if args.id is not None:
+            row = revoke_token(session, args.id)
+            print(f"token {row.id} ({row.name!r}) is revoked")
+            return 0
+        rows = revoke_tokens_named(session, args.name)
+    if not rows:
+        print(f"inventory-app: no live token named {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {len(rows)} token(s) named {args.name!r}: "
+          + ", ".join(str(r.id) for r in rows))
+    return 0
+
+
+def cmd_end_sessions(args: argparse.Namespace, settings: Settings) -> int:
+    from inventory_app.services.auth import end_sessions
+
+    db = _db(settings)
+    with db.write() as session:
+        rows = end_sessions(session, args.user)
+    print(f"ended {len(rows)} session(s) of {args.user!r}")
+    return 0
+
+
 def cmd_rebuild(_args: argparse.Namespace, settings: Settings) -> int:
     from inventory_app.services.stock import rebuild_balances
 
@@ -119,6 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name", required=True)
     token.add_argument("--warehouse", default=None, help="warehouse code (device tokens)")
     token.set_defaults(func=cmd_create_token)
+    sub.add_parser("list-tokens", help="list API, session and device tokens (no secrets)"
+                   ).set_defaults(func=cmd_list_tokens)
+    revoke = sub.add_parser("revoke-token", help="revoke a token (by id, or every live token "
+                            "with a name); edges learn it from the change feed")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int, default=None)
+    which.add_argument("--name", default=None)
+    revoke.set_defaults(func=cmd_revoke_token)
+    ends = sub.add_parser("end-sessions", help="log a user out everywhere (revoke all sessions)")
+    ends.add_argument("--user", required=True, help="user name")
+    ends.set_defaults(func=cmd_end_sessions)
     sub.add_parser("rebuild-balances", help="recompute balances from the ledger").set_defaults(
         func=cmd_rebuild)
     return parser

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from inventory_app import __version__
 from inventory_app.api import (
+    openapi_doc,
     problem_handlers,
     routes_auth,
     routes_documents,
@@ -29,8 +30,10 @@ from inventory_app.api import (
 )
 from inventory_app.api.etag import ETagMiddleware
 from inventory_app.api.idempotency import IdempotencyMiddleware
+from inventory_app.api.login_guard import LoginGuardMiddleware
 from inventory_app.api.observability import ObservabilityMiddleware, configure_logging
 from inventory_app.db import Database
+from inventory_app.services.login_throttle import LoginThrottle
 from inventory_app.services.retention import prune_all
 from inventory_app.settings import Settings
 
@@ -86,8 +89,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             raise
     else:
         app.include_router(web.router)
+    openapi_doc.install(app)
     # innermost first: idempotency sees the raw request, ETag the final body, observability all
     app.add_middleware(IdempotencyMiddleware, db=db, settings=settings)
+    app.add_middleware(LoginGuardMiddleware, throttle=LoginThrottle(
+        settings.login_max_failures, settings.login_failure_window_s, settings.login_lockout_s))
     app.add_middleware(ETagMiddleware)
     app.add_middleware(ObservabilityMiddleware, log_requests=settings.log_requests)
 

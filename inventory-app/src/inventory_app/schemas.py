@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 
 def to_utc(value: dt.datetime) -> dt.datetime:
@@ -36,8 +36,25 @@ DocumentType = Literal[
 MAX_QTY = 1_000_000_000
 
 
+NUL_MESSAGE = "must not contain NUL (U+0000) characters"
+
+
+def refuse_nul(value: object) -> object:
+    """Text with a NUL character is refused on both databases (PostgreSQL cannot store it)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(NUL_MESSAGE)
+    return value
+
+
 class Strict(BaseModel):
+    """Request bodies: unknown fields are refused, and so are NUL characters in any text."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return refuse_nul(value)
 
 
 # ---- masters -------------------------------------------------------------------------------
@@ -302,6 +319,24 @@ class TokenDigestOut(BaseModel):
 class TokenDigestsOut(BaseModel):
     digests: list[TokenDigestOut]
     generated_at: UtcDatetime
+
+
+class TokenOut(BaseModel):
+    """An API credential as an admin sees it (never the secret, never its digest)."""
+
+    id: int
+    name: str
+    kind: str
+    role: str
+    user_id: int | None
+    warehouse_id: int | None
+    created_at: UtcDatetime
+    expires_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
+
+
+class RevokedOut(BaseModel):
+    revoked: list[TokenOut]
 
 
 class MeOut(BaseModel):

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
         description="a document time (occurred_at or X-Edge-Queued-At) further than this in the "
         "future of the receive time is clamped to the receive time and flagged for review",
     )
+    login_max_failures: int = Field(
+        default=5, description="failed logins of one user from one address before a lockout "
+        "(0: no throttling)")
+    login_failure_window_s: float = Field(default=300.0, description="failures older than "
+                                          "this are forgotten")
+    login_lockout_s: float = Field(default=60.0, description="how long a locked-out user and "
+                                   "address get 429 + Retry-After")
     fault_exit_at: str = Field(
         default="",
         description="TESTS ONLY: SIGKILL the app at a named point of an idempotent write "

@@ -9,7 +9,8 @@ import anyio
 from fastapi import Depends, Request
 
 from inventory_app.db import Database
-from inventory_app.problems import FieldError, ProblemError
+from inventory_app.problems import FieldError, ProblemError, invalid_field
+from inventory_app.schemas import NUL_MESSAGE
 from inventory_app.services.auth import EdgeReplay, Principal, authenticate
 from inventory_app.settings import Settings
 
@@ -36,6 +37,17 @@ async def get_db(request: Request) -> Database:
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def refuse_nul_params(request: Request) -> None:
+    """Router dependency: a NUL character in a query or path parameter is a 422 on both
+    databases (PostgreSQL cannot compare or store it; SQLite would)."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value:
+            raise invalid_field(name, NUL_MESSAGE)
+    for name, param in request.path_params.items():
+        if isinstance(param, str) and "\x00" in param:
+            raise invalid_field(name, NUL_MESSAGE)
 
 
 def request_token(request: Request) -> str | None:

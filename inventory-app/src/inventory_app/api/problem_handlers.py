@@ -62,9 +62,20 @@ async def _http(_request: Request, exc: Exception) -> Response:
     return problem_response(problem)
 
 
+def _db_reason(exc: Exception) -> str:
+    """The driver's one-line reason, without the statement or its parameters."""
+    orig = getattr(exc, "orig", None)
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None)  # psycopg: no DETAIL (it holds values)
+    if primary:
+        return str(primary)
+    text = str(orig if orig is not None else type(exc).__name__)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
 async def _data_error(_request: Request, exc: Exception) -> Response:
     """Values the database refuses (NUL characters, out-of-range numbers): the client's fault."""
-    log.info("database refused a value: %s", exc)
+    log.info("database refused a value", extra={"fields": {"reason": _db_reason(exc)}})
     return problem_response(ProblemError(
         422, "invalid-value", "Invalid value",
         "a value in the request cannot be stored (e.g. a NUL character or a number out of range)",
@@ -72,7 +83,7 @@ async def _data_error(_request: Request, exc: Exception) -> Response:
 
 
 async def _integrity_error(_request: Request, exc: Exception) -> Response:
-    log.info("integrity error: %s", exc)
+    log.info("integrity error", extra={"fields": {"reason": _db_reason(exc)}})
     return problem_response(ProblemError(
         409, "conflict", "Conflict", "the request conflicts with existing data",
         [FieldError("body", "conflicts with existing data")]))

@@ -15,6 +15,7 @@ from inventory_app.api.deps import (
     VOIDERS,
     get_db,
     get_settings,
+    refuse_nul_params,
     replay_context,
     require,
 )
@@ -35,7 +36,8 @@ from inventory_app.services import documents
 from inventory_app.services.auth import EdgeReplay, Principal
 from inventory_app.settings import Settings
 
-router = APIRouter(prefix="/api", tags=["documents"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api", tags=["documents"], responses=PROBLEM_RESPONSES,
+                   dependencies=[Depends(refuse_nul_params)])
 ONE: dict[int | str, dict[str, Any]] = {200: {"model": DocumentOut}}
 Db = Annotated[Database, Depends(get_db)]
 Edge = Annotated[EdgeReplay | None, Depends(replay_context)]

@@ -9,7 +9,7 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from inventory_app.api.deps import ALL_ROLES, get_db, get_settings, require
+from inventory_app.api.deps import ALL_ROLES, get_db, get_settings, refuse_nul_params, require
 from inventory_app.api.http import IMMUTABLE, PROBLEM_RESPONSES, PUBLIC_STALE, json_response
 from inventory_app.db import Database
 from inventory_app.schemas import ChangeOut, ChangesOut, Problem
@@ -17,7 +17,8 @@ from inventory_app.services.auth import Principal
 from inventory_app.services.changes import Change, list_changes
 from inventory_app.settings import Settings
 
-router = APIRouter(prefix="/api", tags=["changes"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api", tags=["changes"], responses=PROBLEM_RESPONSES,
+                   dependencies=[Depends(refuse_nul_params)])
 POLL_INTERVAL_S = 0.1
 
 

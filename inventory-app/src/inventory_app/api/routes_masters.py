@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from inventory_app.api.deps import ADMINS, ALL_ROLES, MASTER_WRITERS, get_db, require
+from inventory_app.api.deps import (
+    ADMINS,
+    ALL_ROLES,
+    MASTER_WRITERS,
+    get_db,
+    refuse_nul_params,
+    require,
+)
 from inventory_app.api.http import (
     PROBLEM_RESPONSES,
     decode_cursor,
@@ -39,7 +46,8 @@ from inventory_app.schemas import (
 from inventory_app.services import masters
 from inventory_app.services.auth import Principal
 
-router = APIRouter(prefix="/api", responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api", responses=PROBLEM_RESPONSES,
+                   dependencies=[Depends(refuse_nul_params)])
 
 IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
 

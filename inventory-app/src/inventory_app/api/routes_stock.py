@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
-from inventory_app.api.deps import ALL_ROLES, MASTER_WRITERS, get_db, require
+from inventory_app.api.deps import ALL_ROLES, MASTER_WRITERS, get_db, refuse_nul_params, require
 from inventory_app.api.http import (
     IMMUTABLE,
     PROBLEM_RESPONSES,
@@ -36,7 +36,8 @@ from inventory_app.services import masters, reports, stock
 from inventory_app.services.auth import Principal
 from inventory_app.services.changes import record_change
 
-router = APIRouter(prefix="/api", responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api", responses=PROBLEM_RESPONSES,
+                   dependencies=[Depends(refuse_nul_params)])
 
 OptId = Annotated[int | None, Query(ge=1, le=2_147_483_647)]
 IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]

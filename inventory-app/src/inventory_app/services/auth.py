@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from inventory_app.models import ROLES, ApiToken, User, Warehouse, utcnow
-from inventory_app.problems import invalid_field
+from inventory_app.problems import invalid_field, not_found
 from inventory_app.security import hash_password, new_token, token_digest, verify_password
+from inventory_app.services.changes import record_change
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,64 @@ def login(session: Session, username: str, password: str, ttl_hours: float = 12.
 
 
 def logout(session: Session, token: str) -> None:
-    """Revoke a session token."""
+    """Revoke a session token (and tell edges through the change feed)."""
     row = session.scalar(select(ApiToken).where(ApiToken.digest == token_digest(token)))
-    if row is not None and row.revoked_at is None:
-        row.revoked_at = utcnow()
+    if row is not None:
+        _revoke(session, row)
+
+
+REVOCATION_PATHS = ["/api/auth/token-digests"]
+
+
+def _revoke(session: Session, row: ApiToken) -> bool:
+    """Mark a token revoked and append its tombstone to the change feed (entity `token`,
+    id = the token's sha256 digest, op `delete`). False when it was revoked already."""
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = utcnow()
+    record_change(session, "token", row.digest, "delete", REVOCATION_PATHS)
+    return True
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    """Every token (revoked and expired ones too), oldest first; never the secret."""
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)).all())
+
+
+def revoke_token(session: Session, token_id: int) -> ApiToken:
+    """Revoke one token by id (revoking twice is a no-op); 404 problem when unknown."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise not_found("token", token_id)
+    _revoke(session, row)
+    session.flush()
+    return row
+
+
+def revoke_tokens_named(session: Session, name: str) -> list[ApiToken]:
+    """Revoke every live token with this name; returns the ones revoked now."""
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+        .order_by(ApiToken.id)
+    ).all()
+    revoked = [row for row in rows if _revoke(session, row)]
+    session.flush()
+    return revoked
+
+
+def end_sessions(session: Session, username: str) -> list[ApiToken]:
+    """Revoke every live session token of a user (they are logged out everywhere, edges
+    included once they read the change feed); 404 problem for an unknown user."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise not_found("user", username, "username")
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.kind == "session",
+                               ApiToken.revoked_at.is_(None)).order_by(ApiToken.id)
+    ).all()
+    revoked = [row for row in rows if _revoke(session, row)]
+    session.flush()
+    return revoked
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

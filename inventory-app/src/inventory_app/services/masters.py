@@ -45,6 +45,17 @@ def get(session: Session, model: type[M], ident: int) -> M:
     return row
 
 
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` literally anywhere (`%`, `_` and the escape character
+    in `text` match only themselves)."""
+    escaped = (text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%")
+               .replace("_", LIKE_ESCAPE + "_"))
+    return f"%{escaped}%"
+
+
 def list_rows(
     session: Session,
     model: type[M],
@@ -62,12 +73,13 @@ def list_rows(
         if category_id is not None:
             stmt = stmt.where(Product.category_id == category_id)
         if q:
-            like = f"%{q}%"
+            like = contains_pattern(q)
             stmt = stmt.where(
-                or_(Product.name.ilike(like), Product.sku.ilike(like), Product.barcode == q)
+                or_(Product.name.ilike(like, escape=LIKE_ESCAPE),
+                    Product.sku.ilike(like, escape=LIKE_ESCAPE), Product.barcode == q)
             )
     elif q and model is not Category:
-        stmt = stmt.where(model.name.ilike(f"%{q}%"))
+        stmt = stmt.where(model.name.ilike(contains_pattern(q), escape=LIKE_ESCAPE))
     return session.scalars(stmt).all()
 
 
