@@ -171,6 +171,64 @@ fig = performance.che_figure(curves)
 performance.save(fig, results.file("che.png"))
 fig
 
+# %% [markdown] id="e1"
+# ## Exercise (graded) · Che's approximation yourself
+#
+# Complete `che_hit_ratio(n_items, cache_size, s)`: the LRU hit ratio from Che's
+# approximation, with pᵢ = i^(−s) / Σⱼ j^(−s) for i = 1 … `n_items`. Find the characteristic
+# time T with Σᵢ (1 − e^(−pᵢT)) = `cache_size` (the left side grows with T: bisection works),
+# then return Σᵢ pᵢ (1 − e^(−pᵢT)). numpy, scipy and math are allowed; `edgelab` is not.
+# The next cell compares your function with `edgelab.analysis` for N = 300, C = 10, s = 1;
+# `edgelab check` also tries two cases you do not see (± 0.005).
+
+# %% [markdown] id="e1" lang="zh-CN"
+# ## 练习（计分）· 自己实现 Che 近似
+#
+# 完成 `che_hit_ratio(n_items, cache_size, s)`：用 Che 近似计算 LRU 的命中率，其中
+# pᵢ = i^(−s) / Σⱼ j^(−s)，i = 1 … `n_items`。先求特征时间 T，使 Σᵢ (1 − e^(−pᵢT)) =
+# `cache_size`（左边随 T 单调增长：可以用二分法），再返回 Σᵢ pᵢ (1 − e^(−pᵢT))。可以使用
+# numpy、scipy 和 math，不能使用 `edgelab`。下一个单元格用 N = 300、C = 10、s = 1 把你的函数
+# 与 `edgelab.analysis` 比较；`edgelab check` 还会测试两个你看不到的情况（± 0.005）。
+
+# %% id="e2" answer="exercise"
+import numpy as np
+
+
+def che_hit_ratio(n_items: int, cache_size: int, s: float) -> float:
+    # your code: p_i ∝ 1 / i**s; T with sum(1 - exp(-p_i T)) = cache_size; the hit ratio
+    return 0.0
+
+# %% id="e2" solution=true
+import numpy as np  # noqa: F811
+
+
+def che_hit_ratio(n_items: int, cache_size: int, s: float) -> float:  # noqa: F811
+    p = 1.0 / np.arange(1, n_items + 1) ** s
+    p /= p.sum()
+    low, high = 0.0, 1.0
+    while np.sum(1 - np.exp(-p * high)) < cache_size:
+        high *= 2
+    for _step in range(200):
+        middle = (low + high) / 2
+        if np.sum(1 - np.exp(-p * middle)) < cache_size:
+            low = middle
+        else:
+            high = middle
+    t = (low + high) / 2
+    return float(np.sum(p * (1 - np.exp(-p * t))))
+
+# %% id="e3"
+from edgelab.analysis.che import che_hit_ratio as reference_che
+
+answers.exercise(
+    results, "exercise: Che's approximation", globals().get("che_hit_ratio"), (300, 10, 1.0),
+    reference_che(300, 10, 1.0), tolerance=0.005, lang=lang,
+    success=_("your che_hit_ratio(300, 10, 1) = {got}, as edgelab.analysis",
+              zh="你的 che_hit_ratio(300, 10, 1) = {got}，与 edgelab.analysis 一致"),
+    hint=_("Normalise p first; bisect T between 0 and a value where the sum exceeds C.",
+           zh="先把 p 归一化；在 0 和使总和超过 C 的值之间对 T 二分。"),
+)
+
 # %% [markdown] id="p0"
 # ## Your prediction
 #

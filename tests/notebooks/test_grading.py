@@ -10,6 +10,7 @@ student's correct exercise passes when called outside the kernel.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -217,3 +218,22 @@ def _fake_raw(sealed: Path, lost: int) -> None:
     pd.DataFrame({"doc_id": ["d1"], "accepted": [True], "applied": [lost == 0],
                   "ledger_posts": [1 - lost]}).to_csv(sealed / "writes.csv", index=False)
     (sealed / "summary.json").write_text(json.dumps({"t_cut": 1.0, "t_restore": 3.0}))
+
+
+def test_che_exercise_is_graded_on_a_visible_and_two_hidden_cases() -> None:
+    source = sources.build(sources.source_for("04-cache-performance") or Path(), reference=True)
+    cell = next(c for c in source.cells if c.metadata.get("edgelab", {}).get("answer")
+                == "exercise")
+    solution = restore(source, source).answers[cell.id]
+    graded = grading.exercise_04(grading.RawData(Path("/nonexistent"), {}),
+                                 {cell.id: solution})
+    assert [g.status for g in graded] == ["passed"] * 3, graded
+    assert [g.hidden for g in graded] == [False, True, True]
+    # right for the visible case only (hard-coded): the hidden cases catch it
+    visible = grading.CHE_CASES[0]
+    from edgelab.analysis.che import che_hit_ratio
+
+    cheat = f"def che_hit_ratio(n_items, cache_size, s):\n    return {che_hit_ratio(*visible)!r}\n"
+    cheated = grading.exercise_04(grading.RawData(Path("/nonexistent"), {}),
+                                  {cell.id: dataclasses.replace(solution, executed=cheat)})
+    assert [g.status for g in cheated] == ["passed", "failed", "failed"], cheated

@@ -194,7 +194,8 @@ def exercise_03(raw: RawData, answers: Mapping[str, Answer]) -> list[Graded]:
         return [Graded(name, FAILED, detail="no requests.csv: the experiment did not run")]
     t_cut = float(raw.json("summary.json")["t_cut"])
     expected = detection_delay(raw.csv("requests.csv"), t_cut)
-    got, error = call_student(answer.executed, "detection_delay", raw.dir, "requests.csv", t_cut)
+    got, error = call_student(answer.executed, "detection_delay", [t_cut],
+                              data_dir=raw.dir, csv_name="requests.csv")
     ok = error is None and _close(got, expected, 0.01)
     return [Graded(
         name, PASSED if ok else FAILED,
@@ -203,6 +204,35 @@ def exercise_03(raw: RawData, answers: Mapping[str, Answer]) -> list[Graded]:
         f"requests.csv: {expected!r}",
         hint="The first OFFLINE-HIT answer at or after t_cut, minus t_cut (edge rows only).",
         source="requests.csv")]
+
+
+CHE_CASES = ((300, 10, 1.0), (1000, 50, 0.8), (300, 100, 1.2))  # the first one is shown
+CHE_TOLERANCE = 0.005
+
+
+def exercise_04(raw: RawData, answers: Mapping[str, Answer]) -> list[Graded]:
+    """Che's approximation: the student's che_hit_ratio(n, C, s) on one visible and two
+    hidden cases, against edgelab.analysis."""
+    from edgelab.analysis.che import che_hit_ratio
+
+    answer = next((a for a in answers.values() if a.kind == "exercise"), None)
+    if answer is None:
+        return []
+    out = []
+    for i, (n, size, skew) in enumerate(CHE_CASES):
+        expected = che_hit_ratio(n, size, skew)
+        got, error = call_student(answer.executed, "che_hit_ratio", [n, size, skew])
+        ok = error is None and _close(got, expected, CHE_TOLERANCE)
+        case = f"N={n}, C={size}, s={skew:g}"
+        out.append(Graded(
+            "exercise: Che's approximation" + ("" if i == 0 else f" ({case})"),
+            PASSED if ok else FAILED,
+            f"your che_hit_ratio({n}, {size}, {skew:g}) = {got:.4f}, edgelab.analysis: "
+            f"{expected:.4f}" if ok else "",
+            detail=error or f"{case}: yours {got!r}, edgelab.analysis {expected:.4f}",
+            hint="Solve Σ (1 − exp(−p_i T)) = C for T (bisection), then Σ p_i (1 − exp(−p_i T)); "
+            "p_i ∝ 1/i^s over i = 1..N.", hidden=i > 0))
+    return out
 
 
 def _close(got: Any, expected: Any, tol: float) -> bool:
@@ -303,7 +333,7 @@ MEASURED: dict[str, Callable[[RawData], dict[str, Any]]] = {
     "01-install": measured_01, "02-deploy": measured_02, "03-disconnection": measured_03,
     "04-cache-performance": measured_04}
 EXERCISES: dict[str, Callable[[RawData, Mapping[str, Answer]], list[Graded]]] = {
-    "03-disconnection": exercise_03}
+    "03-disconnection": exercise_03, "04-cache-performance": exercise_04}
 
 
 def grade(stem: str, raw: RawData, answers: Mapping[str, Answer]) -> list[Graded]:
@@ -359,14 +389,17 @@ def predictions(stem: str, raw: RawData, answers: Mapping[str, Answer]) -> list[
 
 _CALL = """
 import json, sys
-import pandas as pd
 namespace = {}
 exec(compile(open("answer.py", encoding="utf-8").read(), "your exercise cell", "exec"), namespace)
 func = namespace.get(sys.argv[1])
 if func is None:
     print(json.dumps({"error": f"the exercise cell defines no function {sys.argv[1]}()"}))
     sys.exit(0)
-value = func(pd.read_csv(sys.argv[2]), json.loads(sys.argv[3]))
+args = json.loads(sys.argv[3])
+if sys.argv[2]:
+    import pandas as pd
+    args = [pd.read_csv(sys.argv[2]), *args]
+value = func(*args)
 try:
     value = None if value is None else float(value)
 except (TypeError, ValueError):
@@ -375,17 +408,19 @@ print(json.dumps({"value": value}))
 """
 
 
-def call_student(code: str, function: str, data_dir: Path, csv_name: str,
-                 arg: Any) -> tuple[Any, str | None]:
-    """Call ``function(pd.read_csv(csv_name), arg)`` from the student's exercise code in a
-    fresh Python process, on a copy of the data; returns (value, error)."""
+def call_student(code: str, function: str, args: list[Any], *, data_dir: Path | None = None,
+                 csv_name: str = "") -> tuple[Any, str | None]:
+    """Call ``function(*args)`` from the student's exercise code in a fresh Python process
+    (with ``csv_name``: ``function(pd.read_csv(csv_name), *args)`` on a copy of the data);
+    returns (value, error)."""
     with tempfile.TemporaryDirectory(prefix="edgelab-exercise-") as tmp:
         work = Path(tmp)
-        shutil.copy2(data_dir / csv_name, work / csv_name)
+        if csv_name and data_dir is not None:
+            shutil.copy2(data_dir / csv_name, work / csv_name)
         (work / "answer.py").write_text(code, "utf-8")
         try:
             done = subprocess.run(
-                [sys.executable, "-c", _CALL, function, csv_name, json.dumps(arg)],
+                [sys.executable, "-c", _CALL, function, csv_name, json.dumps(args)],
                 cwd=work, capture_output=True, text=True, timeout=EXERCISE_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired:

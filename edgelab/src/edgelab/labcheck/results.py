@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from edgelab.labcheck.jsonsafe import JSONValue, to_jsonable
+from edgelab.results import JSONValue
+from edgelab.results import jsonable as to_jsonable
 
 RESULTS_FILE = "results.json"
 PASSED = "passed"
