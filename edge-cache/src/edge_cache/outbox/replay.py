@@ -37,6 +37,7 @@ from edge_cache.outbox.paths import OrderGate
 from edge_cache.outbox.store import Outbox, QueuedRef
 from edge_cache.outbox.verdict import (
     COMPLETE,
+    RETRY,
     WAIT,
     backoff,
     judge,
@@ -298,7 +299,7 @@ class Replayer:
                 "reason": verdict.reason, **base})
             return
         attempts = entry.attempts + 1
-        if verdict.action == "retry":
+        if verdict.action == RETRY:
             delay = self._backoff(attempts)
             await self.outbox.defer(entry.id, attempts=attempts,
                                     next_attempt_at=self.clock() + delay, status=status,
