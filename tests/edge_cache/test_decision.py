@@ -24,6 +24,7 @@ from edge_cache.decision import (
     decide_read,
     decide_write,
     may_serve_on_error,
+    plain_fresh_age,
     request_directives,
 )
 from edge_cache.directives import parse_cache_control
@@ -165,3 +166,14 @@ def test_a_failed_send() -> None:
     assert after_send(transport_failed=True, queueable=False, read_only=False) is None
     # a malformed answer: the origin answered, so never queued
     assert after_send(transport_failed=False, queueable=True, read_only=False) is None
+
+
+@pytest.mark.parametrize("stored", [FRESH, STALE10, SWR, MUST, SMAX, NOCACHE, INVALID, OLD],
+                         ids=["fresh", "stale", "swr", "must", "smax", "no-cache", "invalid",
+                              "old"])
+@pytest.mark.parametrize("policy", [POLICY, RoutePolicy(bypass=True)], ids=["route", "bypass"])
+def test_the_fast_paths_rule_is_the_cores_hit(stored: CachedResponse, policy: RoutePolicy) -> None:
+    # the fast hit path answers exactly what decide_read would serve as HIT without directives
+    hit = decide_read(req_cc=request_directives({}), entry=stored, now=NOW, online=True,
+                      policy=policy) is SERVE_HIT
+    assert (plain_fresh_age(stored, NOW, policy) is not None) is hit

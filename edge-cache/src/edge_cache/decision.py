@@ -98,6 +98,16 @@ def may_serve_on_error(
     return any(staleness <= limit for limit in limits)
 
 
+def plain_fresh_age(entry: CachedResponse, now: float, policy: RoutePolicy) -> float | None:
+    """The age of `entry` when a request without directives, online, may reuse it as it is
+    (fresh, not invalidated, no `no-cache`, route not bypassed): `decide_read`'s SERVE_HIT for
+    such a request, in the fewest steps (the fast hit path asks this). None otherwise."""
+    if policy.bypass or entry.invalid or entry.cc.no_cache:
+        return None
+    age = entry.current_age(now)
+    return age if age < entry.lifetime else None
+
+
 def decide_read(
     *,
     req_cc: CacheControl,
@@ -110,6 +120,11 @@ def decide_read(
     """What to do with a GET/HEAD, given the stored entry selected for it (or None)."""
     if policy.bypass or req_cc.no_store or ranged:
         return PASS if online else REFUSE_OFFLINE_BYPASS
+    if (
+        req_cc is EMPTY and online and entry is not None
+        and plain_fresh_age(entry, now, policy) is not None
+    ):
+        return SERVE_HIT
     if entry is None:
         if req_cc.only_if_cached:
             return REFUSE_NOT_CACHED

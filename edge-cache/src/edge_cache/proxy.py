@@ -25,12 +25,12 @@ from edge_cache.coalescing import Coalescer
 from edge_cache.decision import (
     QUEUE,
     SEND,
-    SERVE_HIT,
     Decision,
     after_send,
     decide_read,
     decide_write,
     may_serve_on_error,
+    plain_fresh_age,
     request_directives,
 )
 from edge_cache.directives import EMPTY, CacheControl, parse_cache_control
@@ -825,11 +825,10 @@ class Proxy:
                 policies.for_request(req.method, target.split("?", 1)[0])
                 if policies.routes else policies.default
             )
-            # the same core as the full path; only a plain fresh hit is answered here
-            decision = decide_read(req_cc=EMPTY, entry=entry, now=now, online=True, policy=policy)
-            if decision is not SERVE_HIT:
+            # the core's SERVE_HIT rule for a request without directives (decision.py)
+            age = plain_fresh_age(entry, now, policy)
+            if age is None:
                 return None
-            age = entry.current_age(now)
             self.store.touch(entry)
             self.store.hits += 1
             return entry, int(age)
