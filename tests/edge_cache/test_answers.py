@@ -3,6 +3,7 @@ accepts text/html, problem+json otherwise; same status codes and headers either 
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -124,3 +125,49 @@ async def test_401_and_403_pages(make_sidecar: SidecarFactory, origin: ScriptedO
     await wait_until(lambda: not sidecar.edge.health.is_online(), 30.0)
     refused = await sidecar.request("PUT", "/items/1", viewer, b"{}")
     assert refused.status == 403 and "无权操作" in refused.body.decode()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+async def test_a_real_browser_gets_the_pages_in_its_language(
+    make_sidecar: SidecarFactory, origin: ScriptedOrigin
+) -> None:
+    """Debian's Chromium (Playwright) sends its own Accept / Accept-Language headers."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.inventory_app.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    sidecar = await offline(make_sidecar, origin)
+    form = (f'<form method="post" action="{sidecar.url}/stock/moves">'
+            '<input name="qty" value="1"><button id="go">go</button></form>')
+
+    def browse() -> dict[str, list[tuple[int, str, str]]]:
+        seen: dict[str, list[tuple[int, str, str]]] = {}
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                for locale in ("en-US", "zh-CN"):
+                    page = browser.new_context(locale=locale).new_page()
+                    resp = page.goto(sidecar.url + "/stock")
+                    assert resp is not None
+                    got = [(resp.status, page.inner_text("h1"), page.inner_text("body"))]
+                    page.set_content(form)
+                    with page.expect_navigation() as nav:
+                        page.click("#go")
+                    posted = nav.value
+                    assert posted is not None
+                    got.append((posted.status, page.inner_text("h1"), page.inner_text("body")))
+                    seen[locale] = got
+            finally:
+                browser.close()
+        return seen
+
+    seen = await asyncio.to_thread(browse)
+    (offline_en, queued_en), (offline_zh, queued_zh) = seen["en-US"], seen["zh-CN"]
+    assert offline_en[:2] == (503, "Offline")
+    assert queued_en[0] == 202 and "queued, will sync" in queued_en[1]
+    assert "Changes waiting to sync: 1" in queued_en[2]
+    assert offline_zh[:2] == (503, "暂时离线")
+    assert queued_zh[0] == 202 and "已排队，将自动同步" in queued_zh[1]
+    assert "等待同步的更改：2 项" in queued_zh[2]  # both anonymous writes are "yours"
+    assert sidecar.edge.outbox.depth() == 2
