@@ -48,6 +48,7 @@ from edge_cache.settings import Settings
 from edge_cache.standins import AlwaysOnline, MinimalAdmin, OpenAccess
 from edge_cache.store import CacheStore
 from edge_cache.upstream import OriginClient
+from edge_cache.warming import create as create_warmer
 
 log = logging.getLogger("edge_cache.app")
 
@@ -158,10 +159,7 @@ class EdgeCache:
         self.admin = create_admin(self)
         if self.settings.changes_path:
             self.changefeed = create_changefeed(self)
-        # warming.py still names this class for its types: imported here, not at the top
-        from edge_cache import warming
-
-        self.warmer = warming.create(self)
+        self.warmer = create_warmer(self)
 
     # -- lifecycle --------------------------------------------------------------------------
 
