@@ -71,3 +71,6 @@ def test_all_problems_at_once_and_lists_from_a_number(nbs: list) -> None:
     assert per["04-cache-performance"]["ttl_s"] == [300]
     assert per["04-cache-performance"]["cache_sizes"] == [3]
     assert per["03-disconnection"]["drain_timeout_s"] is None
+    # a translation takes its original's section
+    if "04-cache-performance.zh-CN" in per:
+        assert per["04-cache-performance.zh-CN"]["ttl_s"] == [300]

@@ -85,7 +85,7 @@ def inspect_params(path: Path) -> NotebookParams:
 
 
 def _is_notebook_section(key: str, value: Any, stems: Iterable[str]) -> bool:
-    return isinstance(value, dict) and key in set(stems)
+    return isinstance(value, dict) and key in {k for s in stems for k in (s, base_stem(s))}
 
 
 def _other_notebook(key: str, value: Any, notebooks: list[NotebookParams]) -> bool:
@@ -186,9 +186,16 @@ def _inferred(default: Any) -> Spec | None:
     return None
 
 
+def base_stem(stem: str) -> str:
+    """A translation's stem without its language (``04-cache-performance.zh-CN`` →
+    ``04-cache-performance``): it takes the same parameters."""
+    return stem.split(".", 1)[0]
+
+
 def spec_for(stem: str, name: str, default: Any = None) -> Spec | None:
     """The spec of `name` in notebook `stem` (explicit, else inferred from the default)."""
-    return NOTEBOOK_SPECS.get((stem, name)) or SPECS.get(name) or _inferred(default)
+    return (NOTEBOOK_SPECS.get((base_stem(stem), name)) or SPECS.get(name)
+            or _inferred(default))
 
 
 def _number(value: Any) -> float | None:
@@ -303,7 +310,8 @@ def params_for(
         for nb in holders:
             per[nb.stem][key] = value
     for nb in notebooks:
-        section = given.get(nb.stem)
+        # a translation (04-cache-performance.zh-CN) takes its original's section too
+        section = given.get(nb.stem, given.get(base_stem(nb.stem)))
         if isinstance(section, dict):
             for key, value in section.items():
                 if key not in nb.names:
