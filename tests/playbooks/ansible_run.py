@@ -105,6 +105,7 @@ def run_playbook(
         cmd,
         env={**ansible_env(tmp, json_output=True), **(env or {})},
         cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,

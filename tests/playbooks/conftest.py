@@ -1,8 +1,9 @@
 """Fixtures for the deployment-kit tests.
 
 ansible-lint takes a minute, mostly on one core. When its test is part of the session, it is
-started in the background as soon as the first test of this directory runs, so that it overlaps
-with the Ansible runs of the other tests; `test_ansible_lint_production_profile` waits for it.
+started in the background as soon as the first test of test_static.py runs, so that it overlaps
+with that module's other Ansible runs; `test_ansible_lint_production_profile` waits for it.
+(Module scope, not session: under pytest-xdist every worker would otherwise start its own.)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tests.playbooks.ansible_run import REPO_ROOT, LintRun, ansible_env, tool
 LINT_TEST = "test_ansible_lint_production_profile"
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module")
 def ansible_lint_run(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LintRun | None]:
@@ -29,7 +30,8 @@ def ansible_lint_run(
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [tool("ansible-lint"), "--nocolor", "--profile", "production", "playbooks/"],
-            env=ansible_env(tmp), cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT,
+            env=ansible_env(tmp), cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     run = LintRun(process, output)
     yield run

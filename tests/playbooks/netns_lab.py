@@ -27,7 +27,10 @@ SUDOERS = Path("/etc/sudoers.d/edgelab-ssh-test")
 
 
 def run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=check)
+    # stdin is never inherited: under pytest-xdist it is the worker's channel (ssh would read
+    # it, and tools that set O_NONBLOCK on it break later Ansible runs).
+    return subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout, check=check)
 
 
 @dataclass
@@ -126,14 +129,15 @@ def netns_lab(tmp: Path) -> Iterator[NetnsLab]:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         sshd = subprocess.Popen(["ip", "netns", "exec", ns["edge"], "/usr/sbin/sshd", "-D", "-e",
                                  "-f", str(config)],
-                                stdout=subprocess.DEVNULL, stderr=(tmp / "sshd.log").open("wb"))
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=(tmp / "sshd.log").open("wb"))
         lab.servers.append(sshd)
         for port in (6443, 30800):
             lab.servers.append(subprocess.Popen(
                 ["ip", "netns", "exec", ns["cloud"], "python3", "-c",
                  "import socket,sys\ns=socket.create_server(('0.0.0.0', int(sys.argv[1])))\n"
                  "while True:\n c,_=s.accept(); c.close()\n", str(port)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 60
         while True:
             if (lab.ssh("ctl").returncode == 0

@@ -36,7 +36,8 @@ def test_containerd_config_loads_and_cni_plugins_exist(tmp_path: Path) -> None:
     config = root / "etc/containerd/config.toml"
 
     dump = subprocess.run(["containerd", "--config", str(config), "config", "dump"],
-                          capture_output=True, text=True, timeout=60, check=False)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                          check=False)
     assert dump.returncode == 0, dump.stderr
     cri = tomllib.loads(dump.stdout)["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["cni"]["bin_dir"] == "/usr/lib/cni"
@@ -47,7 +48,8 @@ def test_containerd_config_loads_and_cni_plugins_exist(tmp_path: Path) -> None:
 
     conflist = json.loads((root / "etc/cni/net.d/10-edgelab.conflist").read_text())
     packaged = set(subprocess.run(["dpkg", "-L", "containernetworking-plugins"],
-                                  capture_output=True, text=True, timeout=60,
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=60,
                                   check=True).stdout.split())
     types = [plugin["type"] for plugin in conflist["plugins"]]
     types.append(conflist["plugins"][0]["ipam"]["type"])

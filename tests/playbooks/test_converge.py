@@ -306,7 +306,8 @@ def test_link_apply_is_idempotent_and_restores(tmp_path: Path) -> None:
     assert not (stub_dir / "nft-table").exists()
 
     # The restore script (what the timer runs) lifts the degradation.
-    subprocess.run([str(root / "usr/local/sbin/edgelab-link-restore")], check=True, timeout=30)
+    subprocess.run([str(root / "usr/local/sbin/edgelab-link-restore")], check=True, timeout=30,
+                   stdin=subprocess.DEVNULL)
     assert not (stub_dir / "tc-netem").exists()
 
 

@@ -50,10 +50,11 @@ def base_tarball() -> Path:
             ["debootstrap", "--variant=minbase",
              "--include=python3,python3-pip,python-is-python3,ca-certificates",
              "bookworm", str(rootfs), "http://deb.debian.org/debian"],
-            check=True, capture_output=True, timeout=1200)
+            check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=1200)
         partial = tarball.with_suffix(".partial")
         subprocess.run(["tar", "-C", str(rootfs), "--exclude=./var/cache/apt/archives/*.deb",
-                        "-cf", str(partial), "."], check=True, timeout=600)
+                        "-cf", str(partial), "."], check=True, stdin=subprocess.DEVNULL,
+                       timeout=600)
         partial.rename(tarball)
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
@@ -73,7 +74,7 @@ def buildah_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
     def buildah(*argv: str) -> str:
         return subprocess.run(["buildah", *argv], env=env, check=True, capture_output=True,
-                              text=True, timeout=600).stdout.strip()
+                              stdin=subprocess.DEVNULL, text=True, timeout=600).stdout.strip()
 
     container = buildah("from", "scratch")
     buildah("add", container, str(base_tarball()), "/")
@@ -86,7 +87,7 @@ def buildah_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     buildah("commit", "-q", container, BASE_IMAGE)
     yield env
     subprocess.run(["buildah", "rm", "--all"], env=env, capture_output=True, timeout=120,
-                   check=False)
+                   stdin=subprocess.DEVNULL, check=False)
 
 
 def test_images_build_and_answer_their_health_checks(tmp_path: Path,
@@ -120,8 +121,10 @@ def test_images_build_and_answer_their_health_checks(tmp_path: Path,
 
 def check_image(image: str, env: dict[str, str], buildah_env: dict[str, str]) -> None:
     def buildah(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # stdin never inherited: `buildah run` attaches it (under xdist: the worker's channel).
         return subprocess.run(["buildah", *argv], env=buildah_env, check=check,
-                              capture_output=True, text=True, timeout=120)
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=120)
 
     config = json.loads(buildah("inspect", "--type", "image", image).stdout)["Docker"]["config"]
     assert config["User"] not in ("", "root", "0")
@@ -134,7 +137,8 @@ def check_image(image: str, env: dict[str, str], buildah_env: dict[str, str]) ->
                    ).stdout.strip() == "10001"
     server = subprocess.Popen(["buildah", "run", "--isolation", "chroot", *env_args, container,
                                "--", *command], env=buildah_env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 180
         while True:

@@ -22,6 +22,9 @@ from tests.playbooks.ansible_run import (
     tool,
 )
 
+# Start ansible-lint in the background with this module's first test (tests/playbooks/conftest.py).
+pytestmark = pytest.mark.usefixtures("ansible_lint_run")
+
 PLAYBOOK_FILES = sorted(PLAYBOOKS.glob("*.yml"))
 EXPECTED_PLAYBOOKS = {
     "site.yml", "cluster.yml", "deploy.yml", "link.yml",
