@@ -45,7 +45,7 @@ from edge_cache.parts import Component, HealthLike
 from edge_cache.policy import Policies, load_policies
 from edge_cache.proxy import Proxy
 from edge_cache.settings import Settings
-from edge_cache.standins import AlwaysOnline, MinimalAdmin, OpenAccess
+from edge_cache.standins import AlwaysOnline, OpenAccess
 from edge_cache.store import CacheStore
 from edge_cache.upstream import OriginClient
 from edge_cache.warming import create as create_warmer
@@ -85,7 +85,7 @@ class EdgeCache:
         self.replayer: Replayer | None = None
         self._want_outbox = outbox
         self.auth: CredentialVerifier | OpenAccess = create_auth(self)
-        self.admin: EdgeAdmin | MinimalAdmin | None = None
+        self.admin: EdgeAdmin | None = None
         self.changefeed: ChangeFeedFollower | None = None
         self.warmer: Component | None = None
         self.proxy = Proxy(self)
@@ -289,9 +289,7 @@ class EdgeCache:
         if path == "/metrics":
             return Response(200, [("Content-Type", CONTENT_TYPE)], self.render_metrics())
         if path.startswith("/_edge/") and self.admin is not None:
-            result = self.admin.handle(request)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await self.admin.handle(request)
             if result is None:
                 return Response(404, [("Content-Type", "text/plain")], b"not found\n")
             return result

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from edge_cache.messages import Request, Response
+from edge_cache.messages import Request
 
 if TYPE_CHECKING:
     from edge_cache.parts import EdgeParts
@@ -60,15 +60,6 @@ class AuthResult:
     allowed: bool
     reason: str
     role: str | None = None  # the credential's role from the digest list (None: not known)
-
-
-def unauthorized() -> Response:
-    body = {"type": "https://edgelab.dev/problems/unauthorized", "title": "Unauthorized",
-            "status": 401, "detail": "A valid credential is required."}
-    return Response(401, [("Content-Type", "application/problem+json"),
-                          ("Cache-Control", "no-store"),
-                          ("WWW-Authenticate", 'Bearer realm="edge-cache"')],
-                    json.dumps(body).encode())
 
 
 class CredentialVerifier:

@@ -1,6 +1,6 @@
 """What the request path needs from the sidecar's parts, as protocols.
 
-`proxy.Proxy`, `standins.MinimalAdmin` and the wiring (`app.EdgeCache`) meet here: the proxy
+`proxy.Proxy`, `admin.EdgeAdmin` and the wiring (`app.EdgeCache`) meet here: the proxy
 depends on these interfaces, not on the wiring object, so `app -> proxy` is the only direction
 (no import circle).
 """

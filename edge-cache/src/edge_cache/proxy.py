@@ -65,7 +65,6 @@ SET_COOKIE = frozenset({"set-cookie", "set-cookie2"})
 CREDENTIAL_FIELD = ":credential"
 # The credential of the request being handled (owner of the writes it queues; X-Edge-Pending).
 _OWNER: contextvars.ContextVar[str] = contextvars.ContextVar("edge_owner", default="")
-PROBLEM = "https://edgelab.dev/problems/"
 # Request fields that need a decision beyond "fresh entry, same variant".
 SLOW_PATH_FIELDS = frozenset(
     {"cache-control", "pragma", "range", "if-none-match", "if-modified-since"}

@@ -1,16 +1,12 @@
-"""Minimal implementations used when a component of the offline half is not available (or is
-switched off): an origin that is always considered online, no credential checks, and a tiny
-admin surface. They have the same interface as `health.OriginHealth`, `auth.CredentialVerifier`
-and the admin handler, so the wiring does not care which one it got."""
+"""Stand-ins with the interfaces of `health.OriginHealth` and `auth.CredentialVerifier`: an
+origin that is always considered online (tests that need no prober) and no credential checks."""
 
 from __future__ import annotations
 
 import hmac
-import json
 import time
 
-from edge_cache.messages import Request, Response
-from edge_cache.parts import EdgeParts
+from edge_cache.messages import Request
 
 
 class AlwaysOnline:
@@ -66,22 +62,3 @@ class OpenAccess:
             return False
         given = request.header("authorization") or ""
         return hmac.compare_digest(given.encode(), f"Bearer {self.admin_token}".encode())
-
-
-class MinimalAdmin:
-    """`GET /_edge/status` and `POST /_edge/purge` only."""
-
-    def __init__(self, edge: EdgeParts) -> None:
-        self.edge = edge
-
-    def handle(self, request: Request) -> Response | None:
-        if request.path == "/_edge/status" and request.method == "GET":
-            body = json.dumps(self.edge.status()).encode()
-            return Response(200, [("Content-Type", "application/json")], body)
-        if request.path == "/_edge/purge" and request.method == "POST":
-            if not self.edge.auth.is_admin(request):
-                return Response(401, [("Content-Type", "text/plain")], b"admin token required\n")
-            removed = self.edge.store.purge()
-            body = json.dumps({"purged": removed}).encode()
-            return Response(200, [("Content-Type", "application/json")], body)
-        return None
