@@ -23,10 +23,19 @@ def lab_settings(lab_dir: Path, **changes: object) -> LabSettings:
 
 
 @pytest.fixture(scope="session")
-def local_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTarget]:
+def session_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTarget]:
     target = LocalTarget(lab_settings(tmp_path_factory.mktemp("edgelab-lab") / "lab"))
     target.up()
     try:
         yield target
     finally:
         LocalTarget(lab_settings(target.lab_dir)).down()
+
+
+@pytest.fixture
+def local_lab(session_lab: LocalTarget) -> LocalTarget:
+    """The session's lab, started again first if a test before this one stopped it (e.g. the
+    crash-recovery test), whatever order the modules run in."""
+    if not session_lab.is_up():
+        session_lab.up()
+    return session_lab
