@@ -195,8 +195,9 @@ import numpy as np
 
 
 def che_hit_ratio(n_items: int, cache_size: int, s: float) -> float:
-    # your code: p_i ∝ 1 / i**s; T with sum(1 - exp(-p_i T)) = cache_size; the hit ratio
-    return 0.0
+    weights = 1.0 / np.arange(1, n_items + 1) ** s  # popularity of rank 1..N, not normalised
+    # your code: p = weights normalised; T with sum(1 - exp(-p T)) = cache_size; the hit ratio
+    return 0.0 * float(weights.sum())
 
 # %% id="e2" solution=true
 import numpy as np  # noqa: F811

@@ -104,6 +104,10 @@ def test_disconnection_checks_fail_when_the_edge_cannot_queue_or_loses_its_outbo
         "-p",
         "lose_outbox",
         "True",
+        # writes often enough that one is queued before the edge is killed
+        "-p",
+        "write_share",
+        "0.5",
         timeout=600,
         extra_env=SMALL_DEMO,
     )

@@ -353,7 +353,7 @@ def grade(stem: str, raw: RawData, answers: Mapping[str, Answer]) -> list[Graded
     if made:
         missing = [p.name for p in made if p.predicted is None]
         out.append(Graded("predictions made", FAILED if missing else PASSED,
-                          f"{len(made)} predictions recorded before the runs",
+                          f"predictions recorded before the runs: {len(made)}",
                           detail=f"not predicted: {', '.join(missing)}" if missing else "",
                           hint="Fill in the cells marked 'your prediction' before you run the "
                           "experiment (any value counts; being right is not graded)."))
