@@ -6,12 +6,15 @@ the first transaction and then replays its stored response."""
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 from inventory_app.api.idempotency import Captured, IdempotencyMiddleware
 from inventory_app.db import Database
 from inventory_app.services import idempotency as store
 from inventory_app.settings import Settings
+
+from tests.inventory_app.api_support import World
 
 PRINCIPAL, KEY, HASH = "p" * 64, "guard-key", "h" * 64
 
@@ -63,9 +66,22 @@ def test_sqlite_second_process_waits_then_replays(sqlite_url: str) -> None:
     assert result == []  # still waiting for the first transaction's write lock
     captured = Captured(status=201, headers={"content-type": "application/json"},
                         chunks=[b'{"ok":true}'])
-    assert first._complete(tx1, decision.record_id, captured, KEY) is True
+    assert first._complete(tx1, decision.record_id, captured, (PRINCIPAL, KEY), HASH) is True
     waiter.join(timeout=60)
     tx2.close()
     assert [(d.action, d.status, d.body) for d in result] == [("replay", 201, b'{"ok":true}')]
     db1.dispose()
     db2.dispose()
+
+
+def test_a_stored_error_after_a_failed_write_block_keeps_nothing_else(world: World) -> None:
+    """A write block that raises (here: posting an unknown document → 404) rolls the whole
+    request transaction back; the 404 is then stored alone and replayed."""
+    last = world.get("/api/changes").json()["last_seq"]
+    path = f"/api/documents/{uuid.uuid4()}/post"
+    first = world.post(path, {}, key="fail-then-store")
+    assert first.status_code == 404 and "idempotent-replayed" not in first.headers
+    again = world.post(path, {}, key="fail-then-store")
+    assert again.status_code == 404 and again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+    assert world.get("/api/changes").json()["last_seq"] == last  # no seq was spent

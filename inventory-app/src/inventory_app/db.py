@@ -7,9 +7,9 @@ and committed in the same order, so a reader of the change feed never sees a gap
 
 A :class:`RequestTransaction` is one write transaction that spans a whole HTTP request (the
 idempotency layer opens it, see `api/idempotency.py`). While it is bound to the current context
-(:meth:`Database.bind`), `write()` runs inside it as a SAVEPOINT (an error undoes only that
-block) and `read()` reads in it; nothing commits until the owner of the request transaction
-commits it, once.
+(:meth:`Database.bind`), `write()` and `read()` run inside it; nothing commits until the owner
+of the request transaction commits it, once (a `write()` block that raised marks it `failed`:
+then it is rolled back whole).
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class RequestTransaction:
     session: Session
     locked: bool = False
     closed: bool = False
+    failed: bool = False  # a write() block raised: its partial work must not be committed
 
     def lock(self) -> None:
         """Take the writer lock now (SQLite: BEGIN IMMEDIATE happens at the first statement)."""
@@ -88,6 +89,12 @@ class RequestTransaction:
 
     def commit(self) -> None:
         self.session.commit()
+
+    def rollback(self) -> None:
+        """Undo everything (the writer lock goes with it); the session can begin again."""
+        self.session.rollback()
+        self.locked = False
+        self.failed = False
 
     def close(self) -> None:
         """Roll back whatever was not committed and return the connection to the pool."""
@@ -142,14 +149,18 @@ class Database:
     def write(self) -> Iterator[Session]:
         """A serialized write transaction: commits on success, rolls back on error.
 
-        Inside a bound request transaction: a SAVEPOINT of it (released on success, rolled
-        back on error); the commit is left to the request transaction's owner.
+        Inside a bound request transaction: a block of it; the commit is left to the request
+        transaction's owner. When the block raises, the transaction is marked `failed`, and its
+        owner rolls all of it back (no SAVEPOINT round trips on the way that succeeds).
         """
         tx = self._bound()
         if tx is not None:
             tx.lock()
-            with tx.session.begin_nested():
+            try:
                 yield tx.session
+            except BaseException:
+                tx.failed = True
+                raise
             return
         with Session(self._write_engine, expire_on_commit=False) as session:
             try:

@@ -86,14 +86,19 @@ def optional_principal(request: Request) -> Principal | None:
     return principal
 
 
-def current_principal(request: Request) -> Principal:
-    """The authenticated principal (Bearer token or session cookie); 401 otherwise."""
+async def current_principal(request: Request) -> Principal:
+    """The authenticated principal (Bearer token or session cookie); 401 otherwise.
+
+    Async: when the idempotency layer authenticated the request already (in its claim's
+    transaction), no thread is needed."""
     token = request_token(request)
     if token is None:
         raise _unauthorized("missing credentials: send Authorization: Bearer <token>")
     if token == "":
         raise _unauthorized("malformed Authorization header; expected Bearer <token>")
-    principal = optional_principal(request)
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(optional_principal, request)
     if principal is None:
         raise _unauthorized("invalid, expired or revoked token")
     return principal

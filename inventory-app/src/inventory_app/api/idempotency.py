@@ -37,14 +37,16 @@ from anyio.lowlevel import RunVar
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.datastructures import Headers
-from starlette.requests import cookie_parser
+from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inventory_app import metrics
+from inventory_app.api.deps import request_token
 from inventory_app.api.problem_handlers import log, problem_response
 from inventory_app.db import Database, RequestTransaction
 from inventory_app.problems import FieldError, ProblemError
 from inventory_app.services import idempotency as store
+from inventory_app.services.auth import authenticate
 from inventory_app.settings import Settings
 
 METHODS = ("POST", "PATCH")
@@ -224,7 +226,8 @@ class IdempotencyMiddleware:
         try:
             with self.db.bind(tx):
                 decision = await anyio.to_thread.run_sync(
-                    self._claim, tx, principal, key, request_hash, limiter=claim_limiter())
+                    self._claim, tx, principal, key, request_hash, scope,
+                    limiter=claim_limiter())
                 if decision.action != "proceed":
                     await anyio.to_thread.run_sync(tx.close)  # free the writer lock first
                     await self._answer(scope, send, decision)
@@ -244,7 +247,7 @@ class IdempotencyMiddleware:
                 self._fault("after-work", key)
                 assert decision.record_id is not None
                 committed = await anyio.to_thread.run_sync(
-                    self._complete, tx, decision.record_id, captured, key)
+                    self._complete, tx, decision.record_id, captured, ident, request_hash)
             if committed:
                 self._fault("after-commit", key)
             elif 200 <= captured.status < 300:
@@ -262,8 +265,9 @@ class IdempotencyMiddleware:
                     await anyio.to_thread.run_sync(tx.close)
 
     def _claim(self, tx: RequestTransaction, principal: str, key: str,
-               request_hash: str) -> store.Decision:
-        """Runs in a claim thread: probe, claim the key row, take the writer lock."""
+               request_hash: str, scope: Scope | None = None) -> store.Decision:
+        """Runs in a claim thread: probe, claim the key row, take the writer lock (and, with
+        `scope`, authenticate the request in the same transaction for `current_principal`)."""
         session = tx.session
         try:
             if not self.db.is_sqlite:
@@ -280,14 +284,29 @@ class IdempotencyMiddleware:
             return store.Decision("in_flight")
         if decision.action == "proceed":
             tx.lock()
+            if scope is not None:
+                token = request_token(Request(scope))
+                found = authenticate(session, token) if token else None
+                if found is not None:
+                    scope.setdefault("state", {})["principal"] = found
         return decision
 
     def _complete(self, tx: RequestTransaction, record_id: int, captured: Captured,
-                  key: str) -> bool:
+                  ident: tuple[str, str], request_hash: str) -> bool:
         """Store the response (or drop the claim) and commit; False when nothing committed."""
+        principal, key = ident
         try:
             if captured.status not in STORED_STATUSES:
                 return False  # the claim goes with the work (rolled back): a retry runs again
+            if tx.failed:
+                # a write block raised: none of its work may commit; store the answer alone
+                tx.rollback()
+                if 200 <= captured.status < 300:
+                    return False  # never acknowledge work that was undone
+                again = self._claim(tx, principal, key, request_hash)
+                if again.action != "proceed" or again.record_id is None:
+                    return False
+                record_id = again.record_id
             store.finish(tx.session, record_id, captured.status, captured.headers,
                          b"".join(captured.chunks))
             tx.session.flush()
