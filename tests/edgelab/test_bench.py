@@ -1,17 +1,19 @@
-"""`edgelab bench` harness: nginx config, wrk parsing, the ratio table, and one quick real run."""
+"""`edgelab bench` harness: nginx config, wrk parsing, the ratio table, A/B pairs, real runs."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 from pathlib import Path
 
 import pytest
 from edgelab.bench import add_arguments, run_all
+from edgelab.bench.edge_vs_nginx import EDGE, NGINX, HitRun, ab_schedule, hit_rows
 from edgelab.bench.nginx import NginxConfig, find_nginx, render_nginx_conf
-from edgelab.bench.report import Report, Row, render_table
-from edgelab.bench.wrk import parse_wrk_output
+from edgelab.bench.report import Report, Row, Spread, render_table
+from edgelab.bench.wrk import WrkResult, parse_wrk_output
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/items/hot
   2 threads and 32 connections
@@ -113,6 +115,8 @@ def test_quick_run_against_nginx_and_a_real_origin(
             "edge-cache",
             "--servers",
             "nginx",
+            "--pairs",
+            "1",
             "--workdir",
             str(tmp_path / "bench"),
         ]
@@ -127,3 +131,84 @@ def test_quick_run_against_nginx_and_a_real_origin(
     assert any(m.startswith("offline:") for m in rows)
     assert any(m.startswith("RSS with") for m in rows)
     assert all("failed" not in message for message in report["skipped"]), report["skipped"]
+
+
+def _wrk(rps: float, p99_ms: float) -> WrkResult:
+    return WrkResult(1000, 1.0, rps, p99_ms / 4, p99_ms / 2, p99_ms, 0, 0)
+
+
+def test_ab_schedule_alternates_the_servers() -> None:
+    assert ab_schedule([EDGE, NGINX], 3) == [
+        (0, EDGE), (0, NGINX), (1, EDGE), (1, NGINX), (2, EDGE), (2, NGINX)
+    ]
+    assert ab_schedule([NGINX], 2) == [(0, NGINX), (1, NGINX)]
+    assert ab_schedule([EDGE, NGINX], 0) == [(0, EDGE), (0, NGINX)]
+
+
+def test_spread_is_median_with_min_and_max() -> None:
+    assert Spread.of([]) is None
+    assert Spread.of([3.0, 1.0, 2.0, 10.0]) == Spread(2.5, 1.0, 10.0, 4)
+
+
+def test_hit_rows_use_the_median_of_per_pair_ratios() -> None:
+    # edge-cache 100/300/200 req/s against nginx 200/200/100: per-pair ratios 0.5, 1.5, 2.0.
+    # The medians of the columns (200 and 200) would give 1.0; the row must say 1.5 (0.5–2.0).
+    runs = [
+        HitRun(0, EDGE, _wrk(100, 1.0)), HitRun(0, NGINX, _wrk(200, 2.0)),
+        HitRun(1, EDGE, _wrk(300, 2.0)), HitRun(1, NGINX, _wrk(200, 2.0)),
+        HitRun(2, EDGE, _wrk(200, 3.0)), HitRun(2, NGINX, _wrk(100, 2.0)),
+    ]
+    throughput, p50, p99 = hit_rows(runs, 6, ["load 1.00"])
+    assert (throughput.edge_cache, throughput.nginx) == (200, 200)
+    assert throughput.ratio_spread == Spread(1.5, 0.5, 2.0, 3)
+    assert throughput.ratio == pytest.approx(1.5)
+    assert throughput.edge_cache_spread == Spread(200, 100, 300, 3)
+    assert throughput.met is True and throughput.target == "ratio ≥ 0.85"
+    assert "3 A/B pairs (edge_cache → nginx, 6 s each)" in throughput.note
+    assert "per-pair ratios 0.50, 1.50, 2.00" in throughput.note and "load 1.00" in throughput.note
+    assert p50.edge_cache == pytest.approx(0.5)
+    assert p99.edge_cache_spread == Spread(2.0, 1.0, 3.0, 3)
+    assert p99.nginx == 2.0 and p99.target == "≤ nginx" and p99.met is True
+    slower = [HitRun(r.pair, r.server, _wrk(r.result.requests_per_s / 2, 9.0)) if r.server == EDGE
+              else r for r in runs]
+    throughput, _, p99 = hit_rows(slower, 6)
+    assert throughput.ratio == pytest.approx(0.75) and throughput.met is False
+    assert p99.met is False
+    alone = hit_rows([r for r in runs if r.server == EDGE], 6)
+    assert alone[0].ratio is None and alone[0].met is None
+    assert alone[2].target == "≤ 5 ms" and alone[2].met is True
+    report = Report("t")
+    for row in hit_rows(runs, 6):
+        report.add(row)
+    assert "1.50 (0.50–2.00)" in render_table(report)
+    assert json.loads(json.dumps(report.to_dict()))["rows"][0]["ratio_spread"]["low"] == 0.5
+
+
+def test_quick_ab_pairs_against_edge_cache_and_nginx(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--quick", "--json", "--only", "edge-cache", "--measure", "hits", "--pairs", "2",
+         "--workdir", str(tmp_path / "bench")]
+    )
+    assert run_all(args) == 0
+    report = json.loads(capsys.readouterr().out)["edge_cache_vs_nginx"]
+    assert report["skipped"] == []
+    runs = report["environment"]["cache_hit_runs"]
+    assert [(r["pair"], r["server"]) for r in runs] == [
+        (0, EDGE), (0, NGINX), (1, EDGE), (1, NGINX)
+    ]
+    assert all(r["requests_per_s"] > 0 and r["non_2xx_3xx"] == 0 for r in runs)
+    rows = {row["measurement"]: row for row in report["rows"]}
+    assert set(rows) == {"cache-hit throughput, 32 conns", "cache-hit p50 latency",
+                         "cache-hit p99 latency"}
+    ratios = [runs[i]["requests_per_s"] / runs[i + 1]["requests_per_s"] for i in (0, 2)]
+    throughput = rows["cache-hit throughput, 32 conns"]
+    assert throughput["ratio"] == pytest.approx(statistics.median(ratios))
+    assert throughput["ratio_spread"]["low"] == pytest.approx(min(ratios))
+    assert throughput["ratio_spread"]["high"] == pytest.approx(max(ratios))
+    p99 = rows["cache-hit p99 latency"]
+    assert p99["nginx"] == pytest.approx(statistics.median([runs[1]["p99_ms"], runs[3]["p99_ms"]]))
+    assert p99["target"] == "≤ nginx" and isinstance(p99["met"], bool)

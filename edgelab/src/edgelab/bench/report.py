@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True)
+class Spread:
+    """Median with min–max of repeated runs (e.g. one value per A/B pair)."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread | None:
+        """The spread of `values`, or None when there are none."""
+        if not values:
+            return None
+        return cls(float(statistics.median(values)), float(min(values)), float(max(values)),
+                   len(values))
+
+
 @dataclass
 class Row:
-    """One measurement. `ratio` is edge-cache / nginx when both exist."""
+    """One measurement. `ratio` is edge-cache / nginx when both exist.
+
+    A measurement repeated in A/B pairs also carries the spreads: the columns then show the
+    median (min–max), and `ratio` is the median of the per-pair ratios, not a ratio of medians.
+    """
 
     measurement: str
     unit: str
@@ -19,10 +43,17 @@ class Row:
     met: bool | None = None
     note: str = ""
     compare: bool = True
+    edge_cache_spread: Spread | None = None
+    nginx_spread: Spread | None = None
+    ratio_spread: Spread | None = None
 
     @property
     def ratio(self) -> float | None:
-        if not self.compare or self.edge_cache is None or self.nginx is None or self.nginx == 0:
+        if not self.compare:
+            return None
+        if self.ratio_spread is not None:
+            return self.ratio_spread.median
+        if self.edge_cache is None or self.nginx is None or self.nginx == 0:
             return None
         return self.edge_cache / self.nginx
 
@@ -72,8 +103,17 @@ def _fmt(value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def _cell(value: float | None, spread: Spread | None) -> str:
+    if spread is None or spread.n < 2:
+        return _fmt(value)
+    return f"{_fmt(spread.median)} ({_fmt(spread.low)}–{_fmt(spread.high)})"
+
+
 def render_table(report: Report) -> str:
-    """A plain-text table (fixed-width columns) followed by skip messages and notes."""
+    """A plain-text table (fixed-width columns) followed by skip messages and notes.
+
+    Repeated measurements show ``median (min–max)`` in the edge-cache, nginx and ratio columns.
+    """
     headers = ["measurement", "unit", "edge-cache", "nginx", "ratio", "target", "met"]
     body = []
     for row in report.rows:
@@ -82,9 +122,9 @@ def render_table(report: Report) -> str:
             [
                 row.measurement,
                 row.unit,
-                _fmt(row.edge_cache),
-                _fmt(row.nginx),
-                _fmt(row.ratio),
+                _cell(row.edge_cache, row.edge_cache_spread),
+                _cell(row.nginx, row.nginx_spread),
+                _cell(row.ratio, row.ratio_spread if row.compare else None),
                 row.target,
                 met,
             ]

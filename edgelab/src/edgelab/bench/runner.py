@@ -39,6 +39,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated caches to measure: edge-cache,nginx (default: both)",
     )
     parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="edge-cache/nginx A/B pairs for the cache-hit measurement, run alternately "
+        "(default 5; --quick 2); the table shows the median with its min–max",
+    )
+    parser.add_argument(
+        "--measure",
+        default=",".join(edge_vs_nginx.MEASUREMENTS),
+        help="comma-separated parts of the edge-cache vs nginx run: hits,offline,memory "
+        "(default: all)",
+    )
+    parser.add_argument(
         "--fill-entries",
         type=int,
         default=None,
@@ -159,6 +172,14 @@ def run_all(args: argparse.Namespace) -> int:
                 servers=servers,
                 fill_entries=getattr(args, "fill_entries", None),
                 drain_writes=getattr(args, "drain_writes", None),
+                pairs=getattr(args, "pairs", None),
+                measurements=tuple(
+                    part.strip()
+                    for part in str(
+                        getattr(args, "measure", ",".join(edge_vs_nginx.MEASUREMENTS))
+                    ).split(",")
+                    if part.strip()
+                ),
             )
         finally:
             if temporary and not keep:
