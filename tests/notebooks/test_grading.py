@@ -153,7 +153,9 @@ def test_a_tampered_notebook_fails_grading(tmp_path: Path, lab: Path) -> None:
     assert "check" in restored and "not in the reference were ignored" in restored
     assert "results.check" in restored  # dropped from the prediction and the exercise cell
     # the student's own answers still count: the exercise is graded outside the kernel
-    assert checks["exercise: detection delay"]["status"] == "passed", checks
+    exercise = checks["exercise: detection delay"]
+    assert exercise["status"] == "passed", checks
+    assert exercise["message"].startswith("your detection_delay() = 0.5 s"), exercise
     assert checks["predictions made"]["status"] == "passed"
     summary = next(n for n in run.summary["notebooks"] if n["notebook"] == STEM)
     assert summary["predictions"] == [

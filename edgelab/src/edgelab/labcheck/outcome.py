@@ -194,6 +194,8 @@ def _apply_graded(run: NotebookRun, outcomes: list[CheckOutcome],
         where = f" (recomputed from {g.source})" if g.source else ""
         current = by_name.get(g.name)
         if current is not None:
+            if current.status == SKIPPED and g.status != SKIPPED:
+                current.message = ""  # e.g. "graded by edgelab check": the grader's verdict now
             if current.status != g.status or g.status == FAILED:
                 note = f"{g.detail}{where}" if g.detail else where.strip()
                 if current.status != g.status:
