@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +23,20 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     url = postgres_server.create_database()
     yield url
     postgres_server.drop_database(url)
+
+
+# Whole directories of end-to-end tests (real labs, Ansible runs, image builds, fault injection
+# with real processes, browsers): marked slow here, so `make test-fast` leaves them out.
+SLOW_DIRECTORIES = ("browser", "faults", "notebooks", "playbooks")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow end-to-end tests first: with xdist's one-file-per-worker scheduling, the long
+    files start at once and the short ones fill in around them (longest job first), instead of
+    one long file starting last and keeping a worker busy alone."""
+    tests_dir = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests_dir).parts
+        if parts[0] in SLOW_DIRECTORIES:
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
