@@ -132,6 +132,7 @@ class CacheStore:
         self._stamp = 0.0
         self._save_lock = threading.Lock()
         self._pending: dict[tuple[str, str], CachedResponse] = {}
+        self._pending_bytes = 0  # sum of the sizes in _pending (kept as puts come)
         self._pending_keys: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
         self.write_delay = write_delay
@@ -338,7 +339,9 @@ class CacheStore:
         entry.refresh_derived()
         entry.last_access = self._next_stamp()
         variant = entry.variant
+        replaced = self._pending.get((entry.key, variant))
         self._pending[(entry.key, variant)] = entry
+        self._pending_bytes += entry.size - (replaced.size if replaced is not None else 0)
         self._pending_keys.add(entry.key)
         hot = self._hot.get(entry.key)
         if hot is not None:
@@ -359,7 +362,7 @@ class CacheStore:
         bounds, which an LRU of that size would not be either)."""
         if self.entries + len(self._pending) > self.max_entries:
             return True
-        return self.bytes + sum(e.size for e in self._pending.values()) > self.max_bytes
+        return self.bytes + self._pending_bytes > self.max_bytes
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is not None:
@@ -384,6 +387,7 @@ class CacheStore:
             return
         pending, self._pending = self._pending, {}
         self._pending_keys = set()
+        self._pending_bytes = 0
         try:
             self._write_batch(list(pending.values()))
         except sqlite3.Error as exc:
