@@ -22,6 +22,7 @@ from inventory_app.db import Database
 
 from tests.inventory_app.api_support import LiveServer, seed_world
 
+pytestmark = pytest.mark.slow  # five app processes per database (seconds each to start)
 POINTS = ("after-claim", "after-work", "before-commit", "after-commit")
 
 
