@@ -5,11 +5,12 @@ throwaway PostgreSQL cluster (Debian's `postgresql` binaries; or pass `--postgre
 Prints a table, or JSON with `--json`. Numbers only; nothing here passes or fails.
 
     python inventory-app/bench/api_latency.py [--requests 300] [--databases sqlite,postgres]
-        [--json] [--reference-src DIR]
+        [--json] [--reference-src DIR | --reference-commit REV]
 
 `--reference-src DIR` also runs a second server from another copy of the app's source (e.g. an
 older commit: `git archive <commit> inventory-app/src | tar -x -C /tmp/ref`, then
-`--reference-src /tmp/ref/inventory-app/src`) on the same database, and alternates the requests
+`--reference-src /tmp/ref/inventory-app/src`, or simply `--reference-commit <commit>`) on the
+same database, and alternates the requests
 between the two servers, so both see the same machine load; the table then shows both and the
 ratio current/reference.
 """
@@ -106,6 +107,15 @@ def serve(url: str, src: str | None = None) -> Iterator[str]:
             proc.kill()
 
 
+def checkout_src(commit: str) -> str:
+    """`inventory-app/src` of a commit, unpacked into a temporary directory."""
+    target = tempfile.mkdtemp(prefix="inventory-bench-ref-")
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "inventory-app/src"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
+    return str(Path(target) / "inventory-app" / "src")
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     qs = statistics.quantiles(samples, n=100, method="inclusive")
     return {"p50_ms": round(qs[49] * 1000, 2), "p99_ms": round(qs[98] * 1000, 2),
@@ -183,12 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--reference-src", default=None,
                         help="also measure the app from this source directory (same run)")
+    parser.add_argument("--reference-commit", default=None,
+                        help="also measure the app as of this git commit (e.g. 75ec093, the "
+                        "last version with three transactions per sale)")
     parser.add_argument("--quick", action="store_true", help="50 requests each (for CI/smoke)")
     args = parser.parse_args(argv)
     if args.quick:
         args.requests = min(args.requests, 50)
     if args.requests < 2:
         parser.error("--requests must be at least 2")
+    if args.reference_commit and not args.reference_src:
+        args.reference_src = checkout_src(args.reference_commit)
     results: dict[str, Any] = {}
     for name in [d.strip() for d in args.databases.split(",") if d.strip()]:
         if name == "sqlite":
