@@ -4,10 +4,11 @@ private buildah store) passed as the BASE_IMAGE build argument; then each image'
 (`buildah run`, as the image's non-root user) and answers the image's own HEALTHCHECK.
 
 Slow (marker `slow`, still part of `make test`): measured on a loaded 2-core machine, the
-debootstrap takes about 3.5 min (cached under build/image-base/, one tarball per day) and the
-two builds about 2 min each (pip installs from PyPI). What it stands in for: the python:3.11-slim
-base from Docker Hub (unreachable here); the saved tarball and the import into containerd on the
-nodes (podman/ctr with a running containerd) are not exercised (images_save=false).
+debootstrap takes about 3.5 min (cached under ~/.cache/edgelab/image-base/, one tarball a
+day) and the two builds about 2 min each (pip installs from PyPI). What it stands in for:
+the python:3.11-slim base from Docker Hub (unreachable here); the saved tarball and the import
+into containerd on the nodes (podman/ctr with a running containerd) are not exercised
+(images_save=false).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.playbooks.ansible_run import PLAYBOOKS, REPO_ROOT, failure_text, run_playbook
+from tests.playbooks.ansible_run import PLAYBOOKS, failure_text, run_playbook
 from tests.support.ports import free_port
 
 pytestmark = [
@@ -34,11 +35,32 @@ pytestmark = [
                        reason="needs Debian's buildah and debootstrap (install-system-deps)"),
 ]
 BASE_IMAGE = "localhost/edgelab-base:bookworm"
-CACHE = REPO_ROOT / "build" / "image-base"
+# A cache outside the checkout (like pip's), so fresh clones on one machine share the base
+# made today; a new machine makes it once.
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgelab" / "image-base"
+
+
+def debian_mirror() -> str:
+    """The Debian archive this machine's apt uses (its sources), so debootstrap fetches from
+    the same place as `apt-get install` and needs no other host."""
+    sources = Path("/etc/apt/sources.list.d")
+    for path in sorted(sources.glob("*.sources")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("URIs:"):
+                for uri in line.split()[1:]:
+                    if uri.rstrip("/").endswith("/debian"):
+                        return uri
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.exists():
+        for line in legacy.read_text(encoding="utf-8").splitlines():
+            words = line.split()
+            if len(words) >= 3 and words[0] == "deb" and words[1].rstrip("/").endswith("/debian"):
+                return words[1]
+    raise AssertionError("no Debian archive in this machine's apt sources")
 
 
 def base_tarball() -> Path:
-    """debootstrap of bookworm with python3 + pip, cached per day under build/image-base/."""
+    """debootstrap of bookworm with python3 + pip, cached per day (see CACHE)."""
     today = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d")
     tarball = CACHE / f"bookworm-python3-{today}.tar"
     if tarball.exists():
@@ -49,7 +71,7 @@ def base_tarball() -> Path:
         subprocess.run(
             ["debootstrap", "--variant=minbase",
              "--include=python3,python3-pip,python-is-python3,ca-certificates",
-             "bookworm", str(rootfs), "http://deb.debian.org/debian"],
+             "bookworm", str(rootfs), debian_mirror()],
             check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=1200)
         partial = tarball.with_suffix(".partial")
         subprocess.run(["tar", "-C", str(rootfs), "--exclude=./var/cache/apt/archives/*.deb",
