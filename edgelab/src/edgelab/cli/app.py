@@ -339,10 +339,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         if not _want_json(args):
             error_console().print(f"the lab in {target.lab_dir} is already running "
                                   "(`edgelab up --restart` starts it afresh)")
-        return _print_status(args, LocalTarget.attach(settings=s),
-                             title=f"EdgeLab local lab ({target.lab_dir})")
+        return _print_status(args, LocalTarget.attach(settings=s), title="EdgeLab local lab")
     target.up()
-    return _print_status(args, target, title=f"EdgeLab local lab is up ({target.lab_dir})")
+    return _print_status(args, target, title="EdgeLab local lab is up")
 
 
 def _lab_dir_chosen(args: argparse.Namespace) -> bool:
@@ -391,6 +390,9 @@ def _print_status(args: argparse.Namespace, target: Any, title: str) -> int:
             "healthy": all(r.healthy for r in rows),
         })
     else:
+        lab_dir = getattr(target, "lab_dir", None)
+        if lab_dir is not None:  # whole, on its own line: a table title would cut a long path
+            console().print(f"lab: {lab_dir}", soft_wrap=True, highlight=False)
         console().print(health_table(rows, title=title))
     return 0 if all(r.healthy for r in rows) else 1
 
@@ -412,7 +414,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         target = LocalTarget.attach(settings=s.with_changes(lab_dir=running[0]))
     except LabNotRunningError:
         return _print_status(args, _target(args), title="EdgeLab")
-    return _print_status(args, target, title=f"EdgeLab local lab ({target.lab_dir})")
+    return _print_status(args, target, title="EdgeLab local lab")
 
 
 def cmd_link(args: argparse.Namespace) -> int:
