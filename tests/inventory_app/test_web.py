@@ -776,3 +776,30 @@ def test_a_queued_form_post_replayed_by_an_edge_posts_once_and_an_oversell_is_re
             word in row and detail in row and "Paper cup" in row and "edge SHOP1c" in row
             for row in rows
         ), rows
+
+
+def test_a_replay_dated_in_the_future_is_listed_for_review_in_both_languages(
+    web_world: WebWorld, clerk: TestClient
+) -> None:
+    # An edge whose clock is ahead: the sale is kept, dated at the cloud's receive time, and
+    # the dashboard says why it is listed, in the clerk's language.
+    _client, db, seed = web_world
+    with db.write() as s:
+        device = auth.create_token(s, role="device", name="edge SHOP1d", warehouse_id=seed.shop)
+    replay = {
+        "Sec-Fetch-Site": "same-origin",
+        "Idempotency-Key": new_client_id(),
+        "X-Edge-Device-Authorization": f"Bearer {device}",
+        "X-Edge-Queued-At": "2999-01-01T10:00:00Z",
+    }
+    data = {"warehouse_id": str(seed.shop), "product_id": [str(seed.cup)], "qty": ["1"]}
+    response = clerk.post("/documents/sale", data=data, headers=replay, follow_redirects=False)
+    assert response.status_code == 303, response.text[:300]
+    for headers, word, detail in (
+        (EN, "clock skew", "receive time was used"),
+        (ZH, "时钟偏差", "已改用云端接收时间"),
+    ):
+        dashboard = clerk.get("/", headers=headers)
+        rows = re.findall(r"<tr data-review=.*?</tr>", dashboard.text, re.S)
+        assert any(word in row and detail in row and "review.clock_skew" not in row
+                   for row in rows), rows
