@@ -17,8 +17,7 @@ Screenshots for a person to look at: build/screenshots/shop-offline-<lang>-<step
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from edgelab.process import wait_until
 from edgelab.targets.local import LocalTarget
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
@@ -71,18 +71,6 @@ EN = Words("en", "en-US", "Dashboard", "Products", "Stock by warehouse", "Stock 
 ZH = Words("zh-CN", "zh-CN", "概览", "商品", "各仓库存", "库存流水", "采购入库单", "销售出库单",
            "调拨单", "盘点单", "离线", "已排队", "等待同步的更改：{n} 项", "超卖", "已过账",
            "已排队，将自动同步", r"等待同步的更改：\d+ 项", "返回")
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 class Lab:
@@ -143,13 +131,15 @@ class Lab:
 
     def cut(self) -> None:
         self.link.down("blackhole")
-        wait_for("the edge to declare the cloud offline",
-                 lambda: self.status()["state"] == "offline")
+        wait_until(lambda: self.status()["state"] == "offline", timeout_s=60.0,
+                   what="the edge to declare the cloud offline", interval_s=0.2)
 
     def restore(self) -> None:
         self.link.up()
-        wait_for("the edge to come back online", lambda: self.status()["state"] == "online")
-        wait_for("the outbox to drain", lambda: self.status()["outbox_depth"] == 0, 90.0)
+        wait_until(lambda: self.status()["state"] == "online", timeout_s=60.0,
+                   what="the edge to come back online", interval_s=0.2)
+        wait_until(lambda: self.status()["outbox_depth"] == 0, timeout_s=90.0,
+                   what="the outbox to drain", interval_s=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +219,8 @@ def test_a_shop_day_with_the_cloud_cut_off(lab: Lab, browser: Browser, words: Wo
     try:
         # The browser opened only the dashboard; the edge warmed the rest of the day.
         for url, _heading in day:
-            wait_for(f"the edge to warm {url}", partial(lab.cached, url))
+            wait_until(partial(lab.cached, url), timeout_s=60.0, what=f"the edge to warm {url}",
+                       interval_s=0.2)
         before_over, before_plain = lab.balance(over), lab.balance(plain)
         sales_before = {p: len(lab.sales(p)) for p in (over, plain)}
 

@@ -13,7 +13,7 @@ from edge_cache.messages import Request, Response
 from edge_cache.settings import Settings
 
 from tests.edge_cache.offline_origin import LedgerOrigin
-from tests.edge_cache.offline_wait import wait_until
+from tests.support.waiting import wait_until
 
 ADMIN = {"Authorization": "Bearer adm"}
 

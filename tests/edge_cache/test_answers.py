@@ -10,8 +10,8 @@ import pytest
 from edge_cache.answers import back_link, language, wants_html
 
 from tests.edge_cache.conftest import Sidecar, SidecarFactory
-from tests.edge_cache.offline_wait import wait_until
 from tests.edge_cache.origin import ScriptedOrigin, token_digests
+from tests.support.waiting import wait_until
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 PROBES = {"PROBE_INTERVAL": "0.05", "PROBE_TIMEOUT": "2", "ORIGIN_TIMEOUT": "5"}

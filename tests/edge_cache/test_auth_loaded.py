@@ -13,8 +13,8 @@ import aiohttp
 
 from tests.edge_cache.offline_inventory import InventoryServer, seed
 from tests.edge_cache.offline_sidecar import Sidecar
-from tests.edge_cache.offline_wait import wait_until
 from tests.support.load import busy_cores
+from tests.support.waiting import wait_until
 
 
 def issue_token(db_url: str, name: str) -> str:

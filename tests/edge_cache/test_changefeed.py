@@ -15,7 +15,7 @@ from edge_cache.health import OriginHealth
 
 from tests.edge_cache.offline_origin import LedgerOrigin
 from tests.edge_cache.offline_sidecar import Sidecar
-from tests.edge_cache.offline_wait import wait_until
+from tests.support.waiting import wait_until
 
 DEVICE = "device-secret"
 

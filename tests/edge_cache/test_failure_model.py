@@ -10,8 +10,8 @@ from pathlib import Path
 from aiohttp import web
 
 from tests.edge_cache.conftest import FakeClock, SidecarFactory
-from tests.edge_cache.offline_wait import wait_until
 from tests.edge_cache.origin import Script, ScriptedOrigin
+from tests.support.waiting import wait_until
 
 PROBES = {"PROBE_INTERVAL": "0.05", "PROBE_TIMEOUT": "2", "ORIGIN_TIMEOUT": "5"}
 STALE_OK = {"Cache-Control": "max-age=1, stale-if-error=600"}

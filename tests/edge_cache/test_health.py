@@ -14,8 +14,8 @@ from edge_cache.health import OFFLINE, ONLINE, UNKNOWN, OriginHealth
 
 from tests.edge_cache.offline_origin import LedgerOrigin
 from tests.edge_cache.offline_sidecar import Sidecar
-from tests.edge_cache.offline_wait import wait_until
 from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

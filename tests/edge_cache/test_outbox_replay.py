@@ -13,7 +13,7 @@ from edge_cache.messages import Request
 from edge_cache.outbox import DEAD, Outbox, Replayer, ReplayPlan
 
 from tests.edge_cache.offline_origin import LedgerOrigin
-from tests.edge_cache.offline_wait import wait_until
+from tests.support.waiting import wait_until
 
 DEVICE = "device-secret"
 

@@ -23,8 +23,8 @@ import pytest
 
 from tests.edge_cache.offline_origin import LedgerOrigin
 from tests.edge_cache.offline_sidecar import Sidecar
-from tests.edge_cache.offline_wait import wait_until
 from tests.support.tmpfs import fill, free, small_tmpfs
+from tests.support.waiting import wait_until
 
 DEVICE = "device-secret"
 POLICY = "routes:\n  - path: /sales\n    methods: [POST]\n    replay: parallel\n"

@@ -13,7 +13,7 @@ import aiohttp
 
 from tests.edge_cache.offline_inventory import InventoryServer, seed
 from tests.edge_cache.offline_sidecar import Sidecar
-from tests.edge_cache.offline_wait import wait_until
+from tests.support.waiting import wait_until
 
 POLICY = """routes:
   - path: /api/documents

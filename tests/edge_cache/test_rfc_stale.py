@@ -4,18 +4,10 @@ blackholed origins), RFC 9111 §4.2.4 limits, and serving while disconnected."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from tests.edge_cache.conftest import FakeClock, Sidecar, SidecarFactory
 from tests.edge_cache.origin import ScriptedOrigin
-
-
-async def wait_for(predicate, limit: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
+from tests.support.waiting import wait_until
 
 
 async def test_stale_while_revalidate_serves_stale_and_refreshes(
@@ -26,8 +18,8 @@ async def test_stale_while_revalidate_serves_stale_and_refreshes(
     clock.advance(15)
     stale = await sidecar.get("/s")
     assert (stale.cache, stale.count, stale.age) == ("UPDATING", 1, 15)
-    await wait_for(lambda: origin.count("/s") == 2)
-    await wait_for(lambda: not sidecar.edge.proxy.background)
+    await wait_until(lambda: origin.count("/s") == 2)
+    await wait_until(lambda: not sidecar.edge.proxy.background)
     fresh = await sidecar.get("/s")
     assert (fresh.cache, fresh.count) == ("HIT", 2)
 
@@ -43,7 +35,7 @@ async def test_stale_while_revalidate_refresh_is_coalesced(
     replies = await asyncio.gather(*(sidecar.get("/s") for _ in range(20)))
     assert "UPDATING" in {r.cache for r in replies}
     assert {r.cache for r in replies} <= {"UPDATING", "HIT"}  # HIT: arrived after the refresh
-    await wait_for(lambda: not sidecar.edge.proxy.background)
+    await wait_until(lambda: not sidecar.edge.proxy.background)
     assert origin.count("/s") == 2
 
 
@@ -173,7 +165,7 @@ async def test_disconnected_with_real_health_serves_offline_hits(
     await origin.set_mode("refuse")
     first = await sidecar.get("/d")
     assert first.cache in ("STALE", "OFFLINE-HIT")
-    await wait_for(lambda: not sidecar.edge.health.is_online())
+    await wait_until(lambda: not sidecar.edge.health.is_online())
     seen_before = origin.count("/d")
     offline = await sidecar.get("/d")
     assert (offline.status, offline.cache, offline.age) == (200, "OFFLINE-HIT", 120)
@@ -183,7 +175,7 @@ async def test_disconnected_with_real_health_serves_offline_hits(
     assert uncached.headers["Content-Type"] == "application/problem+json"
     assert origin.count("/d") == seen_before
     await origin.set_mode("ok")
-    await wait_for(lambda: sidecar.edge.health.is_online())
+    await wait_until(lambda: sidecar.edge.health.is_online())
     back = await sidecar.get("/d")
     assert back.cache == "EXPIRED"
     assert origin.count("/d") == seen_before + 1
@@ -219,7 +211,7 @@ async def test_operator_offline_cap_wins_over_a_longer_stale_if_error(
     origin.route("/cap", headers={"Cache-Control": "public, max-age=0, stale-if-error=604800"})
     await sidecar.get("/cap")
     await origin.set_mode("refuse")
-    await wait_for(lambda: not sidecar.edge.health.is_online())
+    await wait_until(lambda: not sidecar.edge.health.is_online())
     clock.advance(50)
     inside = await sidecar.get("/cap")
     assert (inside.status, inside.cache) == (200, "OFFLINE-HIT")

@@ -10,8 +10,8 @@ from edge_cache.policy import PolicyError, load_policies
 from edge_cache.warming import WarmPolicy, WarmState, add_followed, due, links_in, parse_warm
 
 from tests.edge_cache.conftest import SidecarFactory
-from tests.edge_cache.offline_wait import wait_until
 from tests.edge_cache.origin import ScriptedOrigin, token_digests
+from tests.support.waiting import wait_until
 
 
 def test_policy_file_warm_section(tmp_path: Path) -> None:

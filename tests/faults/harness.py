@@ -282,16 +282,6 @@ class Shop:
         await self.link.stop()
 
 
-async def wait_for(pred: Any, deadline: float, what: str, interval: float = 0.05) -> float:
-    """Poll the async predicate `pred()` until true; fail with `what` after `deadline` s."""
-    start = time.monotonic()
-    while not await pred():
-        if time.monotonic() - start > deadline:
-            raise AssertionError(f"{what}: not within {deadline:.0f}s")
-        await asyncio.sleep(interval)
-    return time.monotonic() - start
-
-
 async def drained(s: aiohttp.ClientSession, shops: list[Shop], deadline: float) -> None:
     """Every shop's outbox is empty and nothing is in flight (with a diagnosis if not)."""
     start = time.monotonic()

@@ -10,6 +10,7 @@ its counts (run with `-s` to see them)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import re
@@ -21,8 +22,9 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.faults.harness import Cloud, Shop, drained, verify, wait_for
+from tests.faults.harness import Cloud, Shop, drained, verify
 from tests.support.tmpfs import fill, free, small_tmpfs
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -77,8 +79,8 @@ async def test_cloud_killed_mid_replay_three_times(cloud: Cloud, tmp_path: Path,
         for shop in shops:
             await shop.link.slow(40)  # the link is back (a WAN): replays are in flight
         for threshold in (110, 70, 30):  # kill -9 the cloud while both edges replay
-            await wait_for(lambda t=threshold: _at_most(s, shops, t), 120,
-                           f"replay below {threshold} queued")
+            await wait_until(functools.partial(_at_most, s, shops, threshold), 120,
+                             f"replay below {threshold} queued", interval=0.05)
             await cloud.kill9()
             await cloud.restart()
         await drained(s, shops, 90)
@@ -114,14 +116,15 @@ async def test_cloud_hung_by_sigstop_during_replay_and_sales(
         await go_offline(s, shops)
         await shop.sell_many(s, 40, rng)
         await shop.link.slow(40)
-        await wait_for(lambda: _at_most(s, shops, 34), 60, "replay started")
+        await wait_until(lambda: _at_most(s, shops, 34), 60, "replay started", interval=0.05)
         cloud.pause()  # the cloud hangs: connections accepted, nothing answered
         try:
             tills = asyncio.gather(*(shop.sell_many(s, 5, random.Random(i)) for i in range(2)))
             await shop.sidecar.wait_state(s, "offline", 60)
             await tills  # sales during the hang: answered by the edge, queued
             # the replays the hang caught give up (request deadline) before the cloud wakes up
-            await wait_for(lambda: _no_replay_in_flight(s, shop), 60, "hung replays ended")
+            await wait_until(lambda: _no_replay_in_flight(s, shop), 60, "hung replays ended",
+                             interval=0.05)
         finally:
             cloud.resume()
         await drained(s, shops, 90)
@@ -258,5 +261,5 @@ async def wait_for_status(s: aiohttp.ClientSession, shop: Shop) -> str:
         except aiohttp.ClientConnectionError:
             return False
 
-    await wait_for(answered, 30, "edge answering", interval=0.01)
+    await wait_until(answered, 30, "edge answering")
     return state[0]

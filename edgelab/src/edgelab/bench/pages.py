@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from edgelab.bench.clients import percentile
+from edgelab.process import wait_until
 from edgelab.settings import LabSettings
 from edgelab.targets.local import LocalTarget
 
@@ -95,18 +96,6 @@ def sign_in(base: str, username: str = "clerk", password: str = "clerk") -> http
     return client
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out after {timeout_s}s waiting for {what}")
-
-
 def warmed(edge: str, url: str, device_token: str) -> bool:
     """Whether the edge holds a copy of `url` (asked without letting it go to the cloud)."""
     headers = {"Authorization": f"Bearer {device_token}",
@@ -153,7 +142,8 @@ def run(base: Path, *, quick: bool = False,
         product = int(admin.get("/api/products", params={"limit": 1}).json()["results"][0]["id"])
         urls = day_pages(shop, product)
         for url in urls:
-            wait_for(f"the edge to warm {url}", partial(warmed, edge, url, tokens.devices[EDGE]))
+            wait_until(partial(warmed, edge, url, tokens.devices[EDGE]), timeout_s=90.0,
+                       what=f"the edge to warm {url}", interval_s=0.2)
         clerk = sign_in(edge)
         cookie = "; ".join(f"{name}={value}" for name, value in clerk.cookies.items())
         times = PageTimes()
@@ -166,8 +156,8 @@ def run(base: Path, *, quick: bool = False,
             status = httpx.Client(base_url=edge, timeout=10.0,
                                   headers={"Authorization": f"Bearer {tokens.edge_admin}"})
             target.link(EDGE).down("blackhole")
-            wait_for("the edge to go offline",
-                     lambda: status.get("/_edge/status").json()["state"] == "offline")
+            wait_until(lambda: status.get("/_edge/status").json()["state"] == "offline",
+                       timeout_s=90.0, what="the edge to go offline", interval_s=0.2)
             measure(to_edge, cookie, urls, rounds, "edge offline", times)
             target.link(EDGE).up()
         result = times.summary()
