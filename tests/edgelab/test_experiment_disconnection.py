@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -91,9 +93,46 @@ def test_edge_losing_its_outbox_fails_verification(lab: LocalTarget) -> None:
     assert set(lost["edge"]) == {"shop-1"}
 
 
+class CutAgainAfterRestore:
+    """Cut every link again (refuse) as soon as the experiment restores it, and keep it cut
+    until `release()`: the edges cannot replay, so what they queued is certainly still queued
+    at the drain deadline and at verification (the edge needs two successful probes, 0.5 s
+    apart, before it replays; this re-cuts within a few tens of milliseconds)."""
+
+    def __init__(self, lab: LocalTarget) -> None:
+        self.links = list(lab.links().values())
+        self.recut = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        seen_down = False
+        while not self._stop.is_set():
+            states = [link.state().state for link in self.links]
+            seen_down = seen_down or all(st == "down" for st in states)
+            if seen_down and any(st == "up" for st in states):
+                for link in self.links:
+                    link.down("refuse")
+                self.recut.set()
+                return
+            time.sleep(0.01)
+
+    def __enter__(self) -> CutAgainAfterRestore:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        for link in self.links:
+            link.up()
+
+
 def test_outbox_not_drained_in_time_is_a_failure(lab: LocalTarget) -> None:
-    result = disconnection(lab, seed=9, baseline=False,
-                           **{**SHORT, "drain_timeout_s": 0.01})  # type: ignore[arg-type]
+    with CutAgainAfterRestore(lab) as cut:
+        result = disconnection(lab, seed=9, baseline=False,
+                               **{**SHORT, "drain_timeout_s": 0.01})  # type: ignore[arg-type]
+        assert cut.recut.is_set()
     # leave the shared lab drained for the next tests
     drained, _, last = wait_edges(lab.endpoints().edges, timeout_s=120, drained=True)
     assert drained, last
