@@ -95,6 +95,9 @@ class CredentialVerifier:
         self.clock = clock
         self._digests: dict[str, float | None] = {}
         self._roles: dict[str, str] = {}  # digest -> role, as the digest list names it
+        # digests the change feed announced as revoked: never accepted again, even from a
+        # digest list fetched before the revocation (dropped once a list no longer names them)
+        self._revoked: set[str] = set()
         self.generated_at: str | None = None
         self.last_sync_at: float | None = None
         self.last_error: str | None = None
@@ -238,9 +241,31 @@ class CredentialVerifier:
             digests[digest] = _parse_expiry(item.get("expires_at"))
             if item.get("role"):
                 roles[digest] = str(item["role"])
+        self._revoked &= digests.keys()
+        for digest in self._revoked:
+            digests.pop(digest, None)
+            roles.pop(digest, None)
         self._digests = digests
         self._roles = roles
         self.generated_at = data.get("generated_at")
+
+    def _document(self) -> dict[str, Any]:
+        """The digest list as held now, in the origin's format (for the file on disk)."""
+        return {"generated_at": self.generated_at, "digests": [
+            {"sha256": digest, "expires_at": expires, "role": self._roles.get(digest)}
+            for digest, expires in self._digests.items()]}
+
+    async def revoke(self, digest: str) -> bool:
+        """The change feed says a token was revoked: refuse it from now on, offline too (the
+        list on disk is rewritten without it). True when it was listed."""
+        digest = digest.strip().lower()
+        self._revoked.add(digest)
+        listed = self._digests.pop(digest, "absent") != "absent"
+        self._roles.pop(digest, None)
+        if listed:
+            await asyncio.to_thread(self._persist, self._document())
+        log.info("token revoked", extra={"event": "auth_revoked", "listed": listed})
+        return listed
 
     def _persist(self, data: dict[str, Any]) -> None:
         if self.file is None:

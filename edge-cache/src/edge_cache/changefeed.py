@@ -3,9 +3,11 @@
 While the origin is ONLINE the follower long-polls
 `GET <EDGE_CACHE_CHANGES_PATH>?since=<seq>&limit=<n>&feed=longpoll&timeout=<ms>` with the device
 token, evicts every cached entry whose path is listed in a change's `paths` (any query string,
-any variant), then persists the checkpoint (`changefeed.json` in the data dir, written
-atomically). After a restart or an outage it resumes from the checkpoint, so changes made while
-the edge was cut off are evicted as soon as it reconnects.
+any variant), drops a revoked token's digest at once (`{"entity": "token", "op": "delete",
+"id": <sha256>}`, so an offline edge refuses what it knew to be revoked), then persists the
+checkpoint (`changefeed.json` in the data dir, written atomically). After a restart or an
+outage it resumes from the checkpoint, so changes made while the edge was cut off are evicted
+as soon as it reconnects.
 
 * `410 Gone` (the checkpoint is older than the origin's retention): the whole cache is purged,
   since what the feed would have told us is lost, and following restarts from the current seq.
@@ -22,7 +24,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,7 @@ class ChangeFeedFollower:
         health: Any,
         evict: Callable[[str], object],
         purge: Callable[[], object],
+        revoke: Callable[[str], Awaitable[bool]] | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         device_token: str = "",
         timeout: float = 25.0,
@@ -58,6 +61,8 @@ class ChangeFeedFollower:
         self.health = health
         self.evict = evict
         self.purge = purge
+        self.revoke = revoke
+        self.revoked = 0
         self.file = Path(data_dir) / CHECKPOINT_FILE if data_dir is not None else None
         self.device_token = device_token
         self.timeout = timeout
@@ -180,6 +185,10 @@ class ChangeFeedFollower:
             return 0.0
         evicted = 0
         for change in results:
+            if (self.revoke is not None and change.get("entity") == "token"
+                    and change.get("op") == "delete" and isinstance(change.get("id"), str)):
+                await self.revoke(change["id"])  # a revoked token or ended session
+                self.revoked += 1
             for path in change.get("paths") or []:
                 if isinstance(path, str) and path.startswith("/"):
                     evicted += await self._evict(path)
@@ -235,6 +244,7 @@ def create(edge: EdgeParts) -> ChangeFeedFollower:
         health=edge.health,
         evict=edge.store.invalidate_path,
         purge=edge.store.purge,
+        revoke=edge.auth.revoke,
         data_dir=s.data_dir,
         device_token=s.device_token,
         timeout=s.changes_timeout,

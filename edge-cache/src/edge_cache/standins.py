@@ -57,6 +57,9 @@ class OpenAccess:
     def accepts(self, request: Request) -> bool:
         return True
 
+    async def revoke(self, digest: str) -> bool:
+        return False  # no credential checks: nothing to revoke
+
     def is_admin(self, request: Request) -> bool:
         if not self.admin_token:
             return False
