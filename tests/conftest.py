@@ -26,17 +26,28 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
 
 
 # Whole directories of end-to-end tests (real labs, Ansible runs, image builds, fault injection
-# with real processes, browsers): marked slow here, so `make test-fast` leaves them out.
-SLOW_DIRECTORIES = ("browser", "faults", "notebooks", "playbooks")
+# with real processes, browsers): marked slow here, so `make test-fast` leaves them out. Listed
+# longest first: that is the order they are handed to the workers.
+SLOW_DIRECTORIES = ("playbooks", "notebooks", "faults", "browser")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow end-to-end tests first: with xdist's one-file-per-worker scheduling, the long
-    files start at once and the short ones fill in around them (longest job first), instead of
-    one long file starting last and keeping a worker busy alone."""
+    """Slow end-to-end tests first, longest directories first: with xdist's one-file-per-worker
+    scheduling the long files start at once and the short ones fill in around them (longest
+    job first), instead of one long file starting last and keeping a worker busy alone."""
     tests_dir = Path(__file__).parent
+
+    def rank(item: pytest.Item) -> int:
+        top = item.path.relative_to(tests_dir).parts[0]
+        if top in SLOW_DIRECTORIES:
+            return SLOW_DIRECTORIES.index(top)
+        return len(SLOW_DIRECTORIES) + (0 if item.get_closest_marker("slow") else 1)
+
     for item in items:
-        parts = item.path.relative_to(tests_dir).parts
-        if parts[0] in SLOW_DIRECTORIES:
+        if item.path.relative_to(tests_dir).parts[0] in SLOW_DIRECTORIES:
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
+    # one rank per file, so a file's tests stay together (module fixtures are built once)
+    file_rank: dict[Path, int] = {}
+    for item in items:
+        file_rank[item.path] = min(file_rank.get(item.path, rank(item)), rank(item))
+    items.sort(key=lambda item: file_rank[item.path])
