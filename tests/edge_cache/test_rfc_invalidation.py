@@ -9,7 +9,7 @@ import pytest
 
 from tests.edge_cache.conftest import Sidecar, SidecarFactory
 from tests.edge_cache.origin import ScriptedOrigin
-from tests.edge_cache.test_rfc_stale import wait_for
+from tests.support.waiting import wait_until
 
 CACHEABLE = {"Cache-Control": "max-age=600"}
 # Invalidation marks stored responses invalid instead of dropping them (RFC 9111 §4.4 allows
@@ -166,11 +166,11 @@ async def test_invalidated_entry_is_still_served_while_disconnected(
     await sidecar.get("/stock/1")
     await sidecar.request("POST", "/stock/1", body=b"{}")
     await origin.set_mode("refuse")
-    await wait_for(lambda: not sidecar.edge.health.is_online())
+    await wait_until(lambda: not sidecar.edge.health.is_online())
     offline = await sidecar.get("/stock/1")
     assert (offline.status, offline.cache) == (200, "OFFLINE-HIT")
     await origin.set_mode("ok")
-    await wait_for(lambda: sidecar.edge.health.is_online())
+    await wait_until(lambda: sidecar.edge.health.is_online())
     before = origin.count("/stock/1", "GET")
     online = await sidecar.get("/stock/1")
     assert online.cache == INVALIDATED
