@@ -17,7 +17,7 @@ from inventory_app.db import Database
 from inventory_app.migrate import upgrade
 from inventory_app.services import auth, masters
 
-from tests.support.ports import free_port
+from tests.support.ports import free_port, listens
 
 
 @dataclass
@@ -81,7 +81,7 @@ class InventoryServer:
                 with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
                     async with s.get(self.url + "/readyz",
                                      timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                        if resp.status == 200:
+                        if resp.status == 200 and listens(self.proc.pid, self.port):
                             return
                 assert time.monotonic() - start < deadline, "inventory-app not ready"
                 await asyncio.sleep(0.1)

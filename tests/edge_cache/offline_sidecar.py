@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.ports import free_port
+from tests.support.ports import free_port, listens
 
 EDGE_CACHE = str(Path(sys.executable).with_name("edge-cache"))
 
@@ -81,7 +81,8 @@ class Sidecar:
                 with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
                     async with session.get(self.url + "/readyz",
                                            timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                        if resp.status == 200:
+                        if (resp.status == 200 and self.proc is not None
+                                and listens(self.proc.pid, self.port)):
                             return
                 if time.monotonic() - start > deadline:
                     raise AssertionError(f"edge-cache not ready in {deadline}s:\n{self.log_tail()}")

@@ -19,7 +19,7 @@ from inventory_app.services import auth, masters, stock
 from inventory_app.settings import Settings
 
 from tests.inventory_app.openapi_recorder import StatusRecorder
-from tests.support.ports import free_port
+from tests.support.ports import free_port, listens
 
 PROBLEM = "application/problem+json"
 
@@ -154,7 +154,8 @@ class LiveServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.output()[-2000:]}")
             try:
-                if httpx.get(f"{self.base}/readyz", timeout=5).status_code == 200:
+                if (httpx.get(f"{self.base}/readyz", timeout=5).status_code == 200
+                        and listens(self.proc.pid, self.port)):
                     break
             except httpx.HTTPError:
                 pass
