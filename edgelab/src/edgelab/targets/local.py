@@ -424,7 +424,7 @@ class LocalTarget:
                  "--upstream", f"{host}:{app_port}", "--control", f"{host}:{cport}"],
                 {**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-            self._wait_http(link, "/readyz", base=f"http://{host}:{cport}")
+            self._wait_http(link, "/readyz", base=f"http://{host}:{cport}", port=cport)
             self._wait_tcp(link, lport)
 
         for i, n in enumerate(names, start=1):
@@ -538,17 +538,24 @@ class LocalTarget:
         save_state(self.lab_dir, state)
         return part
 
-    def _wait_http(self, part: PartState, path: str, base: str | None = None) -> None:
+    def _wait_http(self, part: PartState, path: str, base: str | None = None,
+                   port: int | None = None) -> None:
         url = (base or part.url) + path
+        own = port or part.port
 
         def ready() -> bool:
-            return httpx.get(url, timeout=2.0).status_code == 200
+            # ours must answer: another lab (or test) may take the port after the free-port
+            # check, and then its process answers on it while ours fails to bind
+            return (_listens(part.process.pid, own)
+                    and httpx.get(url, timeout=2.0).status_code == 200)
 
         wait_until(ready, timeout_s=self.settings.ready_timeout_s,
                    what=f"{part.name} ({url})", record=part.process, interval_s=0.2)
 
     def _wait_tcp(self, part: PartState, port: int) -> None:
         def ready() -> bool:
+            if not _listens(part.process.pid, port):
+                return False
             with socket.create_connection((part.host, port), timeout=1.0):
                 return True
 
