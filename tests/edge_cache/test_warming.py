@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from edge_cache.policy import PolicyError, load_policies
-from edge_cache.warming import WarmPolicy, WarmState, add_followed, due, links_in, parse_warm
+from edge_cache.warm_policy import WarmPolicy, parse_warm
+from edge_cache.warming import WarmState, add_followed, due, links_in
 
 from tests.edge_cache.conftest import SidecarFactory
 from tests.edge_cache.origin import ScriptedOrigin, token_digests

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from edge_cache.warming import WarmPolicy, WarmPolicyError, parse_warm
+from edge_cache.warm_policy import WarmPolicy, WarmPolicyError, parse_warm
 
 
 class PolicyError(ValueError):
