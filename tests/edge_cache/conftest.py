@@ -17,7 +17,7 @@ from edge_cache.server import HttpServer
 from edge_cache.settings import Settings
 from edge_cache.standins import AlwaysOnline
 
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import ScriptedOrigin
 from tests.support.waiting import wait_until
 
 

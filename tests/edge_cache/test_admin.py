@@ -12,7 +12,7 @@ from edge_cache.app import EdgeCache
 from edge_cache.messages import Request, Response
 from edge_cache.settings import Settings
 
-from tests.edge_cache.offline_origin import LedgerOrigin
+from tests.support.origins import LedgerOrigin
 from tests.support.waiting import wait_until
 
 ADMIN = {"Authorization": "Bearer adm"}

@@ -12,8 +12,8 @@ import pytest
 from edge_cache.auth import CredentialVerifier
 from edge_cache.messages import Request
 
-from tests.edge_cache.offline_origin import LedgerOrigin
-from tests.edge_cache.offline_sidecar import Sidecar
+from tests.support.origins import LedgerOrigin
+from tests.support.sidecar import Sidecar
 from tests.support.waiting import wait_until
 
 DEVICE = "device-secret"

@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 
 from tests.edge_cache.conftest import Sidecar, SidecarFactory
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import ScriptedOrigin
 
 Raw = tuple[int, dict[str, str], bytes]
 

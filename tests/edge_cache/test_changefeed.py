@@ -13,8 +13,8 @@ import pytest
 from edge_cache.changefeed import ChangeFeedFollower
 from edge_cache.health import OriginHealth
 
-from tests.edge_cache.offline_origin import LedgerOrigin
-from tests.edge_cache.offline_sidecar import Sidecar
+from tests.support.origins import LedgerOrigin
+from tests.support.sidecar import Sidecar
 from tests.support.waiting import wait_until
 
 DEVICE = "device-secret"

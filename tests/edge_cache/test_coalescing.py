@@ -8,7 +8,7 @@ import asyncio
 from aiohttp import web
 
 from tests.edge_cache.conftest import FakeClock, Sidecar, SidecarFactory
-from tests.edge_cache.origin import Script, ScriptedOrigin
+from tests.support.origins import Script, ScriptedOrigin
 
 
 async def test_hundred_concurrent_misses_make_one_origin_request(

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tests.edge_cache.conftest import FakeClock, SidecarFactory
-from tests.edge_cache.origin import Script, ScriptedOrigin
+from tests.support.origins import Script, ScriptedOrigin
 from tests.support.waiting import wait_until
 
 PROBES = {"PROBE_INTERVAL": "0.05", "PROBE_TIMEOUT": "2", "ORIGIN_TIMEOUT": "5"}

@@ -12,9 +12,8 @@ import aiohttp
 import pytest
 from edge_cache.health import OFFLINE, ONLINE, UNKNOWN, OriginHealth
 
-from tests.edge_cache.offline_origin import LedgerOrigin
-from tests.edge_cache.offline_sidecar import Sidecar
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import LedgerOrigin, ScriptedOrigin
+from tests.support.sidecar import Sidecar
 from tests.support.waiting import wait_until
 
 

@@ -12,7 +12,7 @@ from edge_cache.health import OriginHealth
 from edge_cache.messages import Request
 from edge_cache.outbox import DEAD, Outbox, Replayer, ReplayPlan
 
-from tests.edge_cache.offline_origin import LedgerOrigin
+from tests.support.origins import LedgerOrigin
 from tests.support.waiting import wait_until
 
 DEVICE = "device-secret"

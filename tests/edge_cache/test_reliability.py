@@ -21,8 +21,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.edge_cache.offline_origin import LedgerOrigin
-from tests.edge_cache.offline_sidecar import Sidecar
+from tests.support.origins import LedgerOrigin
+from tests.support.sidecar import Sidecar
 from tests.support.tmpfs import fill, free, small_tmpfs
 from tests.support.waiting import wait_until
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.edge_cache.offline_inventory import InventoryServer, seed
-from tests.edge_cache.offline_sidecar import Sidecar
+from tests.support.inventory import InventoryServer, seed
+from tests.support.sidecar import Sidecar
 from tests.support.waiting import wait_until
 
 POLICY = """routes:

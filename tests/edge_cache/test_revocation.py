@@ -10,8 +10,8 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.edge_cache.offline_inventory import InventoryServer, seed
-from tests.edge_cache.offline_sidecar import Sidecar
+from tests.support.inventory import InventoryServer, seed
+from tests.support.sidecar import Sidecar
 from tests.support.waiting import wait_until
 
 

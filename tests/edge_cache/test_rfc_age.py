@@ -13,7 +13,7 @@ import pytest
 from edge_cache.freshness import initial_age, parse_age
 
 from tests.edge_cache.conftest import Sidecar
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import ScriptedOrigin
 
 
 @pytest.mark.parametrize(

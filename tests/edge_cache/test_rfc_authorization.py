@@ -7,7 +7,7 @@ import random
 from aiohttp import web
 
 from tests.edge_cache.conftest import Sidecar, SidecarFactory
-from tests.edge_cache.origin import Script, ScriptedOrigin, token_digests
+from tests.support.origins import Script, ScriptedOrigin, token_digests
 
 
 def owner(cache_control: str, vary: str | None = None):  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ import email.utils
 from pathlib import Path
 
 from tests.edge_cache.conftest import FakeClock, Sidecar, SidecarFactory
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import ScriptedOrigin
 
 
 def http_date(ts: float) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.edge_cache.conftest import Sidecar, SidecarFactory
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import ScriptedOrigin
 from tests.support.waiting import wait_until
 
 CACHEABLE = {"Cache-Control": "max-age=600"}

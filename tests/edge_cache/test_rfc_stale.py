@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.edge_cache.conftest import FakeClock, Sidecar, SidecarFactory
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import ScriptedOrigin
 from tests.support.waiting import wait_until
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from edge_cache.settings import Settings
 
 from tests.edge_cache.conftest import SidecarFactory
-from tests.edge_cache.origin import Script, ScriptedOrigin
+from tests.support.origins import Script, ScriptedOrigin
 
 
 @pytest.mark.parametrize("status", [299, 499, 500, 502, 503, 504, 599])

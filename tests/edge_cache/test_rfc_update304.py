@@ -22,7 +22,7 @@ from edge_cache.entry import CachedResponse
 from edge_cache.validation import select_for_update, updated_headers
 
 from tests.edge_cache.conftest import FakeClock, Sidecar
-from tests.edge_cache.origin import Script, ScriptedOrigin
+from tests.support.origins import Script, ScriptedOrigin
 
 
 def stored(name: str, etag: str | None = None, lm: str | None = None, at: float = 0.0):  # type: ignore[no-untyped-def]

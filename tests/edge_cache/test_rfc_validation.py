@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.edge_cache.conftest import FakeClock, Sidecar
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import ScriptedOrigin
 
 
 async def test_etag_revalidation_uses_if_none_match(

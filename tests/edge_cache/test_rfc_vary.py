@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tests.edge_cache.conftest import Sidecar
-from tests.edge_cache.origin import Script, ScriptedOrigin
+from tests.support.origins import Script, ScriptedOrigin
 
 
 def by_language(request: web.Request, body: bytes) -> Script:

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import ScriptedOrigin
 from tests.support.ports import free_port
 
 

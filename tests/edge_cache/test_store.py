@@ -12,7 +12,7 @@ from edge_cache.entry import CachedResponse
 from edge_cache.store import CacheStore
 
 from tests.edge_cache.conftest import FakeClock, SidecarFactory
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import ScriptedOrigin
 
 
 def make_entry(key: str, size: int = 100, now: float = 1000.0) -> CachedResponse:

@@ -11,7 +11,7 @@ from edge_cache.warm_policy import WarmPolicy, parse_warm
 from edge_cache.warming import WarmState, add_followed, due, links_in
 
 from tests.edge_cache.conftest import SidecarFactory
-from tests.edge_cache.origin import ScriptedOrigin, token_digests
+from tests.support.origins import ScriptedOrigin, token_digests
 from tests.support.waiting import wait_until
 
 

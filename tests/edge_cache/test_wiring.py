@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from tests.edge_cache.conftest import SidecarFactory
-from tests.edge_cache.origin import ScriptedOrigin
+from tests.support.origins import ScriptedOrigin
 
 FAST_PROBES = {"PROBE_INTERVAL": "0.05", "PROBE_TIMEOUT": "3", "ORIGIN_TIMEOUT": "3"}
 

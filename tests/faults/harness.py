@@ -24,9 +24,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.edge_cache.offline_inventory import InventoryServer, InventoryWorld, seed
-from tests.edge_cache.offline_sidecar import Sidecar
+from tests.support.inventory import InventoryServer, InventoryWorld, seed
 from tests.support.ports import free_port
+from tests.support.sidecar import Sidecar
 
 POLICY = """routes:
   - path: /api/documents

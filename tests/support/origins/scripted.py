@@ -27,15 +27,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import hashlib
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tests.edge_cache.switchable_server import SwitchableServer
+from tests.support.origins.digests import digest_list
+from tests.support.origins.switchable import SwitchableServer
 
 
 @dataclass
@@ -170,11 +169,8 @@ def token_digests(roles: dict[str, str]) -> Handler:
     """A handler for the origin's token-digest list (contracts §3): token -> role."""
 
     def handler(request: web.Request, body: bytes) -> Script:
-        digests = [{"sha256": hashlib.sha256(t.encode()).hexdigest(), "role": role,
-                    "warehouse_id": 1, "expires_at": None} for t, role in roles.items()]
-        payload = {"digests": digests, "generated_at": "2026-12-01T00:00:00Z"}
         return Script(200, {"Content-Type": "application/json", "Cache-Control": "no-store"},
-                      json.dumps(payload).encode())
+                      digest_list({token: (role, None) for token, role in roles.items()}))
 
     return handler
 

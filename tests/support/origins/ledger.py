@@ -36,7 +36,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.edge_cache.switchable_server import SwitchableServer
+from tests.support.origins.digests import digest_list
+from tests.support.origins.switchable import SwitchableServer
 
 JSON = "application/json"
 CACHEABLE = "public, max-age=0, stale-if-error=604800"
@@ -159,10 +160,10 @@ class LedgerOrigin(SwitchableServer):
             self.digest_requests += 1
             if request.headers.get("Authorization") != f"Bearer {self.device_token}":
                 return _json(401, {"title": "device token required"}, cache=False)
-            digests = [{"sha256": hashlib.sha256(t.encode()).hexdigest(), "role": "clerk",
-                        "warehouse_id": 1, "expires_at": exp} for t, exp in self.tokens.items()]
-            return _json(200, {"digests": digests, "generated_at": "2026-01-01T00:00:00Z"},
-                         cache=False)
+            body = digest_list({token: ("clerk", expires)
+                                for token, expires in self.tokens.items()})
+            return web.Response(body=body, content_type=JSON,
+                                headers={"Cache-Control": "no-store"})
         parts = path.strip("/").split("/")
         if parts == ["items"]:
             payload = sorted(self.items.values(), key=lambda i: i["id"])
