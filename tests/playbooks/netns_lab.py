@@ -2,6 +2,10 @@
 namespace this test creates (addresses 10.213.x.y exist only inside them), with Debian's real
 sshd on the edge (login as an unprivileged user, `become` through real sudo).
 
+Every name a lab makes outside its namespaces (the login user, its sudoers file, its remote
+tmp) carries the lab's own suffix, so two labs on one machine (two test runs, two workers)
+never remove each other's user or sudo rule.
+
     ctl 10.213.1.1 --veth-- 10.213.1.2 "to-ctl" EDGE "to-cloud" 10.213.2.2 --veth-- 10.213.2.1 cloud
 
 The edge's default route points at the control host, so the interface towards the cloud can
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import time
@@ -22,8 +27,6 @@ from pathlib import Path
 
 CTL, EDGE, CLOUD = "10.213.1.1", "10.213.1.2", "10.213.2.1"
 EDGE_TO_CLOUD = "10.213.2.2"
-SSH_USER = "edgelab-ssh"
-SUDOERS = Path("/etc/sudoers.d/edgelab-ssh-test")
 
 
 def run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -39,6 +42,7 @@ class NetnsLab:
     ns: dict[str, str]
     key: Path
     remote_tmp: Path
+    user: str
     servers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def exec(self, where: str, *argv: str, check: bool = True,
@@ -62,34 +66,28 @@ class NetnsLab:
     def ssh(self, where: str, command: str = "echo ok") -> subprocess.CompletedProcess[str]:
         return self.exec(where, "ssh", "-i", str(self.key), "-o", "BatchMode=yes",
                          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                         "-o", "ConnectTimeout=5", f"{SSH_USER}@{EDGE}", command,
+                         "-o", "ConnectTimeout=5", f"{self.user}@{EDGE}", command,
                          check=False, timeout=40)
 
     def nft_table(self) -> str:
         return self.exec("edge", "nft", "list", "table", "inet", "edgelab_link", check=False).stdout
 
 
-def _ensure_user() -> bool:
-    """Create the login user if missing; True when this call created it."""
-    created = False
-    try:
-        pwd.getpwnam(SSH_USER)
-    except KeyError:
-        run("useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-            "--shell", "/bin/sh", SSH_USER)
-        created = True
-    # A locked account cannot log in with a key either (sshd without PAM): unlock it without
-    # a usable password.
-    run("usermod", "-p", "*", SSH_USER)
-    return created
+def _create_user(user: str) -> None:
+    """A system login user of this lab only. A locked account cannot log in with a key either
+    (sshd without PAM), so it is created unlocked without a usable password."""
+    run("useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+        "--shell", "/bin/sh", "--password", "*", user)
 
 
 @contextmanager
 def netns_lab(tmp: Path) -> Iterator[NetnsLab]:
-    suffix = f"{os.getpid()}-{time.monotonic_ns() % 100000}"
+    suffix = secrets.token_hex(4)
     ns = {"ctl": f"el-ctl-{suffix}", "edge": f"el-edge-{suffix}", "cloud": f"el-cloud-{suffix}"}
     remote_tmp = Path(f"/tmp/edgelab-ssh-{suffix}")
-    lab = NetnsLab(tmp, ns, tmp / "id_ed25519", remote_tmp)
+    user = f"el-ssh-{suffix}"
+    sudoers = Path(f"/etc/sudoers.d/edgelab-ssh-{suffix}")
+    lab = NetnsLab(tmp, ns, tmp / "id_ed25519", remote_tmp, user)
     created_user = False
     tmp.mkdir(parents=True, exist_ok=True)
     try:
@@ -107,10 +105,11 @@ def netns_lab(tmp: Path) -> Iterator[NetnsLab]:
         run("ip", "-n", ns["edge"], "route", "add", "default", "via", CTL)
         run("ip", "-n", ns["cloud"], "route", "add", "default", "via", EDGE_TO_CLOUD)
 
-        created_user = _ensure_user()
-        SUDOERS.write_text(f"{SSH_USER} ALL=(ALL) NOPASSWD: ALL\n")
-        SUDOERS.chmod(0o440)
-        uid, gid = pwd.getpwnam(SSH_USER).pw_uid, pwd.getpwnam(SSH_USER).pw_gid
+        _create_user(user)
+        created_user = True
+        sudoers.write_text(f"{user} ALL=(ALL) NOPASSWD: ALL\n")
+        sudoers.chmod(0o440)
+        uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
         remote_tmp.mkdir(mode=0o700)
         os.chown(remote_tmp, uid, gid)
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(lab.key))
@@ -123,7 +122,7 @@ def netns_lab(tmp: Path) -> Iterator[NetnsLab]:
             f"Port 22\nListenAddress {EDGE}\nListenAddress {EDGE_TO_CLOUD}\n"
             f"HostKey {tmp}/host_ed25519\nPidFile {tmp}/sshd.pid\n"
             f"AuthorizedKeysFile {keys}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
-            f"KbdInteractiveAuthentication no\nAllowUsers {SSH_USER}\nPermitRootLogin no\n"
+            f"KbdInteractiveAuthentication no\nAllowUsers {user}\nPermitRootLogin no\n"
             "Subsystem sftp internal-sftp\n"
         )
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -162,8 +161,8 @@ def netns_lab(tmp: Path) -> Iterator[NetnsLab]:
                 with suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), 9)
             run("ip", "netns", "del", name, check=False)
-        SUDOERS.unlink(missing_ok=True)
+        sudoers.unlink(missing_ok=True)
         shutil.rmtree(remote_tmp, ignore_errors=True)
         Path(f"{remote_tmp}.keys").unlink(missing_ok=True)
         if created_user:
-            run("userdel", SSH_USER, check=False)
+            run("userdel", user, check=False)

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.playbooks.ansible_run import PLAYBOOKS, PlaybookRun, failure_text, run_playbook
-from tests.playbooks.netns_lab import CLOUD, CTL, EDGE, SSH_USER, NetnsLab, netns_lab
+from tests.playbooks.netns_lab import CLOUD, CTL, EDGE, NetnsLab, netns_lab
 
 pytestmark = pytest.mark.skipif(
     shutil.which("sshd", path="/usr/sbin:/usr/bin") is None or shutil.which("nft", path="/usr/sbin")
@@ -45,7 +45,7 @@ def inventory(lab: NetnsLab, tmp_path: Path) -> Path:
             "cloud": {"hosts": {"cloud1": {"ansible_host": CLOUD}}},
             "edge": {"hosts": {"edge1": {
                 "ansible_host": EDGE,
-                "ansible_user": SSH_USER,
+                "ansible_user": lab.user,
                 "ansible_become": True,
                 "ansible_become_method": "sudo",
                 "ansible_ssh_private_key_file": str(lab.key),
