@@ -11,10 +11,12 @@ from edge_cache.messages import Headers
 
 # §3.2: a 304's fields replace the stored ones "with the following exceptions": fields excepted
 # from storage (§3.1: hop-by-hop, Proxy-*), Content-Length, fields the stored response
-# depends on and fields processed by the recipient. This cache keeps the stored body as
-# received, so the fields that describe those bytes stay as they were stored: a 304 that
-# names another Content-Encoding, Content-Range or Content-MD5 would mislabel them, and the
-# ETag is the identity the 304 was matched on. Set-Cookie is never stored (see proxy).
+# depends on and fields "automatically processed and removed by the recipient" (Content-Range).
+# Kept as stored: Content-Encoding (the stored bytes are in that coding; §3.2 lets a cache keep
+# the fields "necessary to assure integrity of the stored response", and no more), Content-Range
+# and the ETag, the identity the 304 was matched on. Everything else is updated, Content-MD5
+# included: it is metadata the origin may correct, not a coding of the bytes this cache applied
+# (the public cache-tests `update304` suite checks it). Set-Cookie is never stored (see proxy).
 NOT_UPDATED = (
     HOP_BY_HOP
     | GENERATED
@@ -23,7 +25,6 @@ NOT_UPDATED = (
             "content-length",
             "content-encoding",
             "content-range",
-            "content-md5",
             "etag",
             "proxy-authentication-info",
             "set-cookie",
