@@ -1,5 +1,5 @@
 # %% build="skip"
-from edgelab.labcheck.i18n import _
+from edgelab.notebook.i18n import _
 
 # %% [markdown] id="c00"
 # # 01 · Install and verify the lab
@@ -89,8 +89,8 @@ cleanup = True  # stop what this notebook started at the end, also after an erro
 # 出错导致内核停止时也会停止。
 
 # %% id="c04"
-from edgelab.labcheck import Results, answers, cluster, figures
-from edgelab.labcheck import walkthrough as steps
+from edgelab.notebook import Results, answers, cluster, figures
+from edgelab.notebook import walkthrough as steps
 from IPython.display import display
 
 from edgelab import plots

@@ -1,5 +1,5 @@
 # %% build="skip"
-from edgelab.labcheck.i18n import _
+from edgelab.notebook.i18n import _
 
 # %% [markdown] id="c00"
 # # 02 · Deploy the app and browse through an edge
@@ -87,8 +87,8 @@ cleanup = True  # stop what this notebook started at the end, also after an erro
 # 出错导致内核停止时也会停止。
 
 # %% id="c04"
-from edgelab.labcheck import Results, answers, cluster, figures
-from edgelab.labcheck import walkthrough as steps
+from edgelab.notebook import Results, answers, cluster, figures
+from edgelab.notebook import walkthrough as steps
 
 from edgelab import plots
 

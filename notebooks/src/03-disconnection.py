@@ -1,5 +1,5 @@
 # %% build="skip"
-from edgelab.labcheck.i18n import _
+from edgelab.notebook.i18n import _
 
 # %% [markdown] id="c00"
 # # 03 · Disconnection: keep selling while the WAN is down
@@ -156,9 +156,10 @@ cleanup = True  # stop what this notebook started at the end, also after an erro
 # 出错导致内核停止时也会停止。
 
 # %% id="c05"
+from edgelab.analysis import outage
 from edgelab.experiments import disconnection
-from edgelab.labcheck import Results, answers, cluster, grading
-from edgelab.labcheck import walkthrough as steps
+from edgelab.notebook import Results, answers, cluster
+from edgelab.notebook import walkthrough as steps
 from IPython.display import Image, display
 
 from edgelab import plots
@@ -383,7 +384,7 @@ def detection_delay(requests: pd.DataFrame, t_cut: float) -> float | None:  # no
 import pandas as pd
 
 recorded = pd.read_csv(results.file("requests.csv"))
-expected_delay = grading.detection_delay(recorded, summary["t_cut"])
+expected_delay = outage.detection_delay(recorded, summary["t_cut"])
 answers.exercise(
     results, "exercise: detection delay", globals().get("detection_delay"),
     (recorded, summary["t_cut"]),

@@ -1,5 +1,5 @@
 # %% build="skip"
-from edgelab.labcheck.i18n import _
+from edgelab.notebook.i18n import _
 
 # %% [markdown] id="c00"
 # # 04 · Cache performance: hit ratio and latency
@@ -98,8 +98,8 @@ cleanup = True  # stop what this notebook started at the end, also after an erro
 
 # %% id="c04"
 from edgelab.experiments import cache_sweep
-from edgelab.labcheck import Results, answers, performance
-from edgelab.labcheck import walkthrough as steps
+from edgelab.notebook import Results, answers, performance
+from edgelab.notebook import walkthrough as steps
 from IPython.display import Image, display
 
 from edgelab import plots

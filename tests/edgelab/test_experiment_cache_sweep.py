@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from edgelab.analysis import che_hit_ratio
 from edgelab.experiments import cache_sweep
-from edgelab.labcheck import performance
+from edgelab.notebook import performance
 from edgelab.targets.local import LocalTarget
 
 pytestmark = pytest.mark.slow

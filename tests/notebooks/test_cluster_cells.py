@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from edgelab.labcheck import build_parser, cluster, run
-from edgelab.labcheck import walkthrough as steps
-from edgelab.labcheck.preflight import ClusterUnavailable, check_cluster, resolve_kubeconfig
+from edgelab.labcheck import build_parser, run
+from edgelab.notebook import cluster
+from edgelab.notebook import walkthrough as steps
+from edgelab.notebook.preflight import ClusterUnavailable, check_cluster, resolve_kubeconfig
 
 from tests.notebooks.kube_stub import KubeStub, kube_stub, node, pod
 from tests.notebooks.labcheck_support import NOTEBOOKS, REPO

@@ -39,7 +39,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from edgelab.labcheck import Results, answers
+from edgelab.notebook import Results, answers
 
 results = Results(results_dir, notebook="03-disconnection", cleanup=cleanup)
 

@@ -20,7 +20,7 @@ def test_ctrl_c_writes_a_partial_summary_and_exits_130(tmp_path: Path) -> None:
     marker = tmp_path / "started"
     nb = make_notebook(tmp_path / "slow.ipynb", [
         ("code", 'results_dir = "results"\ncleanup = True', "parameters"),
-        ("code", "from edgelab.labcheck import Results\n"
+        ("code", "from edgelab.notebook import Results\n"
                  "results = Results(results_dir, cleanup=cleanup)\n"
                  "results.check('first check', True)"),
         ("code", "import os, pathlib, time\n"

@@ -22,7 +22,7 @@ from tests.notebooks.labcheck_support import CheckRun, edgelab_check, make_noteb
 PARAMS = 'results_dir = "results"\nn = 1\nnames = ["a"]\ncleanup = True'
 SETUP = (
     "import subprocess, sys\n"
-    "from edgelab.labcheck import Results\n"
+    "from edgelab.notebook import Results\n"
     "results = Results(results_dir, cleanup=cleanup)\n"
     "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
     "results.on_teardown(child.kill)\n"
@@ -32,7 +32,7 @@ SETUP = (
 # leftover sweep can stop it
 ORPHAN = (
     "import subprocess, sys\n"
-    "from edgelab.labcheck import Results\n"
+    "from edgelab.notebook import Results\n"
     "results = Results(results_dir, cleanup=cleanup)\n"
     "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],\n"
     "                         start_new_session=True)\n"

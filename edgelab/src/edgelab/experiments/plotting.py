@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from edgelab import plots
+from edgelab.analysis.outage import first_offline_answer
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,6 @@ def _try(path: Path, draw: Callable[[], Any], written: list[Path]) -> None:
         return
     if path.exists():
         written.append(path)
-
-
-def first_offline_answer(requests: pd.DataFrame, t_cut: float) -> float | None:
-    """Time of the first ``OFFLINE-HIT`` at or after the cut: when the edge noticed."""
-    if "cache_status" not in requests:
-        return None
-    offline = requests[(requests["t"] >= t_cut) & (requests["cache_status"] == "OFFLINE-HIT")]
-    return None if offline.empty else float(offline["t"].min())
 
 
 def disconnection_plots(out: Path, requests: pd.DataFrame, outbox: pd.DataFrame,

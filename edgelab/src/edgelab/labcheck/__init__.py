@@ -1,28 +1,23 @@
-"""Lab checks: notebooks record results and declare checks; ``edgelab check`` runs them.
+"""The check runner behind ``edgelab check``: execute notebooks with papermill, grade, report.
 
-Notebook side::
+It takes the checks from the reference notebooks in the repository, restores the cells that are
+not the student's answers, executes the notebook (whose kernel records through
+:mod:`edgelab.notebook`), recomputes graded values from the raw data files and writes the ✔/✘
+table, JUnit XML and an HTML report. The runner reads the notebook side's results format; the
+notebook side never imports the runner.
 
-    from edgelab.labcheck import Results
-    results = Results(results_dir, notebook="03-disconnection", cleanup=cleanup)
-    results.record("hit_ratio", 0.93)
-    results.check("reads served offline", lambda r: r["hit_ratio"] > 0.9,
-                  success="reads kept working", hint="warm the cache before cutting the link")
-    results.summary()
-
-Runner side: :func:`add_arguments` and :func:`run` back the ``edgelab check`` subcommand. They
-are imported lazily, so a notebook importing :class:`Results` does not load papermill.
+:func:`add_arguments` and :func:`run` back the ``edgelab check`` subcommand; they are imported
+lazily, so ``import edgelab.labcheck`` does not load papermill.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from edgelab.labcheck.results import Results, load_results
-
 if TYPE_CHECKING:
     from edgelab.labcheck.runner import add_arguments, build_parser, main, run
 
-__all__ = ["Results", "add_arguments", "build_parser", "load_results", "main", "run"]
+__all__ = ["add_arguments", "build_parser", "main", "run"]
 
 _RUNNER = {"add_arguments", "build_parser", "main", "run"}
 

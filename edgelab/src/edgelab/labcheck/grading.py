@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from edgelab.analysis.outage import detection_delay
 from edgelab.labcheck.restore import Answer
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -93,17 +94,6 @@ def parameter_values(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> d
 
 
 # ------------------------------------------------------------------ 03-disconnection
-
-def detection_delay(requests: pd.DataFrame, t_cut: float) -> float | None:
-    """Seconds from the cut to the first answer an edge marked ``OFFLINE-HIT`` (reference)."""
-    frame = requests
-    if "variant" in frame:
-        frame = frame[frame["variant"] == "edge"]
-    offline = frame[(frame["t"] >= t_cut) & (frame["cache_status"] == "OFFLINE-HIT")]
-    if offline.empty:
-        return None
-    return float(offline["t"].min() - t_cut)
-
 
 def _outage(requests: pd.DataFrame, summary: Mapping[str, Any]) -> pd.DataFrame:
     edge = requests[requests["variant"] == "edge"] if "variant" in requests else requests
@@ -258,7 +248,7 @@ def grade_04(raw: RawData) -> list[Graded]:
     if raw.has("requests.csv"):
         req = raw.csv("requests.csv")
         if "lru_band_low" in table:
-            from edgelab.labcheck.performance import compare
+            from edgelab.notebook.performance import compare
 
             tolerance = float(raw.parameters.get("tolerance", 0.05))
             verdict = compare(table, tolerance, requests=req)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgelab.labcheck.grading import Graded, Prediction
-from edgelab.labcheck.results import FAILED, PASSED, SKIPPED, load_results
+from edgelab.notebook.results import FAILED, PASSED, SKIPPED, load_results
 
 EXECUTED = "notebook ran to the end"
 CLEAN = "no processes left behind"

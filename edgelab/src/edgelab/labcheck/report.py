@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgelab.labcheck.outcome import NotebookRun
-from edgelab.labcheck.results import FAILED, PASSED
+from edgelab.notebook.results import FAILED, PASSED
 
 MARKS = {"passed": "✔", "failed": "✘", "skipped": "–"}
 

@@ -19,7 +19,6 @@ from typing import Any
 from rich.console import Console
 
 from edgelab.labcheck import engine, grading, report, sources
-from edgelab.labcheck.answers import GRADING_ENV  # set for the kernel while grading answers
 from edgelab.labcheck.outcome import NotebookRun, evaluate
 from edgelab.labcheck.params import (
     NotebookParams,
@@ -29,10 +28,11 @@ from edgelab.labcheck.params import (
     params_for,
     parse_value,
 )
-from edgelab.labcheck.preflight import ClusterUnavailable, check_cluster, resolve_kubeconfig
 from edgelab.labcheck.prepare import Prepared, prepare
 from edgelab.labcheck.prepare import default_notebooks as lab_notebooks
 from edgelab.labcheck.processes import reap, tokened_environment, wait_for_exit
+from edgelab.notebook.answers import GRADING_ENV  # set for the kernel while grading answers
+from edgelab.notebook.preflight import ClusterUnavailable, check_cluster, resolve_kubeconfig
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from edgelab.labcheck.results import Results
+from edgelab.notebook.results import Results
 
 GRADING_ENV = "EDGELAB_GRADING"
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from edgelab.labcheck.preflight import resolve_kubeconfig
-from edgelab.labcheck.results import Results
+from edgelab.notebook.preflight import resolve_kubeconfig
+from edgelab.notebook.results import Results
 from edgelab.targets.base import PartHealth, Target, TargetError, health_frame
 
 __all__ = [
@@ -50,7 +50,7 @@ def open_target(
 
         return LocalTarget(edges=edges, lab_dir=lab_dir, common_edge_env=dict(edge_env or {}))
     if target == "cluster":
-        from edgelab.labcheck.preflight import check_cluster
+        from edgelab.notebook.preflight import check_cluster
 
         config = resolve_kubeconfig(kubeconfig)
         check_cluster(config)
@@ -252,7 +252,7 @@ def cluster_nodes(lab: Any, kubeconfig: str | Path | None = None) -> pd.DataFram
     """The cluster's nodes as a table (name, ready, roles, kubelet_version, flavor, edge, …):
     from the target's ``nodes()`` when it has one, else straight from the kubernetes API."""
     if not hasattr(lab, "nodes"):
-        from edgelab.labcheck.cluster import api_client, node_table
+        from edgelab.notebook.cluster import api_client, node_table
 
         client = api_client(resolve_kubeconfig(kubeconfig))
         try:
