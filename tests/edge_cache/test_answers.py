@@ -9,8 +9,8 @@ import json
 import pytest
 from edge_cache.answers import back_link, language, wants_html
 
-from tests.edge_cache.conftest import Sidecar, SidecarFactory
 from tests.support.origins import ScriptedOrigin, token_digests
+from tests.support.sidecar_in_process import Sidecar, SidecarFactory
 from tests.support.waiting import wait_until
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"

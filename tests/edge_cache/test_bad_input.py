@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from tests.edge_cache.conftest import Sidecar, SidecarFactory
 from tests.support.origins import ScriptedOrigin
+from tests.support.sidecar_in_process import Sidecar, SidecarFactory
 
 Raw = tuple[int, dict[str, str], bytes]
 

@@ -7,8 +7,8 @@ import asyncio
 
 from aiohttp import web
 
-from tests.edge_cache.conftest import FakeClock, Sidecar, SidecarFactory
 from tests.support.origins import Script, ScriptedOrigin
+from tests.support.sidecar_in_process import FakeClock, Sidecar, SidecarFactory
 
 
 async def test_hundred_concurrent_misses_make_one_origin_request(

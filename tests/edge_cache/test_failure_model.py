@@ -9,8 +9,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tests.edge_cache.conftest import FakeClock, SidecarFactory
 from tests.support.origins import Script, ScriptedOrigin
+from tests.support.sidecar_in_process import FakeClock, SidecarFactory
 from tests.support.waiting import wait_until
 
 PROBES = {"PROBE_INTERVAL": "0.05", "PROBE_TIMEOUT": "2", "ORIGIN_TIMEOUT": "5"}

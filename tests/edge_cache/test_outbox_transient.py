@@ -19,8 +19,8 @@ from edge_cache.messages import Request
 from edge_cache.outbox import DEAD, Outbox, Replayer
 from edge_cache.outbox.verdict import judge, retry_after_seconds, wait_delay
 
-from tests.edge_cache.conftest import FakeClock, SidecarFactory
 from tests.support.origins import Script, ScriptedOrigin
+from tests.support.sidecar_in_process import FakeClock, SidecarFactory
 from tests.support.waiting import wait_until
 
 PROBLEM = {"Content-Type": "application/problem+json"}

@@ -10,8 +10,8 @@ import time
 
 from edge_cache.logs import AccessLog, redact_target
 
-from tests.edge_cache.conftest import FakeClock, Sidecar, SidecarFactory
 from tests.support.origins import Script, ScriptedOrigin, token_digests
+from tests.support.sidecar_in_process import FakeClock, Sidecar, SidecarFactory
 from tests.support.waiting import wait_until
 
 PROBES = {"PROBE_INTERVAL": "0.05", "PROBE_TIMEOUT": "2", "ORIGIN_TIMEOUT": "5",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 from edge_cache.freshness import initial_age, parse_age
 
-from tests.edge_cache.conftest import Sidecar
 from tests.support.origins import ScriptedOrigin
+from tests.support.sidecar_in_process import Sidecar
 
 
 @pytest.mark.parametrize(

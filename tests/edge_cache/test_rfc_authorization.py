@@ -6,8 +6,8 @@ import random
 
 from aiohttp import web
 
-from tests.edge_cache.conftest import Sidecar, SidecarFactory
 from tests.support.origins import Script, ScriptedOrigin, token_digests
+from tests.support.sidecar_in_process import Sidecar, SidecarFactory
 
 
 def owner(cache_control: str, vary: str | None = None):  # type: ignore[no-untyped-def]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import email.utils
 from pathlib import Path
 
-from tests.edge_cache.conftest import FakeClock, Sidecar, SidecarFactory
 from tests.support.origins import ScriptedOrigin
+from tests.support.sidecar_in_process import FakeClock, Sidecar, SidecarFactory
 
 
 def http_date(ts: float) -> str:

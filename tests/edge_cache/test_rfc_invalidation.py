@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge_cache.conftest import Sidecar, SidecarFactory
 from tests.support.origins import ScriptedOrigin
+from tests.support.sidecar_in_process import Sidecar, SidecarFactory
 from tests.support.waiting import wait_until
 
 CACHEABLE = {"Cache-Control": "max-age=600"}

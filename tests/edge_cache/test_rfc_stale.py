@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.edge_cache.conftest import FakeClock, Sidecar, SidecarFactory
 from tests.support.origins import ScriptedOrigin
+from tests.support.sidecar_in_process import FakeClock, Sidecar, SidecarFactory
 from tests.support.waiting import wait_until
 
 

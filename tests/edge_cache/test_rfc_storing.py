@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 from edge_cache.settings import Settings
 
-from tests.edge_cache.conftest import SidecarFactory
 from tests.support.origins import Script, ScriptedOrigin
+from tests.support.sidecar_in_process import SidecarFactory
 
 
 @pytest.mark.parametrize("status", [299, 499, 500, 502, 503, 504, 599])

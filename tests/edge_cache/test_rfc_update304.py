@@ -21,8 +21,8 @@ from aiohttp import web
 from edge_cache.entry import CachedResponse
 from edge_cache.validation import select_for_update, updated_headers
 
-from tests.edge_cache.conftest import FakeClock, Sidecar
 from tests.support.origins import Script, ScriptedOrigin
+from tests.support.sidecar_in_process import FakeClock, Sidecar
 
 
 def stored(name: str, etag: str | None = None, lm: str | None = None, at: float = 0.0):  # type: ignore[no-untyped-def]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.edge_cache.conftest import FakeClock, Sidecar
 from tests.support.origins import ScriptedOrigin
+from tests.support.sidecar_in_process import FakeClock, Sidecar
 
 
 async def test_etag_revalidation_uses_if_none_match(

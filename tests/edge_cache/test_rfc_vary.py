@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tests.edge_cache.conftest import Sidecar
 from tests.support.origins import Script, ScriptedOrigin
+from tests.support.sidecar_in_process import Sidecar
 
 
 def by_language(request: web.Request, body: bytes) -> Script:

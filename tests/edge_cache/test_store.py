@@ -11,8 +11,8 @@ from pathlib import Path
 from edge_cache.entry import CachedResponse
 from edge_cache.store import CacheStore
 
-from tests.edge_cache.conftest import FakeClock, SidecarFactory
 from tests.support.origins import ScriptedOrigin
+from tests.support.sidecar_in_process import FakeClock, SidecarFactory
 
 
 def make_entry(key: str, size: int = 100, now: float = 1000.0) -> CachedResponse:

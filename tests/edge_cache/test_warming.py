@@ -10,8 +10,8 @@ from edge_cache.policy import PolicyError, load_policies
 from edge_cache.warm_policy import WarmPolicy, parse_warm
 from edge_cache.warming import WarmState, add_followed, due, links_in
 
-from tests.edge_cache.conftest import SidecarFactory
 from tests.support.origins import ScriptedOrigin, token_digests
+from tests.support.sidecar_in_process import SidecarFactory
 from tests.support.waiting import wait_until
 
 

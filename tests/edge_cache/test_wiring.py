@@ -8,8 +8,8 @@ import json
 import time
 from pathlib import Path
 
-from tests.edge_cache.conftest import SidecarFactory
 from tests.support.origins import ScriptedOrigin
+from tests.support.sidecar_in_process import SidecarFactory
 
 FAST_PROBES = {"PROBE_INTERVAL": "0.05", "PROBE_TIMEOUT": "3", "ORIGIN_TIMEOUT": "3"}
 
