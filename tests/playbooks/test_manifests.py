@@ -28,7 +28,7 @@ GROUP_VARS = (Path(__file__).parents[2] / "playbooks" / "roles" / "edgelab_commo
               / "main.yml")
 MANIFESTS = [
     "00-namespace.yaml", "10-postgres.yaml", "20-migrate-job.yaml",
-    "30-inventory-app.yaml", "40-edge-cache.yaml",
+    "30-inventory-app.yaml", "40-edge-cache.yaml", "45-edge-canary.yaml",
 ]
 
 

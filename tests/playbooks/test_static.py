@@ -29,6 +29,7 @@ PLAYBOOK_FILES = sorted(PLAYBOOKS.glob("*.yml"))
 EXPECTED_PLAYBOOKS = {
     "site.yml", "cluster.yml", "deploy.yml", "link.yml",
     "verify.yml", "reset.yml", "upgrade.yml", "images.yml", "acceptance.yml",
+    "restart-edge.yml",
 }
 EXPECTED_ROLES = {
     "prereq", "raspberrypi", "airgap", "registry", "k3s_server", "k3s_agent", "containerd",
