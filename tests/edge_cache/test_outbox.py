@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import os
 import shutil
 import sqlite3
 import statistics
@@ -22,6 +23,7 @@ from edge_cache.outbox import (
     OutboxStartupError,
     OutboxStorageError,
     ReplayPlan,
+    acked,
 )
 from edge_cache.outbox.acked import AckMark, AckState, startup_problem
 from edge_cache.outbox.store import _storage_error
@@ -241,8 +243,8 @@ async def test_lost_wal_after_a_crash_is_refused_clearly(tmp_path: Path) -> None
     with pytest.raises(OutboxStartupError) as refused:
         Outbox(crashed).open()
     message = str(refused.value)
-    assert "its highest id is 10, but writes up to id 14 were acknowledged (and up to 15 " \
-        "were being committed): at least 4 acknowledged writes are missing" in message
+    assert "ids 11–15 were acknowledged but the outbox's highest id is 10: 5 acknowledged " \
+        "writes missing" in message
     assert "-wal" in message and "outbox.acked" in message
     # the operator accepts the loss on purpose: the entries the main file holds are kept
     (crashed / "outbox.acked").unlink()
@@ -275,24 +277,36 @@ async def test_missing_acked_file_is_refused_and_old_data_dirs_are_upgraded(
         await box.close()
 
 
+BOOT, OTHER_BOOT = b"b" * 16, b"o" * 16
+
+
 def test_acked_mark_rules_and_torn_slots(tmp_path: Path) -> None:
-    state = AckState(acked=10, pending=12)
-    assert startup_problem(state, 12, wal_existed=False) is None  # all there
-    assert startup_problem(state, 11, wal_existed=True) is None  # last batch never committed
-    assert startup_problem(state, 10, wal_existed=True) is None
-    assert "may be lost" in str(startup_problem(state, 11, wal_existed=False))
-    assert "at least 1 acknowledged" in str(startup_problem(state, 9, wal_existed=True))
-    mark = AckMark(tmp_path / "outbox.acked")
-    mark.open(None, 4)
-    mark.write(4, 6)
-    mark.write(6, 9)
+    state = AckState(acked=10, reserved=50, boot=BOOT)
+    for boot in (BOOT, OTHER_BOOT):
+        assert startup_problem(state, 12, wal_existed=True, boot=boot) is None
+        assert startup_problem(state, 50, wal_existed=False, boot=boot) is None
+        assert startup_problem(state, 9, wal_existed=True, boot=boot) is not None
+    # the same boot: `acked` is exact (page cache), so a missing -wal that lost nothing is fine
+    assert startup_problem(state, 10, wal_existed=False, boot=BOOT) is None
+    assert "id 10 were acknowledged" in str(startup_problem(state, 9, False, BOOT))
+    assert ": 1 acknowledged write missing" in str(startup_problem(state, 9, False, BOOT))
+    assert ": at least 3 acknowledged writes missing" in str(
+        startup_problem(state, 7, True, OTHER_BOOT))
+    # another boot without the -wal: the lease's ids cannot be verified
+    assert "ids 11–50 may have been acknowledged" in str(
+        startup_problem(state, 10, False, OTHER_BOOT))
+    assert startup_problem(AckState(10, 50, None), 10, False, BOOT) is not None  # older file
+    mark = AckMark(tmp_path / "outbox.acked", BOOT)
+    mark.open(4, 8)
+    mark.record(6)
+    mark.reserve(20)
     mark.close()
-    assert AckMark(mark.path).read() == AckState(6, 9)
+    assert AckMark(mark.path).read() == AckState(6, 20, BOOT)
     data = bytearray(mark.path.read_bytes())  # a torn write spoils the newest slot only:
-    data[0 * 32 + 10] ^= 0xFF  # generation 4 (two at creation, two writes) is in slot 4 % 2
+    data[0 * 48 + 10] ^= 0xFF  # generation 4 (two at open, record, reserve) is in slot 4 % 2
     mark.path.write_bytes(bytes(data))
-    assert AckMark(mark.path).read() == AckState(4, 6)
-    mark.path.write_bytes(b"\0" * 64)
+    assert AckMark(mark.path).read() == AckState(6, 12, BOOT)  # open reserved 4 + 8
+    mark.path.write_bytes(b"\0" * 96)
     assert AckMark(mark.path).read() is None
 
 
@@ -337,27 +351,118 @@ def test_storage_errors_are_classified() -> None:
     assert not io.disk_full and "storage error: disk I/O error" in str(io)
 
 
-async def test_a_batch_that_never_committed_is_settled_at_start(tmp_path: Path) -> None:
-    """A crash between recording a batch's ids and its commit leaves `pending` ahead of the
-    outbox; with the -wal file there that is accepted — and settled, so that a later clean
-    stop (which removes the -wal) does not look like a loss."""
-    box = Outbox(tmp_path)
-    box.open()
-    for i in range(3):
-        await box.enqueue(post(f"/sales/{i}"))
-    await box.close()
-    mark = AckMark(tmp_path / "outbox.acked")
-    assert mark.read() == AckState(2, 3)
-    mark.open(mark.read(), 3)
-    mark.write(3, 5)  # ids 4-5 recorded, then the process died before the commit
-    mark.close()
-    touch(tmp_path / "outbox.sqlite3-wal")  # as a crashed process leaves it
-    box = Outbox(tmp_path)
-    box.open()
+async def test_lease_after_a_crash_is_settled_and_a_restart_without_wal_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A crash leaves the lease (ids reserved ahead) standing. With the -wal file, or on the
+    same boot (the record of acknowledged ids is then exact), the outbox opens and settles
+    it; after a restart of the machine without the -wal it is refused, naming the ids."""
+    crashed = await crashed_outbox(tmp_path, checkpointed=3, unflushed=0)  # all checkpointed
+    state = AckMark(crashed / "outbox.acked").read()
+    assert state is not None and state.acked == 3 and state.reserved > 3
+    other = copy_data_dir(crashed, tmp_path / "other-boot")
+    (crashed / "outbox.sqlite3-wal").unlink(missing_ok=True)
+    box = Outbox(crashed)
+    box.open()  # same boot: nothing acknowledged is missing
     try:
-        assert box.depth() == 3 and AckMark(mark.path).read() == AckState(3, 3)
+        assert box.depth() == 3
+        await box.enqueue(post("/sales/x"))
     finally:
         await box.close()
-    box = Outbox(tmp_path)
-    box.open()  # after the clean stop (no -wal) it opens again
-    await box.close()
+    assert AckMark(crashed / "outbox.acked").read() == AckState(4, 4, state.boot)  # given back
+    (other / "outbox.sqlite3-wal").unlink(missing_ok=True)
+    with pytest.raises(OutboxStartupError, match=rf"ids 4–{state.reserved} may have been "
+                                                 "acknowledged"):
+        Outbox(other, boot_id=OTHER_BOOT).open()
+
+
+async def test_power_loss_with_lost_wal_is_refused(tmp_path: Path) -> None:
+    """After a power loss only what was flushed is on the device: the record of acknowledged
+    ids may lag, but no entry was answered before a lease covering it was flushed."""
+    live = tmp_path / "live"
+    box = Outbox(live, lease_ids=4)
+    box.open()
+    try:
+        flushed = copy_data_dir(live, tmp_path / "flushed")  # the lease taken at open
+        for i in range(3):
+            await box.enqueue(post(f"/sales/{i}"))
+        crashed = copy_data_dir(live, tmp_path / "crashed")
+    finally:
+        await box.close()
+    shutil.copy2(flushed / "outbox.acked", crashed / "outbox.acked")  # the lagging record
+    (crashed / "outbox.sqlite3-wal").unlink()
+    (crashed / "outbox.sqlite3-shm").unlink(missing_ok=True)
+    with pytest.raises(OutboxStartupError, match=r"machine restarted .* ids 1–4 may have"):
+        Outbox(crashed, boot_id=OTHER_BOOT).open()
+
+
+async def test_group_commit_answers_only_what_a_flushed_lease_covers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent enqueues share commits; a tiny lease runs out again and again, and every
+    entry is answered only after a flush of outbox.acked reserving its id (read back from the
+    file at each flush; the flush is made slow, as on a busy disk, so an answer that did not
+    wait for it would come first). Then a lost -wal is refused with the exact ids and count."""
+    real_fdatasync = os.fdatasync
+    flushed_reserved = [0]
+
+    def slow_spying_fdatasync(fd: int) -> None:
+        path = os.path.realpath(f"/proc/self/fd/{fd}")
+        if not path.endswith("outbox.acked"):
+            real_fdatasync(fd)
+            return
+        state = AckMark(Path(path)).read()  # what this flush puts on the device
+        time.sleep(0.02)
+        real_fdatasync(fd)
+        assert state is not None
+        flushed_reserved[0] = max(flushed_reserved[0], state.reserved)
+
+    monkeypatch.setattr(acked.os, "fdatasync", slow_spying_fdatasync)
+    live = tmp_path / "live"
+    box = Outbox(live, lease_ids=8)
+    box.open()
+    uncovered: list[int] = []
+
+    async def one(i: int) -> int:
+        entry = await box.enqueue(post("/sales", b'{"n": %d}' % i))
+        if entry.id > flushed_reserved[0]:
+            uncovered.append(entry.id)
+        return entry.id
+
+    n = 200
+    try:
+        ids = await asyncio.gather(*(one(i) for i in range(n)))
+        assert sorted(ids) == list(range(1, n + 1)) and not uncovered
+        crashed = copy_data_dir(live, tmp_path / "crashed")
+    finally:
+        await box.close()
+    assert (crashed / "outbox.sqlite3-wal").stat().st_size > 0
+    intact = copy_data_dir(crashed, tmp_path / "intact")
+    (crashed / "outbox.sqlite3-wal").unlink()
+    (crashed / "outbox.sqlite3-shm").unlink(missing_ok=True)
+    with pytest.raises(OutboxStartupError, match=rf"ids 1–{n} were acknowledged but the "
+                                                 rf"outbox's highest id is 0: {n} acknowledged"):
+        Outbox(crashed).open()
+    box = Outbox(intact)
+    box.open()
+    try:
+        assert box.depth() == n
+    finally:
+        await box.close()
+
+
+async def test_background_reference_mode_still_records_acked_ids(tmp_path: Path) -> None:
+    crashed = tmp_path / "crashed"
+    box = Outbox(tmp_path / "live", acked_sync="background")
+    box.open()
+    try:
+        for i in range(3):
+            await box.enqueue(post(f"/sales/{i}"))
+        copy_data_dir(tmp_path / "live", crashed)
+    finally:
+        await box.close()
+    (crashed / "outbox.sqlite3-wal").unlink()
+    with pytest.raises(OutboxStartupError, match="ids 1–3 were acknowledged"):
+        Outbox(crashed).open()
+    with pytest.raises(ValueError, match="acked_sync"):
+        Outbox(tmp_path, acked_sync="never")

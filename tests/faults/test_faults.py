@@ -188,23 +188,29 @@ async def test_edge_outbox_wal_removed_after_kill9(cloud: Cloud, tmp_path: Path,
         assert await edge.stop() == 0  # a clean stop: the outbox is checkpointed
         await edge.start()
         await edge.wait_state(s, "offline")
-        await shop.sell_many(s, 5, rng)
-        await edge.kill9()  # five acknowledged sales live only in the -wal file now
+        # eight tills at once: their sales share commits (group commit)
+        sold = await asyncio.gather(*(shop.sell(s, rng.choice(cloud.world.products), 1)
+                                      for _ in range(8)))
+        assert [x.status for x in sold] == [202] * 8
+        await edge.kill9()  # right after the 202s: these eight live only in the -wal file now
         kept = shutil.copy2(wal, tmp_path / "kept-wal")
         wal.unlink()
         (edge.data_dir / "outbox.sqlite3-shm").unlink(missing_ok=True)
         await edge.launch()
         assert await edge.exit_code(60) != 0  # refuses to start on the damaged outbox
-        assert "acknowledged writes" in edge.log_tail(5) and "-wal" in edge.log_tail(5)
+        refusal = edge.log_tail(5)
+        assert "ids 11–18 were acknowledged but the outbox's highest id is 10: 8 acknowledged " \
+            "writes missing" in refusal, refusal
+        assert "-wal" in refusal
         shutil.copy2(kept, wal)  # the operator restores the file
         await edge.start()
-        assert (await edge.status(s))["outbox_depth"] == 15
+        assert (await edge.status(s))["outbox_depth"] == 18
         await shop.link.up()
         await drained(s, shops, 60)
         tally = await verify(s, cloud, shops, "edge -wal removed after kill -9", initial)
         tally.extra["refused starts"] = 1
         print(tally.line())
-        assert tally.acknowledged == tally.applied == 15
+        assert tally.acknowledged == tally.applied == 18
     finally:
         await shop.stop()
 

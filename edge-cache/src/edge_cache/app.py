@@ -128,6 +128,7 @@ class EdgeCache:
         outbox = self.outbox = Outbox(
             s.data_dir, clock=self.clock, max_entries=s.outbox_max_entries,
             max_bytes=s.outbox_max_bytes, policy=lookup,
+            acked_sync=s.outbox_acked_sync, lease_ids=s.outbox_ack_lease,
         )
         outbox.open()  # raises OutboxStartupError: never discard queued writes silently
         outbox.add_listener(self._outbox_changed)

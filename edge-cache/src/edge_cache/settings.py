@@ -42,6 +42,12 @@ ENV_VARS: list[tuple[str, str | None, str]] = [
     ("POLICY_FILE", "", "YAML per-route policy file (see README)"),
     ("OUTBOX_MAX_ENTRIES", "100000", "queued writes before 507 Insufficient Storage"),
     ("OUTBOX_MAX_BYTES", "268435456", "queued bytes before 507"),
+    ("OUTBOX_ACKED_SYNC", "lease",
+     "how outbox.acked (which detects a lost -wal at start) reaches the disk: lease (ids"
+     " reserved ahead and flushed before any is acknowledged) | background (flushed every"
+     " 0.2 s: a power loss with a lost -wal can miss the last writes; the reference for"
+     " benchmarks)"),
+    ("OUTBOX_ACK_LEASE", "1024", "ids reserved ahead per flush of outbox.acked (lease mode)"),
     ("OUTBOX_SHARE", "0.5",
      "fraction of the outbox bounds one credential may fill (507 above; anonymous: no share)"),
     ("READ_ONLY_ROLES", "viewer",
@@ -102,6 +108,8 @@ class Settings:
     outbox_max_entries: int = 100_000
     outbox_max_bytes: int = 256 * 1024 * 1024
     outbox_share: float = 0.5
+    outbox_acked_sync: str = "lease"
+    outbox_ack_lease: int = 1024
     read_only_roles: frozenset[str] = frozenset({"viewer"})
     replay_concurrency: int = 8
     replay_max_attempts: int = 10
@@ -219,6 +227,9 @@ class Settings:
         share = number("OUTBOX_SHARE", 0.0)
         if not 0 < share <= 1:
             raise SettingsError(f"EDGE_CACHE_OUTBOX_SHARE={share}: must be in (0, 1]")
+        acked_sync = raw["OUTBOX_ACKED_SYNC"].strip().lower()
+        if acked_sync not in ("lease", "background"):
+            raise SettingsError(f"EDGE_CACHE_OUTBOX_ACKED_SYNC={acked_sync!r}: lease|background")
         known = {n for n, _, _ in ENV_VARS}
         extra = {
             k.removeprefix("EDGE_CACHE_"): v
@@ -250,6 +261,8 @@ class Settings:
             outbox_max_entries=integer("OUTBOX_MAX_ENTRIES", 1),
             outbox_max_bytes=integer("OUTBOX_MAX_BYTES", 1),
             outbox_share=share,
+            outbox_acked_sync=acked_sync,
+            outbox_ack_lease=integer("OUTBOX_ACK_LEASE", 1),
             read_only_roles=frozenset(
                 r.strip() for r in raw["READ_ONLY_ROLES"].split(",") if r.strip()
             ),

@@ -1,137 +1,209 @@
-"""The outbox's high-water mark of acknowledged ids, kept outside SQLite's `-wal` file.
+"""The outbox's record of acknowledged ids, kept outside SQLite's `-wal` file.
 
 A committed outbox entry may live only in `outbox.sqlite3-wal` until a checkpoint copies it into
 the main file. If that file goes missing (a copy or backup of the data dir without it, a careless
 clean-up after a crash), SQLite opens the main file alone and the entries are gone without an
 error. This file lets start-up notice.
 
-`outbox.acked` holds two fixed 32-byte slots, written alternately in place with `pwrite` (no
-size or metadata change, so it cannot run out of space). Each slot: magic, generation, `acked`
-(highest id committed and acknowledged), `pending` (highest id of the batch being committed),
-CRC32. A torn write spoils at most the slot being written; the other one stays valid.
+`outbox.acked` holds two fixed 48-byte slots in its first sector, written alternately in place
+with `pwrite` (no size or metadata change, so it cannot run out of space and `fdatasync` needs
+no journal commit). Each slot: magic, generation, `acked`, `reserved`, the boot id of the
+machine when it was written, CRC32. A torn write spoils at most the slot being written; the
+other one stays valid, and start-up takes the highest `acked` and `reserved` of the valid slots.
 
-The writer thread records `(acked, pending)` just before SQLite commits a batch that adds
-entries. The record is in the kernel's page cache at once, so it survives a crash of the
-process (`kill -9`) whatever happens next; it is flushed to the device (`fdatasync`) in the
-background, at most every 0.2 s, so a batch's answer does not wait for a second flush (the
-commit's own fsync is the one on the write path). After a power loss the record may lag the
-outbox by the batches of the last 0.2 s: never ahead of it, so never a false alarm. After a
-crash:
+* `acked` — the highest id committed and about to be acknowledged. Written (page cache only)
+  after each commit that adds entries and before any of them is answered, so after a crash of
+  the process (`kill -9`) it is exact; after a power loss it may lag.
+* `reserved` — a lease: no id above it is ever acknowledged. It is on the device (`fdatasync`)
+  before any id it covers is answered, so it survives a power loss too. It is extended
+  `lease` ids ahead in the background when half of it is used, so the write path waits for it
+  only when the lease runs out (or, with the reference `background` mode, never: then it is
+  flushed at most every 0.2 s and a power loss can miss the last writes).
 
-* highest id in the outbox < `acked`: acknowledged entries are missing → refuse to start;
-* `acked` ≤ highest id < `pending`: the last batch was being committed; it was acknowledged
-  only if its commit is in the `-wal`, so this is fine while the `-wal` file exists, and a
-  possible loss when it does not → refuse to start.
+At start, with the highest id the outbox holds (`startup_problem`):
+
+* highest < `acked`: acknowledged entries are missing (ids highest+1 … `acked`) → refuse;
+* same boot (the process crashed, the machine did not restart): `acked` is exact, so
+  anything else is consistent, with or without the `-wal` file;
+* another boot, no `-wal` file and highest < `reserved`: the writes of the last moments before
+  the restart cannot be verified → refuse. With the `-wal` file there, SQLite has replayed it.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import threading
+import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 ACKED_FILE = "outbox.acked"
-_MAGIC = b"EOA1"
-_BODY = struct.Struct("<4sQQQ")  # magic, generation, acked, pending
+LEASE_IDS = 1024  # ids reserved ahead (one fdatasync of this file per LEASE_IDS entries)
+_MAGIC = b"EOA2"
+_BODY = struct.Struct("<4sQQQ16s")  # magic, generation, acked, reserved, boot id
 _SLOT = _BODY.size + 4  # + crc32
 _SLOTS = 2
+_V1_MAGIC = b"EOA1"  # data dirs from before the lease: (acked, pending), no boot id
+_V1_BODY = struct.Struct("<4sQQQ")
+_V1_SLOT = _V1_BODY.size + 4
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def current_boot_id() -> bytes:
+    """This boot of the machine (16 bytes); changes when it restarts (e.g. after power loss)."""
+    try:
+        return uuid.UUID(_BOOT_ID.read_text().strip()).bytes
+    except (OSError, ValueError):  # no boot id: every start counts as a new boot (cautious)
+        return b"\0" * 16
 
 
 @dataclass(frozen=True, slots=True)
 class AckState:
     acked: int
-    pending: int
+    reserved: int
+    boot: bytes | None = None  # None: written by an older version (no boot id)
 
 
-def startup_problem(state: AckState, highest_id: int, wal_existed: bool) -> str | None:
+def _ids(first: int, last: int) -> str:
+    return f"id {first}" if first == last else f"ids {first}–{last}"
+
+
+def startup_problem(state: AckState, highest: int, wal_existed: bool, boot: bytes) -> str | None:
     """Why the outbox must not be used as it is (None when it is consistent with `state`)."""
-    if highest_id < state.acked:
-        return (f"its highest id is {highest_id}, but writes up to id {state.acked} were "
-                f"acknowledged (and up to {state.pending} were being committed): at least "
-                f"{state.acked - highest_id} acknowledged writes are missing")
-    if highest_id < state.pending and not wal_existed:
-        return (f"a batch up to id {state.pending} was being committed (highest id now "
-                f"{highest_id}) and the -wal file that would hold it is missing: acknowledged "
-                "writes may be lost")
+    same_boot = state.boot is not None and state.boot == boot
+    if highest < state.acked:
+        lost = state.acked - highest
+        count = f"{lost} acknowledged write{'s' if lost != 1 else ''}"
+        return (f"{_ids(highest + 1, state.acked)} were acknowledged but the outbox's highest id "
+                f"is {highest}: {count if same_boot else 'at least ' + count} missing "
+                "(queued, or already replayed with their completion lost)")
+    if highest < state.reserved and not wal_existed and not same_boot:
+        return (f"the machine restarted since the last writes and the -wal file is missing: "
+                f"{_ids(highest + 1, state.reserved)} may have been acknowledged (the outbox's "
+                f"highest id is {highest}, the last acknowledged id on record {state.acked}), "
+                "so acknowledged writes may be lost")
     return None
 
 
-class AckMark:
-    """One data dir's `outbox.acked` file; not thread-safe (the outbox's writer uses it)."""
+def _parse(data: bytes) -> list[tuple[int, AckState]]:
+    """(generation, state) of every valid slot, current layout or the older one."""
+    found: list[tuple[int, AckState]] = []
+    for i in range(_SLOTS):
+        raw = data[i * _SLOT:(i + 1) * _SLOT]
+        if len(raw) == _SLOT and zlib.crc32(raw[:_BODY.size]) == struct.unpack(
+                "<I", raw[_BODY.size:])[0]:
+            magic, generation, acked, reserved, boot = _BODY.unpack(raw[:_BODY.size])
+            if magic == _MAGIC:
+                found.append((generation, AckState(acked, reserved, boot)))
+    if found:
+        return found
+    for i in range(_SLOTS):
+        raw = data[i * _V1_SLOT:(i + 1) * _V1_SLOT]
+        if len(raw) == _V1_SLOT and zlib.crc32(raw[:_V1_BODY.size]) == struct.unpack(
+                "<I", raw[_V1_BODY.size:])[0]:
+            magic, generation, acked, pending = _V1_BODY.unpack(raw[:_V1_BODY.size])
+            if magic == _V1_MAGIC:
+                found.append((generation, AckState(acked, pending, None)))
+    return found
 
-    def __init__(self, path: Path) -> None:
+
+class AckMark:
+    """One data dir's `outbox.acked` file. `record` and `reserve` may be called from different
+    threads (the outbox's writer and its lease thread)."""
+
+    def __init__(self, path: Path, boot: bytes | None = None) -> None:
         self.path = path
-        self.acked = 0  # in memory: highest id known committed and acknowledged
+        self.boot = current_boot_id() if boot is None else boot
+        self.acked = 0  # highest id recorded as acknowledged
+        self.reserved = 0  # highest id recorded as reserved
+        self.durable = 0  # highest reserved id known to be on the device
         self._fd: int | None = None
         self._generation = 0
+        self._lock = threading.Lock()
 
     def exists(self) -> bool:
         return self.path.exists()
 
     def read(self) -> AckState | None:
-        """The newest valid slot, or None when no slot is valid (missing or corrupt file)."""
+        """The highest `acked` and `reserved` of the valid slots (boot id of the newest), or
+        None when no slot is valid (missing or corrupt file)."""
         try:
-            data = self.path.read_bytes()
+            slots = _parse(self.path.read_bytes())
         except FileNotFoundError:
             return None
-        best: tuple[int, AckState] | None = None
-        for i in range(_SLOTS):
-            raw = data[i * _SLOT:(i + 1) * _SLOT]
-            if len(raw) != _SLOT:
-                continue
-            body, (crc,) = raw[:_BODY.size], struct.unpack("<I", raw[_BODY.size:])
-            if zlib.crc32(body) != crc:
-                continue
-            magic, generation, acked, pending = _BODY.unpack(body)
-            if magic != _MAGIC:
-                continue
-            if best is None or generation > best[0]:
-                best = (generation, AckState(acked, pending))
-        if best is None:
+        if not slots:
             return None
-        self._generation = best[0]
-        return best[1]
+        newest = max(slots, key=lambda s: s[0])
+        self._generation = newest[0]
+        return AckState(max(s.acked for _, s in slots), max(s.reserved for _, s in slots),
+                        newest[1].boot)
 
-    def open(self, state: AckState | None, initial: int) -> None:
+    def open(self, initial: int, reserve: int = 0) -> None:
         """Open for writing at the outbox's highest id `initial` (everything it holds is
-        committed); without a valid `state`, (re)create the file at `initial`."""
+        committed): both slots say `(initial, initial + reserve)`, on the device on return."""
+        created = not self.path.exists()
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         self.acked = initial
-        if state is None:
-            self._generation = 0
-            for _ in range(_SLOTS):
-                self.write(initial, initial)
-            os.fsync(self._fd)
+        self.settle(initial, initial + reserve)
+        if created:
             dir_fd = os.open(self.path.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-        elif state != AckState(initial, initial):
-            # settle what start-up accepted (e.g. a batch that never committed), so that a
-            # clean stop (which removes the -wal) cannot make it look like a loss later
-            self.write(initial, initial)
 
-    def write(self, acked: int, pending: int) -> None:
-        """Durably record `(acked, pending)` (raises OSError on failure)."""
-        self.record(acked, pending)
+    def settle(self, acked: int, reserved: int) -> None:
+        """Write `(acked, reserved)` into both slots and flush (start and clean stop only:
+        `reserved` may go down here, when nothing above `acked` can be acknowledged)."""
+        with self._lock:
+            self.acked, self.reserved = acked, reserved
+            for _ in range(_SLOTS):
+                self._put()
         self.sync()
+        self.durable = reserved
 
-    def record(self, acked: int, pending: int) -> None:
-        """Record `(acked, pending)` in the older slot, without waiting for the device."""
+    def record(self, acked: int) -> None:
+        """Record `acked` (page cache; survives a crash of the process at once). `reserved` is
+        never below it (the reference mode reserves nothing ahead)."""
+        with self._lock:
+            self.acked = max(self.acked, acked)
+            self.reserved = max(self.reserved, self.acked)
+            self._put()
+
+    def reserve(self, target: int) -> None:
+        """Make sure ids up to `target` are reserved on the device (raises OSError)."""
+        with self._lock:
+            if target <= self.durable:
+                return
+            self.reserved = max(self.reserved, target)
+            self._put()
+            covered = self.reserved
+        self.sync()
+        with self._lock:
+            self.durable = max(self.durable, covered)
+
+    def flush(self) -> None:
+        """Flush what was recorded; afterwards everything recorded so far is durable."""
+        with self._lock:
+            covered = self.reserved
+        self.sync()
+        with self._lock:
+            self.durable = max(self.durable, covered)
+
+    def _put(self) -> None:
         if self._fd is None:
             raise RuntimeError("acked mark is not open")
         self._generation += 1
-        body = _BODY.pack(_MAGIC, self._generation, acked, pending)
+        body = _BODY.pack(_MAGIC, self._generation, self.acked, self.reserved, self.boot)
         slot = body + struct.pack("<I", zlib.crc32(body))
         offset = (self._generation % _SLOTS) * _SLOT
         if os.pwrite(self._fd, slot, offset) != _SLOT:
             raise OSError(f"short write to {self.path}")
 
     def sync(self) -> None:
-        """Flush what `record` wrote to the device."""
+        """Flush what `record`/`reserve` wrote to the device."""
         if self._fd is not None:
             os.fdatasync(self._fd)
 

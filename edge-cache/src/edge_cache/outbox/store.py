@@ -4,8 +4,16 @@ Durability: WAL journal with `synchronous=FULL`, so a commit is on disk when it 
 `enqueue` resolves only after its row is committed. Concurrent writes share one transaction and
 one fsync (group commit): while one batch is being committed on the writer thread, new writes
 collect and go in the next batch. Reads use a second connection on another thread (WAL lets
-them run beside the writer). A batch that adds entries also records its ids in `outbox.acked`
-(see `acked.py`), so a lost `-wal` file is detected at start.
+them run beside the writer).
+
+A lost `-wal` file cannot lose an acknowledged entry unnoticed (see `acked.py`): a batch that
+adds entries records its highest id in `outbox.acked` before any of them is answered, and no
+entry is answered before a lease of ids covering it is on the device. The lease is extended in
+the background `lease_ids` ahead, so the write path waits for a second flush only when a burst
+outruns it (then that flush runs beside the commit's and is shared by the batch). With
+`acked_sync="background"` (the behaviour before the lease, for comparisons) the record is
+flushed in the background at most every 0.2 s instead, and a power loss together with a lost
+`-wal` can miss the last writes.
 
 Start-up refuses, with `OutboxStartupError`, to run on an unreadable or corrupt outbox, on a
 missing outbox file when the data dir shows one existed (marker file), on an outbox that holds
@@ -31,13 +39,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from edge_cache.messages import Headers, Request, without_headers
-from edge_cache.outbox.acked import ACKED_FILE, AckMark, startup_problem
+from edge_cache.outbox.acked import ACKED_FILE, LEASE_IDS, AckMark, startup_problem
 from edge_cache.outbox.entry import DEAD, QUEUED, OutboxEntry, entry_size
 from edge_cache.outbox.paths import PolicyLookup, default_policy, marked_paths
 
@@ -51,7 +59,8 @@ OUTBOX_FILE = "outbox.sqlite3"
 MARKER_FILE = "outbox.created"
 LOCK_FILE = "outbox.lock"
 SCHEMA_VERSION = "1"
-MARK_SYNC_INTERVAL = 0.2  # seconds between flushes of outbox.acked (see acked.py)
+MARK_SYNC_INTERVAL = 0.2  # seconds between flushes of outbox.acked, "background" mode
+ACKED_SYNC_MODES = ("lease", "background")
 
 # Headers never stored: hop-by-hop fields and the sidecar's own replay headers (a client must
 # not be able to forge a device credential by sending them).
@@ -174,7 +183,12 @@ class Outbox:
         max_bytes: int = 256 * 1024 * 1024,
         policy: PolicyLookup = default_policy,
         clock: Callable[[], float] = time.time,
+        acked_sync: str = "lease",
+        lease_ids: int = LEASE_IDS,
+        boot_id: bytes | None = None,
     ) -> None:
+        if acked_sync not in ACKED_SYNC_MODES:
+            raise ValueError(f"acked_sync={acked_sync!r}: expected one of {ACKED_SYNC_MODES}")
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / OUTBOX_FILE
         self.max_entries = max_entries
@@ -186,7 +200,11 @@ class Outbox:
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
         self._lock_file: IO[str] | None = None
-        self._mark = AckMark(self.data_dir / ACKED_FILE)
+        self._mark = AckMark(self.data_dir / ACKED_FILE, boot_id)
+        self._lease = acked_sync == "lease"
+        self._lease_ids = max(1, lease_ids) if self._lease else 0
+        self._lease_future: Future[None] | None = None
+        self._lease_target = 0  # highest reservation asked of the lease thread
         self._mark_writer: ThreadPoolExecutor | None = None
         self._sync_queued = False
         self._next_mark_sync = 0.0
@@ -311,7 +329,7 @@ class Outbox:
             problem = (f"{self._mark.path} is missing or unreadable, so edge-cache cannot tell "
                        "whether the outbox still holds every acknowledged write")
         elif tracked and state is not None:
-            problem = startup_problem(state, highest, wal_existed)
+            problem = startup_problem(state, highest, wal_existed, self._mark.boot)
         if problem is not None:
             wconn.close()
             self._release_lock()
@@ -322,7 +340,8 @@ class Outbox:
                 f"{self.path.name} (same copy), or, to accept the loss and start with what the "
                 f"outbox holds now, delete {self._mark.path} and {marker}."
             )
-        self._mark.open(state if tracked else None, highest)
+        self._mark.open(highest, self._lease_ids)
+        self._lease_target = self._mark.durable
 
     def _write_marker(self, marker: Path) -> None:
         tmp = marker.with_suffix(".tmp")
@@ -367,10 +386,24 @@ class Outbox:
         if self._mark_writer is not None:
             self._mark_writer.shutdown(wait=True)
             self._mark_writer = None
+        if self._wconn is not None:
+            self._settle_mark()
         self._mark.close()
         self._writer = self._reader = None
         self._wconn = self._rconn = None
         self._release_lock()
+
+    def _settle_mark(self) -> None:
+        """After the databases are closed: with the -wal gone (checkpointed into the main file),
+        nothing above the highest id can be acknowledged, so the lease is given back."""
+        try:
+            if Path(str(self.path) + "-wal").exists():
+                self._mark.flush()
+            else:
+                self._mark.settle(self._mark.acked, self._mark.acked)
+        except (OSError, RuntimeError) as exc:
+            log.error("cannot settle acknowledged outbox ids", extra={
+                "event": "outbox_acked_settle_failed", "error": str(exc)})
 
     # -- in-memory index ----------------------------------------------------------------------
 
@@ -487,16 +520,15 @@ class Outbox:
     def _run_batch(
         self, fns: list[Callable[[sqlite3.Connection], Any]]
     ) -> tuple[list[tuple[bool, Any]], OutboxStorageError | None]:
-        """One transaction for `fns` (each in a savepoint). When it adds entries, their ids are
-        recorded in `outbox.acked` just before the commit (flushed in the background after
-        it). Returns the per-operation results and, if that record failed even after a
-        checkpoint, the error for the adding operations."""
+        """One transaction for `fns` (each in a savepoint). When it adds entries, their highest
+        id is recorded in `outbox.acked` after the commit, and the batch returns only once a
+        lease covering it is on the device (asked for before the commit, so both flushes run
+        at once when it must wait). Returns the per-operation results and, if the record failed
+        even after a checkpoint, the error for the adding operations."""
         conn = self._wconn
         assert conn is not None and self._mark_writer is not None
         out: list[tuple[bool, Any]] = []
-        marked: OSError | None = None
-        recorded = False
-        highest = self._mark.acked
+        lease: Future[None] | None = None
         conn.execute("BEGIN IMMEDIATE")
         try:
             for fn in fns:
@@ -512,35 +544,61 @@ class Outbox:
                     out.append((True, value))
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
             highest = int(row[0]) if row else 0
-            if highest > self._mark.acked:
-                recorded = True
-                try:
-                    self._mark.record(self._mark.acked, highest)
-                except OSError as exc:
-                    marked = exc
+            adds = highest > self._mark.acked
+            if adds and self._lease:
+                lease = self._lease_for(highest)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
-        if not recorded:
+        if not adds:
             return out, None
+        marked: OSError | None = None
+        try:
+            self._mark.record(highest)
+            if lease is not None:
+                lease.result()
+        except OSError as exc:
+            marked = exc
         if marked is not None and not self._checkpoint(conn, marked):
             return out, _storage_error(marked)
-        self._mark.acked = highest
-        if marked is None and not self._sync_queued:
+        if not self._lease and marked is None and not self._sync_queued:
             self._sync_queued = True
             self._mark_writer.submit(self._sync_mark)
         return out, None
 
+    def _lease_for(self, highest: int) -> Future[None] | None:
+        """(Writer thread.) The flush the batch up to `highest` must wait for, or None when the
+        lease on the device covers it; asks for the next lease once half of it is used."""
+        mark, writer = self._mark, self._mark_writer
+        assert writer is not None
+        if highest <= mark.durable:
+            if highest + self._lease_ids // 2 > self._lease_target:
+                self._lease_target = highest + self._lease_ids
+                self._lease_future = writer.submit(self._extend_lease, self._lease_target)
+            return None
+        if self._lease_future is None or self._lease_future.done() or \
+                self._lease_target < highest:  # none, failed, or too short
+            self._lease_target = highest + self._lease_ids
+            self._lease_future = writer.submit(self._extend_lease, self._lease_target)
+        return self._lease_future
+
+    def _extend_lease(self, target: int) -> None:
+        try:
+            self._mark.reserve(target)
+        except OSError as exc:
+            log.error("cannot reserve outbox ids", extra={
+                "event": "outbox_acked_lease_failed", "error": str(exc), "target": target})
+            raise
+
     def _sync_mark(self) -> None:
-        """Flush `outbox.acked` on its own thread, off the write path, at most every
-        `MARK_SYNC_INTERVAL` seconds (each flush covers every record made before it), so it
-        does not compete with the commits' own fsyncs for the device."""
+        """("background" mode.) Flush `outbox.acked` on its own thread, off the write path, at
+        most every `MARK_SYNC_INTERVAL` seconds (each flush covers every record made before it)."""
         time.sleep(max(0.0, self._next_mark_sync - time.monotonic()))
         self._sync_queued = False
         try:
-            self._mark.sync()
+            self._mark.flush()
         except OSError as exc:
             log.error("cannot flush acknowledged outbox ids", extra={
                 "event": "outbox_acked_sync_failed", "error": str(exc)})
