@@ -43,7 +43,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     outbox.open()
     health = OriginHealth(origin.url, interval=0.2, timeout=2.0, initial_online=False)
     evicted: list[str] = []
-    replayer = Replayer(outbox, health, origin.url, device_token=DEVICE, evict=evicted.append,
+    replayer = Replayer(outbox, health, origin.url, device_token=DEVICE,
+                        invalidate=lambda what: evicted.extend([*what.keys, *what.paths]),
                         backoff_base=0.05, backoff_cap=0.2, max_attempts=5)
     r = Rig(origin, outbox, health, replayer, evicted)
     replayer.start()

@@ -7,7 +7,7 @@ imports this module back).
 * `health`  : `health.OriginHealth(origin, probe_path=, interval=, timeout=, window=, fall=, rise=)`
               — `standins.AlwaysOnline` when `health=False` is passed (tests)
 * `outbox`  : `outbox.Outbox(data_dir, max_entries=, max_bytes=, policy=, clock=)` and
-              `outbox.Replayer(outbox, health, origin, device_token=, concurrency=, evict=, ...)`
+              `outbox.Replayer(outbox, health, origin, device_token=, invalidate=, ...)`
               (the replayer needs the prober: none with `AlwaysOnline`)
 * `auth`    : `auth.create(edge) -> CredentialVerifier` (checks nothing in plain mode)
 * `admin`   : `admin.create(edge) -> EdgeAdmin` (`/_edge/*`)
@@ -140,7 +140,7 @@ class EdgeCache:
                 s.origin,
                 device_token=s.device_token or None,
                 concurrency=s.replay_concurrency,
-                evict=self.store.invalidate_path,
+                invalidate=self.store.invalidate,
                 backoff_cap=s.replay_backoff_max,
                 max_attempts=s.replay_max_attempts,
                 request_timeout=max(s.origin_timeout, 1.0),

@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from edge_cache import answers
 from edge_cache.answers import problem
@@ -41,6 +40,7 @@ from edge_cache.freshness import (
     is_storable,
     parse_http_date,
 )
+from edge_cache.invalidation import SAFE_METHODS, invalidation
 from edge_cache.messages import Headers, Request, Response
 from edge_cache.outbox import QUEUED
 from edge_cache.outbox.entry import entry_size
@@ -52,7 +52,6 @@ from edge_cache.validation import select_for_update, updated_headers
 
 log = logging.getLogger("edge_cache.proxy")
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 NOT_FORWARDED = ("host", "expect", "content-length")
 CONDITIONAL = ("if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range")
 ERROR_STATUSES = frozenset({500, 502, 503, 504})  # stale-if-error applies (RFC 5861)
@@ -696,8 +695,7 @@ class Proxy:
             failed = after_send(transport_failed=True, queueable=queueable, read_only=read_only)
             if failed is not None:
                 return await self._not_sent(req, failed, role)
-        if 200 <= upstream.status < 400:
-            self.invalidate_after_write(req, fields, upstream, policy)
+        self.invalidate_after_write(req, fields, upstream, policy)  # none after an error
         resp = Response(upstream.status, list(upstream.headers), upstream.body)
         return self._decorate(resp, "BYPASS", path)
 
@@ -715,29 +713,12 @@ class Proxy:
     def invalidate_after_write(
         self, req: Request, fields: dict[str, str], upstream: Response, policy: RoutePolicy
     ) -> int:
-        """RFC 9111 §4.4: the target URI, plus Location / Content-Location on the same host."""
-        removed = self.store.invalidate_key(req.target)
-        own_hosts = {self.origin_host.lower()}
-        if "host" in fields:
-            own_hosts.add(fields["host"].lower())
-        rfields = fields_of(upstream.headers)
-        for name in ("location", "content-location"):
-            value = rfields.get(name)
-            if not value:
-                continue
-            parts = urlsplit(value.strip())
-            if parts.netloc and parts.netloc.lower() not in own_hosts:
-                continue
-            target = parts.path or "/"
-            if not target.startswith("/"):
-                base = req.path.rsplit("/", 1)[0]
-                target = f"{base}/{target}"
-            if parts.query:
-                target += "?" + parts.query
-            removed += self.store.invalidate_key(target)
-        for affected in policy.affects:
-            removed += self.store.invalidate_path(affected)
-        return removed
+        """RFC 9111 §4.4 after a write the origin answered (the rule in `invalidation`)."""
+        return self.store.invalidate(invalidation(
+            req.method, req.target, upstream.status, upstream.headers,
+            origin_host=self.origin_host, request_host=fields.get("host"),
+            affects=policy.affects,
+        ))
 
     async def _enqueue(self, req: Request) -> Response:
         outbox = self.edge.outbox

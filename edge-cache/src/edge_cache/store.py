@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_cache.entry import CachedResponse
+from edge_cache.invalidation import Invalidation
 from edge_cache.metrics import Metrics
 
 log = logging.getLogger("edge_cache.store")
@@ -576,6 +577,12 @@ class CacheStore:
         wrote to a resource.
         """
         return self._invalidate("path = ?", (path,))
+
+    def invalidate(self, what: Invalidation) -> int:
+        """Apply one write's invalidation (`invalidation.invalidation`): its keys, then its
+        paths; the number of entries marked."""
+        marked = sum(self.invalidate_key(key) for key in sorted(what.keys))
+        return marked + sum(self.invalidate_path(path) for path in sorted(what.paths))
 
     def purge(self) -> int:
         self._hot.clear()

@@ -9,7 +9,7 @@
     a back-off, for as long as it takes; a transport error reports the origin down
     (`OriginHealth.record_failure`) and the entry keeps its place;
   - success (any 2xx/3xx, including a stored response replayed by the origin's idempotency
-    layer, `Idempotent-Replayed: true`) evicts the cached paths the write touched, then deletes
+    layer, `Idempotent-Replayed: true`) invalidates what the write touched, then deletes
     the entry — only after the response, so a crash in between replays it again with the same
     `Idempotency-Key`;
   - `408`/`500`/other 5xx spend an attempt (back-off; after `max_attempts` a dead letter);
@@ -31,7 +31,9 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from edge_cache.health import OriginHealth
-from edge_cache.messages import Headers, without_headers
+from edge_cache.invalidation import Invalidation, invalidation
+from edge_cache.logs import redact_target
+from edge_cache.messages import Headers, header_value, without_headers
 from edge_cache.outbox.entry import QUEUED, OutboxEntry, rfc3339
 from edge_cache.outbox.paths import OrderGate
 from edge_cache.outbox.store import Outbox, QueuedRef
@@ -54,7 +56,7 @@ _REPLAY_DROPPED = (
     "x-edge-queued-at",
 )
 
-Evictor = Callable[[str], object]  # CacheStore.evict_path (sync or async)
+Invalidator = Callable[[Invalidation], object]  # CacheStore.invalidate (sync or async)
 
 RESULTS = ("ok", "already_applied", "wait", "retry", "conflict", "rejected", "exhausted",
            "transport_error")
@@ -74,7 +76,7 @@ class Replayer:
         *,
         device_token: str | None = None,
         concurrency: int = 8,
-        evict: Evictor | None = None,
+        invalidate: Invalidator | None = None,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         max_attempts: int = 0,  # attempts on 408/500/other 5xx; 0 = forever (waits never count)
@@ -88,7 +90,7 @@ class Replayer:
         self.origin = origin.rstrip("/")
         self.device_token = device_token
         self.concurrency = max(1, concurrency)
-        self.evict = evict
+        self.invalidate = invalidate
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.max_attempts = max_attempts
@@ -257,8 +259,9 @@ class Replayer:
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
                 replayed = resp.headers.get("Idempotent-Replayed", "").strip().lower() == "true"
-                location = resp.headers.get("Location")
-                content_location = resp.headers.get("Content-Location")
+                answered: Headers = [
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
+                ]
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = f"replay {type(exc).__name__}: {exc}"
             self.health.record_failure(reason)
@@ -276,7 +279,7 @@ class Replayer:
         base = {"id": entry.id, "method": entry.method, "target": entry.target,
                 "status": status, "ms": ms, "idempotency_key": entry.idempotency_key}
         if verdict.action == COMPLETE:
-            await self._invalidate(entry, location, content_location)
+            await self._invalidate(entry, status, answered)
             await self.outbox.complete(entry.id)
             self.last_success_at = self.clock()
             self._note(verdict.result)
@@ -317,25 +320,19 @@ class Replayer:
             "event": "replay_" + verdict.result, "reason": verdict.reason, "attempt": attempts,
             **base})
 
-    async def _invalidate(
-        self, entry: OutboxEntry, location: str | None, content_location: str | None
-    ) -> None:
-        if self.evict is None:
+    async def _invalidate(self, entry: OutboxEntry, status: int, headers: Headers) -> None:
+        """RFC 9111 §4.4 for the replayed write (the rule in `invalidation`): its target, its
+        Location / Content-Location on the origin, and every path it marked while queued."""
+        if self.invalidate is None:
             return
-        paths = list(entry.marks)
-        for ref in (location, content_location):
-            if not ref:
-                continue
-            parts = urlsplit(ref)
-            if parts.netloc and parts.netloc != self._origin_netloc:
-                continue  # RFC 9111 §4.4: only same-origin URIs
-            if parts.path and parts.path not in paths:
-                paths.append(parts.path)
-        for path in paths:
-            try:
-                result = self.evict(path)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("cache eviction failed",
-                              extra={"event": "evict_error", "path": path})
+        what = invalidation(
+            entry.method, entry.target, status, headers, origin_host=self._origin_netloc,
+            request_host=header_value(entry.headers, "host"), affects=entry.marks,
+        )
+        try:
+            result = self.invalidate(what)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("cache invalidation failed",
+                          extra={"event": "evict_error", "target": redact_target(entry.target)})
