@@ -349,7 +349,17 @@ if table is not None:
                   f"{verdict['che_max_abs_error']:.3f}",
                   zh="每个 TTL > 0 的点都落在用它自己的请求重放的精确 LRU 范围内"
                   f"（含合并的未命中）；与 Che 稳态的最大差距：{verdict['che_max_abs_error']:.3f}"),
-        hint=verdict["lru_hint"],
+        hint=_("Read the model columns: measured ≈ fifo_replay (and below lru_replay) means "
+               "hits do not refresh recency (the edge evicts in insertion order, not LRU); "
+               "measured far below edge_replay with many errors means failed requests, not "
+               "eviction; a measured ratio above band_high means the edge held more entries "
+               "than cache_size. Check the edge log (<lab_dir>/logs/shop-1.log) for evictions "
+               "and store errors.",
+               zh="看模型表的各列：measured ≈ fifo_replay（且低于 lru_replay）说明命中没有刷新"
+               "最近使用顺序（边缘按写入顺序淘汰，不是 LRU）；measured 远低于 edge_replay 且"
+               "errors 很多，说明是请求失败，不是淘汰；measured 高于 band_high 说明边缘保存的"
+               "条目多于 cache_size。到边缘日志（<lab_dir>/logs/shop-1.log）里"
+               "查找淘汰和存储错误。"),
         observed=[m for m in verdict["model"] if not m["within"]],
     )
     results.check(

@@ -46,6 +46,35 @@ def _shape(code: str) -> str:
     return ast.dump(tree)
 
 
+def _untranslated_messages(notebook: nbformat.NotebookNode) -> list[str]:
+    """Every ``success=``/``hint=`` of a call (checks, exercises) and every skip reason that
+    holds no Chinese character: a message built in English elsewhere (e.g. a value returned
+    by edgelab) is not translated by the builder."""
+    found: list[str] = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if not isinstance(node, ast.Call):
+                continue
+            texts = [kw.value for kw in node.keywords if kw.arg in ("success", "hint")]
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "skip":
+                texts += node.args[1:2]
+            for text in texts:
+                source = ast.get_source_segment(cell.source, text) or ""
+                if not re.search(r"[\u4e00-\u9fff]", source):
+                    found.append(f"{cell.id}: {source[:80]}")
+    return found
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_chinese_hints_and_messages_are_chinese(stem: str) -> None:
+    zh = nbformat.read(NOTEBOOKS / f"{stem}.zh-CN.ipynb", as_version=4)
+    assert _untranslated_messages(zh) == []
+    en = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    assert _untranslated_messages(en), "the English notebook has English messages"
+
+
 @pytest.mark.parametrize("stem", STEMS)
 def test_chinese_notebook_has_the_same_cells_code_and_checks(stem: str) -> None:
     from edgelab.labcheck.outcome import declared_checks

@@ -85,15 +85,6 @@ def lru_expectation(
     return float(np.mean(ratios)), float(np.std(ratios))
 
 
-LRU_HINT = (
-    "Read the model columns: measured ≈ fifo_replay (and below lru_replay) means hits do not "
-    "refresh recency (the edge evicts in insertion order, not LRU); measured far below "
-    "edge_replay with many errors means failed requests, not eviction; a measured ratio above "
-    "band_high means the edge held more entries than cache_size. Check the edge log "
-    "(<lab_dir>/logs/shop-1.log) for evictions and store errors."
-)
-
-
 def compare(
     table: pd.DataFrame,
     tolerance: float,
@@ -224,7 +215,6 @@ def compare(
         "matches_lru": bool(model) and all(m["within"] for m in model),
         "che_max_abs_error": float(errors.max()) if len(errors) else None,
         "tolerance": tolerance,
-        "lru_hint": LRU_HINT,
         "hit_faster_than_direct": faster,
         "latency_pairs": pairs,
     }
