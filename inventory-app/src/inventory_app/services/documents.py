@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from inventory_app import metrics
@@ -241,9 +241,9 @@ def create_document(
     expired), or a 409 problem is raised if it describes a different document.
     """
     doc_id = str(data.id)
-    existing = session.scalar(
-        select(Document).where(Document.id == doc_id).options(selectinload(Document.lines))
-    )
+    existing = session.execute(
+        select(Document.type, Document.warehouse_id).where(Document.id == doc_id)
+    ).first()
     if existing is not None:
         if existing.type != data.type or existing.warehouse_id != data.warehouse_id:
             raise ProblemError(
@@ -253,7 +253,7 @@ def create_document(
                 f"document {doc_id} exists with different content",
                 [FieldError("id", "already used by another document")],
             )
-        return existing, False
+        return get_document(session, doc_id), False
     _validate(
         session,
         type=data.type,
@@ -292,14 +292,16 @@ def create_document(
         lines=_lines(data.lines),
     )
     session.add(doc)
+    # one flush at the end: the document goes in already posted (no UPDATE after its INSERT)
+    with session.no_autoflush:
+        if occurred.clamped_by is not None:
+            _flag_clock_skew(session, doc, data.occurred_at or (edge.queued_at if edge else None),
+                             occurred)
+        if data.post:
+            post_document(session, doc, principal, edge)
+        else:
+            doc.seq = record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
     session.flush()
-    if occurred.clamped_by is not None:
-        _flag_clock_skew(session, doc, data.occurred_at or (edge.queued_at if edge else None),
-                         occurred)
-    if data.post:
-        post_document(session, doc, principal, edge)
-    else:
-        doc.seq = record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
     return doc, True
 
 
@@ -402,10 +404,11 @@ def _apply(
     balances: dict[tuple[int, int], StockBalance | None] = {}
     shortfalls: list[Shortfall] = []
     reviews = 0
+    balances.update(_balances(session, {(wh, prod) for _l, wh, prod, _d, _o in planned}))
     for _line, wh, prod, delta, outdated in planned:
         key = (wh, prod)
         if key not in running:
-            found = balances[key] = session.get(StockBalance, key)
+            found = balances[key]
             running[key] = found.qty if found is not None else 0
         before = running[key]
         running[key] = before + delta
@@ -436,7 +439,7 @@ def _apply(
                 delta=delta,
                 balance_after=bal.qty,
                 document_id=doc.id,
-                line_id=line.id,
+                line=line,
                 doc_type=doc.type,
                 kind=kind,
                 occurred_at=_aware(doc.occurred_at),
@@ -460,6 +463,22 @@ def _apply(
         record_change(session, "stock", f"{wh}:{prod}", "upsert", stock_paths(wh, prod),
                       next(seqs))
     return seqs
+
+
+def _balances(session: Session, keys: set[tuple[int, int]]
+              ) -> dict[tuple[int, int], StockBalance | None]:
+    """The balances of these (warehouse, product) keys in one statement (None: no row yet)."""
+    found: dict[tuple[int, int], StockBalance | None] = dict.fromkeys(keys)
+    if len(keys) == 1:
+        key = next(iter(keys))
+        found[key] = session.get(StockBalance, key)
+        return found
+    if keys:
+        rows = session.scalars(select(StockBalance).where(
+            tuple_(StockBalance.warehouse_id, StockBalance.product_id).in_(sorted(keys))))
+        for row in rows:
+            found[(row.warehouse_id, row.product_id)] = row
+    return found
 
 
 def _review(session: Session, reason: str, doc: Document, seq: int | None, prod: int, wh: int,
