@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 
 import anyio
 from anyio.lowlevel import RunVar
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.requests import Request, cookie_parser
@@ -270,15 +269,10 @@ class IdempotencyMiddleware:
         `scope`, authenticate the request in the same transaction for `current_principal`)."""
         session = tx.session
         try:
-            if not self.db.is_sqlite:
-                got = session.execute(
-                    select(func.pg_try_advisory_xact_lock(advisory_key(principal, key)))
-                ).scalar_one()
-                if not got:
-                    return store.Decision("in_flight")
-            decision = store.begin(session, principal, key, request_hash,
-                                   retention=self.retention,
-                                   inflight_timeout=self.inflight_timeout)
+            decision = store.begin(
+                session, principal, key, request_hash, retention=self.retention,
+                inflight_timeout=self.inflight_timeout,
+                advisory_lock=None if self.db.is_sqlite else advisory_key(principal, key))
         except IntegrityError:  # another transaction inserted the same key row first
             session.rollback()
             return store.Decision("in_flight")

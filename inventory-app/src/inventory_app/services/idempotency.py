@@ -12,7 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Executable, Table, delete, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from inventory_app.models import IdempotencyRecord, utcnow
@@ -41,6 +43,7 @@ def begin(
     *,
     retention: dt.timedelta,
     inflight_timeout: dt.timedelta,
+    advisory_lock: int | None = None,
 ) -> Decision:
     """Claim a key: INSERT its row, unless a stored response (replay) or a claim exists.
 
@@ -48,9 +51,21 @@ def begin(
     and the response (`finish()`), or not at all. A committed row without a response can only
     come from an older version of the app that committed its claim separately; it counts as in
     flight for `inflight_timeout` and is then taken over.
+
+    The usual case (a new key) costs one statement: `INSERT … ON CONFLICT DO NOTHING RETURNING`
+    (on PostgreSQL guarded by `pg_try_advisory_xact_lock(advisory_lock)` in the same
+    statement, so a key held by another transaction is never waited for). Only when nothing
+    was inserted is the existing row read.
     """
     now = utcnow()
     conn = session.connection()
+    inserted = conn.execute(_claim_statement(conn.dialect.name, principal, key, request_hash,
+                                             now, advisory_lock)).scalar()
+    if inserted is not None:
+        return Decision("proceed", int(inserted))
+    if advisory_lock is not None and not conn.execute(
+            select(func.pg_try_advisory_xact_lock(advisory_lock))).scalar_one():
+        return Decision("in_flight")
     row = conn.execute(
         select(_T.c.id, _T.c.request_hash, _T.c.status_code, _T.c.response_headers,
                _T.c.response_body, _T.c.created_at)
@@ -79,6 +94,26 @@ def begin(
         json.loads(row.response_headers or "{}"),
         bytes(row.response_body or b""),
     )
+
+
+def _claim_statement(dialect: str, principal: str, key: str, request_hash: str,
+                     now: dt.datetime, advisory_lock: int | None) -> Executable:
+    """INSERT the key row unless it exists (or, with `advisory_lock`, unless that lock is held
+    by another transaction); RETURNING the new row's id."""
+    values = {"principal": principal, "key": key, "request_hash": request_hash,
+              "created_at": now}
+    if dialect == "postgresql":
+        row = select(*(literal(v, _T.c[k].type).label(k) for k, v in values.items()))
+        if advisory_lock is not None:
+            row = row.where(func.pg_try_advisory_xact_lock(advisory_lock))
+        return (pg_insert(_T).from_select(list(values), row)
+                .on_conflict_do_nothing(index_elements=[_T.c.principal, _T.c.key])
+                .returning(_T.c.id))
+    if dialect == "sqlite":
+        return (sqlite_insert(_T).values(**values)
+                .on_conflict_do_nothing(index_elements=[_T.c.principal, _T.c.key])
+                .returning(_T.c.id))
+    return insert(_T).values(**values).returning(_T.c.id)  # a conflict raises IntegrityError
 
 
 def finish(
