@@ -1,20 +1,11 @@
-"""Writing experiment results: tidy tables as CSV, summaries as JSON, in one directory per run.
-
-`jsonable` is the one JSON converter of edgelab (experiment summaries and notebook results).
-"""
+"""Experiment results: one directory per run, tidy tables in it as CSV (JSON summaries:
+`edgelab.jsonio.write_json`)."""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import json
-import math
 import time
-from collections.abc import Mapping
-from decimal import Decimal
-from enum import Enum
-from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,81 +16,8 @@ def timestamped_dir(base: Path, name: str) -> Path:
     return Path(base) / f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
 
 
-JSONValue = None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
-
-
-def jsonable(value: Any) -> JSONValue:
-    """``value`` made JSON-safe, recursively: numpy/pandas values (a DataFrame becomes a list of
-    records), paths, dates, enums, dataclasses; NaN and ±inf become None."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return jsonable(float(value))
-    if isinstance(value, Enum):
-        return jsonable(value.value)
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    converted = _convert_scientific(value)
-    if converted is not _NOT_CONVERTED:
-        return converted
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
-        return [jsonable(v) for v in items]
-    for attr in ("to_dict", "model_dump", "_asdict"):
-        method = getattr(value, attr, None)
-        if callable(method):
-            return jsonable(method())
-    return str(value)
-
-
-_NOT_CONVERTED = object()
-
-
-def _convert_scientific(value: Any) -> Any:
-    """numpy and pandas values, without importing either unless the value comes from them."""
-    module = type(value).__module__
-    if module.startswith("numpy"):
-        import numpy as np
-
-        if isinstance(value, np.ndarray):
-            return [jsonable(v) for v in value.tolist()]
-        if isinstance(value, np.generic):
-            return jsonable(value.item())
-    if module.startswith("pandas"):
-        import pandas as pd
-
-        if isinstance(value, pd.DataFrame):
-            return [jsonable(row) for row in value.to_dict(orient="records")]
-        if isinstance(value, pd.Series):
-            return {str(k): jsonable(v) for k, v in value.to_dict().items()}
-        if isinstance(value, pd.Timestamp):
-            return None if pd.isna(value) else value.isoformat()
-        if isinstance(value, pd.Timedelta):
-            return None if pd.isna(value) else value.total_seconds()
-        if value is pd.NaT or value is pd.NA:
-            return None
-    return _NOT_CONVERTED
-
-
-def write_json(path: Path, data: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(jsonable(data), indent=2) + "\n")
-    return path
-
-
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return path
+

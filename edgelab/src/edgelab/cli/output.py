@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,25 +9,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from edgelab.jsonio import dumps
 from edgelab.targets.base import PartHealth
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _jsonable(value.item())
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
-
-
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(data), indent=2) + "\n")
+    sys.stdout.write(dumps(data) + "\n")
     sys.stdout.flush()
 
 
@@ -80,6 +65,6 @@ def kv_table(data: Mapping[str, Any], title: str) -> Table:
     table.add_column("value")
     for key, value in data.items():
         if isinstance(value, Mapping | list):
-            value = json.dumps(_jsonable(value))
+            value = dumps(value, indent=None)
         table.add_row(str(key), _fmt(value))
     return table

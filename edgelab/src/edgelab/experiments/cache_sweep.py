@@ -47,7 +47,8 @@ from edgelab.analysis.replay import edge_band, fifo_hits, lru_hits
 from edgelab.experiments.cloud import CloudClient
 from edgelab.experiments.plotting import sweep_plots
 from edgelab.experiments.runtime import run_async
-from edgelab.results import write_csv, write_json
+from edgelab.jsonio import write_json
+from edgelab.results import write_csv
 from edgelab.settings import LabSettings
 from edgelab.targets.base import TargetError
 from edgelab.targets.local import LocalTarget

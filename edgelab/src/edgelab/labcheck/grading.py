@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from edgelab.analysis.outage import detection_delay
+from edgelab.jsonio import read_json
 from edgelab.labcheck.restore import Answer
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -77,8 +78,7 @@ class RawData:
         return pd.read_csv(self.dir / name)
 
     def json(self, name: str) -> dict[str, Any]:
-        data = json.loads((self.dir / name).read_text("utf-8"))
-        return data if isinstance(data, dict) else {}
+        return read_json(self.dir / name) or {}
 
 
 def parameter_values(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:

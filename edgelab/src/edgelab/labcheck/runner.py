@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import json
 import os
 import secrets
 import shutil
@@ -18,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from edgelab.jsonio import write_json
 from edgelab.labcheck import engine, grading, report, sources
 from edgelab.labcheck.outcome import NotebookRun, evaluate
 from edgelab.labcheck.params import (
@@ -443,7 +443,7 @@ def _write_summary(runs: list[NotebookRun], run_dir: Path, wall_s: float,
             for r in runs
         ],
     }
-    (run_dir / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n", "utf-8")
+    write_json(run_dir / "summary.json", data)
 
 
 def _link_latest(run_dir: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
-import json
 import os
 import sys
 import traceback
@@ -17,8 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from edgelab.results import JSONValue
-from edgelab.results import jsonable as to_jsonable
+from edgelab.jsonio import JSONValue, read_json, write_json
+from edgelab.jsonio import jsonable as to_jsonable
 
 RESULTS_FILE = "results.json"
 PASSED = "passed"
@@ -182,21 +181,13 @@ class Results:
         }
 
     def _write(self) -> None:
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8")
-        os.replace(tmp, self.path)
+        write_json(self.path, self.as_dict())
 
 
 def load_results(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """Read a results.json (a file or a directory holding one); None when absent or broken."""
     p = Path(path)
-    if p.is_dir():
-        p = p / RESULTS_FILE
-    try:
-        data = json.loads(p.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json(p / RESULTS_FILE if p.is_dir() else p)
 
 
 def _now() -> str:
