@@ -23,6 +23,15 @@ Timeline (seconds since the workload started, column `t` of `requests`):
    (cutting the links again while the edges replay would mix the two runs); if they do not
    drain, the baseline is skipped and says why.
 
+6. On a cluster, a `ControlPlaneSampler` (``control_plane=``) records node Ready, taints and
+   pod phases every few seconds (``control_plane.csv``, a strip under the request timeline,
+   facts in the summary: when the node went NotReady, when its canary was evicted, whether the
+   edge-cache pod kept its uid).
+
+Class mode (a class sharing a cluster's edges): ``verify="document"`` checks every accepted
+write per document (exists once, one ledger post per line) and leaves out the per-warehouse
+balance check, which other students selling in the same warehouse at the same time would break.
+
 Stocktakes are left out of the mix: their delta depends on the balance read at run time, which
 the workload table does not record, so their effect on balances could not be checked.
 """
@@ -42,11 +51,16 @@ import httpx
 import pandas as pd
 
 from edgelab.experiments.cloud import CloudClient
+from edgelab.experiments.control_plane import (
+    ControlPlaneSampler,
+    control_plane_facts,
+    samples_frame,
+    strip_states,
+)
 from edgelab.experiments.plotting import disconnection_plots
 from edgelab.experiments.runtime import StatusSampler, edge_status, run_async
 from edgelab.experiments.verification import Verification, verify_writes, writes_table
-from edgelab.jsonio import write_json
-from edgelab.results import write_csv
+from edgelab.results import write_csv, write_json
 from edgelab.targets.base import Target, TargetError, UnknownEdgeError
 from edgelab.workload import (
     Operation,
@@ -67,6 +81,11 @@ READ_OK = (200, 304)
 DRAIN_FLOOR_S = 30.0  # waiting for the first replayed write, and slack on top of the estimate
 DRAIN_FACTOR = 3.0  # the deadline is this many times the time the queue needs at the rate
 DRAIN_MEASURE_S = 3.0  # the replay rate is measured over at least this long
+NO_BASELINE_REASON = (
+    "no client here reaches the cloud through an edge's cut link: on a cluster the clients run "
+    "on your machine, whose own path to the cloud is never cut, so a no-cache run from here "
+    "would not see the outage at all (it would have to run on the edge node)"
+)
 
 
 @dataclass
@@ -146,15 +165,26 @@ class DisconnectionResult:
     writes: pd.DataFrame
     summary: dict[str, Any]
     plots: list[Path] = field(default_factory=list)
+    control_plane: pd.DataFrame = field(default_factory=lambda: samples_frame([]))
 
     def save(self, results_dir: Path | str) -> Path:
-        """Write requests.csv, outbox.csv, writes.csv, summary.json and PNG plots."""
+        """Write requests.csv, outbox.csv, writes.csv, control_plane.csv (cluster),
+        summary.json and PNG plots."""
         out = Path(results_dir)
         out.mkdir(parents=True, exist_ok=True)
         write_csv(out / "requests.csv", self.requests)
         write_csv(out / "outbox.csv", self.outbox)
         write_csv(out / "writes.csv", self.writes)
-        self.plots = disconnection_plots(out, self.requests, self.outbox, self.summary)
+        states = self.outbox
+        if len(self.control_plane):
+            write_csv(out / "control_plane.csv", self.control_plane)
+            # the timeline's strip draws every (t, edge, state) row: the edges' own state and,
+            # under it, each node's Ready and its canary pod (rows without an outbox depth,
+            # which the outbox plot leaves out)
+            nodes = list(self.summary.get("control_plane", {}).get("nodes", {}))
+            states = pd.concat([self.outbox, strip_states(self.control_plane, nodes)],
+                               ignore_index=True)
+        self.plots = disconnection_plots(out, self.requests, states, self.summary)
         write_json(out / "summary.json", {**self.summary, "plots": [p.name for p in self.plots]})
         return out
 
@@ -310,6 +340,8 @@ def disconnection(
     ready_timeout_s: float = 30.0,
     warm_products: int | None = None,
     disruption: Callable[[], object] | None = None,
+    control_plane: ControlPlaneSampler | None = None,
+    verify: str = "warehouse",
     progress: bool = True,
 ) -> DisconnectionResult:
     """Run the experiment (module docstring) and return its tables and summary.
@@ -319,7 +351,10 @@ def disconnection(
     per edge (open-loop pacing). `drain_timeout_s`: None derives it (module docstring).
     `warm_products`: how many of the most popular products the warm-up loads (None: all).
     `disruption`: called once in the middle of the outage (e.g. crash an edge and lose its
-    outbox, to see the verification fail).
+    outbox, to see the verification fail; on a cluster, restart the edge node).
+    `control_plane`: a sampler run from the warm-up to the end of the drain (cluster).
+    `verify`: "warehouse" (per document and the warehouses' balances) or "document" (class
+    mode: per document only; module docstring).
     """
     if outage_s <= 0 or warmup_s < 0 or after_s < 0 or (
         drain_timeout_s is not None and drain_timeout_s <= 0
@@ -330,6 +365,8 @@ def disconnection(
     think = 1.0 / clerk_rate_per_s if clerk_rate_per_s else None
     if mode not in ("refuse", "blackhole"):
         raise ValueError(f"mode must be 'refuse' or 'blackhole', got {mode!r}")
+    if verify not in ("warehouse", "document"):
+        raise ValueError(f"verify must be 'warehouse' or 'document', got {verify!r}")
     names = _select_edges(target, edges)
     endpoints = target.endpoints()
     tokens = target.tokens()
@@ -379,16 +416,23 @@ def disconnection(
                                 think_time_s=think, seed=seed,
                                 timeout_s=request_timeout_s, progress=progress,
                                 description=f"with edge cache (outage {outage_s:g} s)")
-        with StatusSampler(edge_urls, interval_s=sample_interval_s) as sampler:
-            table, t_cut, t_restore = run_async(
-                _timeline(runner, links, mode, warmup_s, outage_s, disruption)
-            )
-            t_drain = time.monotonic() - runner.t0
-            drained, _, last, drain = wait_drained(edge_urls, drain_timeout_s)
-            drain_time_s = (time.monotonic() - (runner.t0 + t_restore)) if drained else None
-            drain["drain_deadline_t"] = t_drain + float(drain["drain_timeout_s"])
-            time.sleep(sample_interval_s)
+        if control_plane is not None:
+            control_plane.__enter__()
+        try:
+            with StatusSampler(edge_urls, interval_s=sample_interval_s) as sampler:
+                table, t_cut, t_restore = run_async(
+                    _timeline(runner, links, mode, warmup_s, outage_s, disruption)
+                )
+                t_drain = time.monotonic() - runner.t0
+                drained, _, last, drain = wait_drained(edge_urls, drain_timeout_s)
+                drain_time_s = (time.monotonic() - (runner.t0 + t_restore)) if drained else None
+                drain["drain_deadline_t"] = t_drain + float(drain["drain_timeout_s"])
+                time.sleep(sample_interval_s)
+        finally:
+            if control_plane is not None:
+                control_plane.stop()
         outbox = sampler.frame(runner.t0)
+        plane = control_plane.frame(runner.t0) if control_plane is not None else samples_frame([])
         table["variant"] = "edge"
         table["phase"] = _phase(table["t"], t_cut, t_restore)
 
@@ -407,7 +451,8 @@ def disconnection(
             reasons.append(f"dead letters on the edges: {dead}")
         t_verify = time.monotonic()
         verification = verify_writes(cloud, writes_table(table, recorder.documents), initial,
-                                     extra_reasons=reasons, still_queued=still_queued)
+                                     extra_reasons=reasons, still_queued=still_queued,
+                                     check_balances=verify == "warehouse")
         timings["verification_s"] = time.monotonic() - t_verify
 
         # 3. baseline: no cache, through the same links
@@ -429,7 +474,7 @@ def disconnection(
                 request_timeout_s, progress,
             )
         elif baseline and base_summary is None:
-            base_summary = {"skipped": "this target has no direct path to the cloud via the link"}
+            base_summary = {"skipped": NO_BASELINE_REASON}
 
     requests = table if base_table is None else pd.concat([table, base_table], ignore_index=True)
     summary: dict[str, Any] = {
@@ -454,10 +499,17 @@ def disconnection(
         "verification_passed": verification.passed,
         "verification_reasons": verification.reasons,
         "baseline": base_summary,
+        "verification_scope": verify,
         "timings": timings,
     }
+    if control_plane is not None:
+        summary["control_plane"] = {
+            **control_plane_facts(plane, t_cut, t_restore, names),
+            "errors": [msg for _, msg in control_plane.errors][:5],
+        }
     return DisconnectionResult(requests=requests, outbox=outbox,
-                               writes=verification.writes, summary=summary)
+                               writes=verification.writes, summary=summary,
+                               control_plane=plane)
 
 
 def _baseline(

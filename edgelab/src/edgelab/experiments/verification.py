@@ -11,7 +11,9 @@ Rules (a write is one document with a client-generated UUID, see docs/contracts.
 - writes the client did not see accepted (timeouts, connection errors) may or may not have been
   applied; whatever the cloud says counts towards the expected balances;
 - a write rejected with 4xx that the cloud nevertheless applied is an error;
-- for every product × warehouse touched: final balance == initial + Σ deltas of the applied writes.
+- for every product × warehouse touched: final balance == initial + Σ deltas of the applied writes
+  (``check_balances=False``, class mode: skipped, since other students' sales in the same
+  warehouse move the balances too; every rule above is per document and still holds).
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ def verify_writes(
     *,
     extra_reasons: list[str] | None = None,
     still_queued: int = 0,
+    check_balances: bool = True,
 ) -> Verification:
     """Check `writes` (see `writes_table`) against the cloud; `initial` = warehouse → balances.
 
@@ -176,7 +179,9 @@ def verify_writes(
         key = (int(rec["warehouse_id"]), int(rec["product_id"]))
         expected[key] = expected.get(key, 0) + int(rec["delta"])
     mismatches: list[str] = []
-    finals = {wid: cloud.balances(wid) for wid in warehouses}
+    if not check_balances:
+        expected = {}
+    finals = {wid: cloud.balances(wid) for wid in warehouses} if expected else {}
     for (wid, pid), delta in sorted(expected.items()):
         before = int(initial.get(wid, {}).get(pid, 0))
         after = int(finals.get(wid, {}).get(pid, 0))

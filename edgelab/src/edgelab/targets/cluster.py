@@ -7,7 +7,13 @@
   name and its warehouse the host variable `edge_warehouse`;
 - links: `AnsibleLink` (the `link` playbook on the edge node);
 - tokens: the Secret `edgelab-tokens` in the namespace (keys `admin`, `clerk-<edge>` and
-  optionally `edge-admin`) or the variables `EDGELAB_ADMIN_TOKEN`, `EDGELAB_CLERK_TOKEN`.
+  optionally `edge-admin`) or the variables `EDGELAB_ADMIN_TOKEN`, `EDGELAB_CLERK_TOKEN`;
+- flavor: the inventory variable `cluster_flavor` (k3s | kubeedge, default k3s);
+- class mode: `leases()` (an edge is leased to one student before its link is cut,
+  `targets.lease`), `control_plane_sampler()` (nodes and pods every few seconds,
+  `experiments.control_plane`), both through `kubectl` with this kubeconfig;
+- `restart_edge(edge)`: `playbooks/restart-edge.yml` on that edge (node agent stopped, its
+  containers killed, agent started again), through ansible-runner like the links.
 
 Every cluster call has a deadline; a missing kubeconfig or an unreachable API server is one
 `ClusterError` with a message that says what to check.
@@ -39,7 +45,10 @@ from edgelab.targets.base import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from edgelab.experiments.control_plane import ControlPlaneSampler
     from edgelab.link import Link
+    from edgelab.targets.kubectl import Kubectl
+    from edgelab.targets.lease import EdgeLeases
 
 EDGE_LABEL = "edgelab.dev/edge"
 
@@ -137,6 +146,27 @@ def _api_error(exc: BaseException, host: str) -> ClusterError:
     reason = str(getattr(exc, "reason", "") or exc).splitlines()[0][:200]
     return ClusterError(f"the cluster at {host} is unreachable ({reason}); is the API server "
                         "running and the kubeconfig's server address right?")
+
+
+RESTART_PLAYBOOK = "restart-edge.yml"
+FLAVORS = ("k3s", "kubeedge")
+
+
+def restart_kwargs(edge: str, inventory: Path, private_data_dir: Path,
+                   playbook_dir: Path | None = None) -> dict[str, Any]:
+    """`ansible_runner.run` arguments for `restart-edge.yml` on one edge (the same inventory,
+    project directory, ansible.cfg and edge check as the `link` playbook)."""
+    from edgelab.link.cluster import find_playbook_dir, runner_kwargs
+
+    found = playbook_dir or find_playbook_dir(inventory)
+    if found is None or not (found / RESTART_PLAYBOOK).is_file():
+        raise ClusterError(f"no {RESTART_PLAYBOOK} found above the inventory {inventory}")
+    try:
+        kwargs = runner_kwargs(edge, inventory, found, {}, private_data_dir)
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"cannot restart {edge}: {exc}") from exc
+    kwargs["playbook"] = RESTART_PLAYBOOK
+    return kwargs
 
 
 class ClusterTarget:
@@ -268,6 +298,57 @@ class ClusterTarget:
     def link(self, edge: str) -> Link:
         self._edge(edge)
         return self.links()[edge]
+
+    def flavor(self) -> str:
+        """k3s or kubeedge: the inventory's `cluster_flavor` (the playbooks' default: k3s)."""
+        hosts = [*self.inventory.cloud, *self.inventory.edges]
+        value = next((str(h.vars["cluster_flavor"]) for h in hosts
+                      if "cluster_flavor" in h.vars), "k3s")
+        if value not in FLAVORS:
+            raise ClusterError(f"cluster_flavor {value!r} in {self.inventory_path}: expected "
+                               "k3s or kubeedge")
+        return value
+
+    def kubectl(self, timeout_s: float | None = None) -> Kubectl:
+        from edgelab.targets.kubectl import Kubectl
+
+        return Kubectl(kubeconfig=self.kubeconfig, namespace=self.namespace,
+                       timeout_s=timeout_s or max(self.request_timeout_s, 5.0))
+
+    def leases(self) -> EdgeLeases:
+        from edgelab.targets.lease import EdgeLeases
+
+        return EdgeLeases(self.kubectl())
+
+    def control_plane_sampler(self, interval_s: float = 2.0) -> ControlPlaneSampler:
+        from edgelab.experiments.control_plane import ControlPlaneSampler
+
+        return ControlPlaneSampler(self.kubectl(), interval_s=interval_s)
+
+    def restart_edge(self, edge: str, *, run: Any = None, timeout_s: int = 300) -> None:
+        """Run `restart-edge.yml` on `edge`; `ClusterError` with the play's tail if it fails."""
+        import tempfile
+
+        self._edge(edge)
+        private = Path(tempfile.mkdtemp(prefix="edgelab-restart-"))
+        kwargs = restart_kwargs(edge, self.inventory_path, private)
+        kwargs["timeout"] = timeout_s
+        if run is None:
+            import ansible_runner
+
+            run = ansible_runner.run
+        result = run(**kwargs)
+        status, rc = getattr(result, "status", None), getattr(result, "rc", None)
+        if status != "successful" or rc != 0:
+            tail = ""
+            stdout = getattr(result, "stdout", None)
+            if stdout is not None:
+                try:
+                    tail = stdout.read()[-1500:]
+                except (OSError, ValueError):
+                    tail = ""
+            raise ClusterError(f"{RESTART_PLAYBOOK} on {edge} ended {status} (rc={rc}): "
+                               f"{tail.strip()}")
 
     def tokens(self) -> Tokens:
         data: dict[str, str] = {}
