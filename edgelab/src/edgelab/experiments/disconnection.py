@@ -60,7 +60,8 @@ from edgelab.experiments.control_plane import (
 from edgelab.experiments.plotting import disconnection_plots
 from edgelab.experiments.runtime import StatusSampler, edge_status, run_async
 from edgelab.experiments.verification import Verification, verify_writes, writes_table
-from edgelab.results import write_csv, write_json
+from edgelab.jsonio import write_json
+from edgelab.results import write_csv
 from edgelab.targets.base import Target, TargetError, UnknownEdgeError
 from edgelab.workload import (
     Operation,
