@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 from edgelab.bench import add_arguments, run_all
-from edgelab.bench.edge_vs_nginx import EDGE, NGINX, HitRun, ab_schedule, hit_rows
+from edgelab.bench.disk import FlushProbe
+from edgelab.bench.edge_vs_nginx import (
+    EDGE,
+    NGINX,
+    EnqueueFigures,
+    HitRun,
+    ab_schedule,
+    enqueue_rows,
+    hit_rows,
+)
 from edgelab.bench.nginx import NginxConfig, find_nginx, render_nginx_conf
 from edgelab.bench.report import Report, Row, Spread, render_table
 from edgelab.bench.wrk import WrkResult, parse_wrk_output
@@ -212,3 +221,56 @@ def test_quick_ab_pairs_against_edge_cache_and_nginx(
     p99 = rows["cache-hit p99 latency"]
     assert p99["nginx"] == pytest.approx(statistics.median([runs[1]["p99_ms"], runs[3]["p99_ms"]]))
     assert p99["target"] == "≤ nginx" and isinstance(p99["met"], bool)
+
+
+def test_enqueue_rows_show_new_reference_and_floor() -> None:
+    figures = EnqueueFigures(
+        posts=100, new=[1.0] * 98 + [9.0, 9.0], reference=[2.0] * 98 + [12.0, 12.0],
+        floor=[0.5] * 98 + [3.0, 3.0], load_before="1.00 0.50 0.25 1/90 7",
+        load_after="1.10 0.50 0.25 1/90 8")
+    rows = {row.measurement: row for row in enqueue_rows(figures)}
+    p99 = rows["offline: enqueue 100 POSTs, p99 (incl. fsync)"]
+    assert p99.edge_cache == pytest.approx(9.0) and p99.met is True
+    assert rows["offline: enqueue 100 POSTs, p50 (incl. fsync)"].edge_cache == 1.0
+    ref99 = rows["offline: enqueue p99, reference edge-cache "
+                 "(EDGE_CACHE_OUTBOX_ACKED_SYNC=background)"]
+    assert ref99.edge_cache == pytest.approx(12.0)
+    floor = rows["bare fdatasync of 32 B in place, same disk (floor), p99"]
+    assert floor.edge_cache == pytest.approx(3.0)
+    assert "p99 new/reference 0.75" in p99.note and "p99 new/fdatasync floor 3.00" in p99.note
+    assert "/proc/loadavg 1.00 0.50 0.25 1/90 7 before" in p99.note
+    slow = enqueue_rows(EnqueueFigures(posts=2, new=[5.0, 30.0], reference=[], floor=[1.0],
+                                       reference_ran=False))
+    assert slow[1].met is False and "no reference edge-cache ran" in slow[1].note
+    assert not any("reference edge-cache (" in row.measurement for row in slow)
+    data = json.loads(json.dumps(figures.to_dict()))
+    assert data["new"]["n"] == 100 and data["fdatasync_floor"]["p99_ms"] == pytest.approx(3.0)
+
+
+def test_flush_probe_rewrites_one_block_in_place(tmp_path: Path) -> None:
+    with FlushProbe(tmp_path) as probe:
+        took = [probe.once_ms() for _ in range(3)]
+        assert probe.path.stat().st_size == 32 and all(t > 0 for t in took)
+        assert probe.path.read_bytes() == (3).to_bytes(8, "little") * 4
+    assert not probe.path.exists()
+
+
+def test_quick_offline_enqueue_runs_new_and_reference_alternately(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--quick", "--json", "--only", "edge-cache", "--servers", "edge-cache", "--measure",
+         "offline", "--drain-writes", "20", "--workdir", str(tmp_path / "bench")]
+    )
+    assert run_all(args) == 0
+    report = json.loads(capsys.readouterr().out)["edge_cache_vs_nginx"]
+    enqueue = report["environment"]["enqueue"]
+    assert enqueue["posts"] == 100
+    for part in ("new", "reference", "fdatasync_floor"):
+        assert enqueue[part]["n"] == 100 and enqueue[part]["p99_ms"] > 0, (part, enqueue)
+    rows = {row["measurement"] for row in report["rows"]}
+    assert "offline: enqueue p99, reference edge-cache " \
+        "(EDGE_CACHE_OUTBOX_ACKED_SYNC=background)" in rows
+    assert not any("enqueue" in message for message in report["skipped"]), report["skipped"]

@@ -66,6 +66,13 @@ class KeepAliveClient:
             self.conn = None
 
 
+def post_one(client: KeepAliveClient, path: str, n: int) -> Sample:
+    """One write as a till sends it (JSON body, its own `Idempotency-Key`), on `client`."""
+    body = f'{{"n": {n}, "id": "{uuid.uuid4()}"}}'.encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
+    return client.request("POST", path, body, headers)
+
+
 FILL_PREFIX = "fill-"
 
 

@@ -12,7 +12,10 @@ Measurements (targets from the edge-cache issue):
    ratio is the median of the per-pair ratios (target ≥ 0.85 × nginx, hit p99 ≤ nginx's);
 2. origin blackholed: time until the sidecar reports OFFLINE (≤ 3 s), then 1,000 sequential
    GETs on cached keys, fresh and stale: count over 50 ms (0) and p99, nginx beside;
-3. enqueue while offline: p99 of 1,000 sequential POSTs answered 202 (≤ 10 ms, incl. fsync);
+3. enqueue while offline: p50/p99 of 1,000 sequential POSTs answered 202 (p99 ≤ 10 ms, incl.
+   fsync), alternating request by request with a reference edge-cache (the outbox's earlier
+   durability, `EDGE_CACHE_OUTBOX_ACKED_SYNC=background`) and a bare `fdatasync` on the same
+   disk (the floor), so the three figures see the same machine load;
 4. drain: 10,000 queued writes replayed after the link comes back (≤ 60 s), and the origin
    counts each write exactly once;
 5. RSS with 100,000 cached entries (≤ 80 MB) and restart-to-serving with that store (≤ 2 s).
@@ -27,7 +30,6 @@ import asyncio
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -44,20 +46,32 @@ from edgelab.bench.clients import (
     fill_all,
     percentile,
     post_many,
+    post_one,
 )
+from edgelab.bench.disk import FlushProbe, load_line
 from edgelab.bench.nginx import NginxConfig, NginxServer, find_nginx
-from edgelab.bench.procs import ManagedProcess, ProcessFailed, free_port, python_module
 from edgelab.bench.report import Report, Row, Spread
 from edgelab.bench.sidecar import SERVER_CPU, Sidecar, sidecar_command
 from edgelab.bench.wrk import WrkError, WrkResult, run_wrk, wrk_path
 from edgelab.link.local import LocalLink
+from edgelab.process import ManagedProcess, ProcessFailed, free_port, python_module
 
 LOAD_CPU = 1
 WRITE_DELAY_MS = 5.0
 HIT_RATIO_TARGET = 0.85
 HIT_P99_LIMIT_MS = 5.0  # the absolute target when there is no nginx to compare with
 HIT_CONNECTIONS = 32
+ENQUEUE_P99_LIMIT_MS = 10.0
 EDGE, NGINX = "edge_cache", "nginx"
+# the outbox as it was before the lease of acknowledged ids (flushed every 0.2 s instead)
+REFERENCE_ENV = {"EDGE_CACHE_OUTBOX_ACKED_SYNC": "background"}
+
+
+class ReferenceSidecar(Sidecar):
+    """An edge-cache with the reference outbox durability, for the enqueue comparison."""
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), **REFERENCE_ENV}
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,7 @@ class Bench:
     origin_url: str = ""
     link_url: str = ""
     sidecar: Sidecar | None = None
+    enqueue_pair: dict[str, Sidecar] = field(default_factory=dict)  # "new", "reference"
     nginx: NginxServer | None = None
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
@@ -232,12 +247,15 @@ class Bench:
         predicate: Callable[[dict[str, Any]], bool],
         timeout_s: float,
         interval_s: float = 0.05,
+        sidecar: Sidecar | None = None,
     ) -> float | None:
-        """Seconds until `/_edge/status` satisfies `predicate`, or None at the deadline."""
-        assert self.sidecar is not None
+        """Seconds until `/_edge/status` (of `sidecar`, default the measured one) satisfies
+        `predicate`, or None at the deadline."""
+        sidecar = sidecar or self.sidecar
+        assert sidecar is not None
         start = time.monotonic()
         while time.monotonic() - start < timeout_s:
-            status = self.sidecar.status()
+            status = sidecar.status()
             if status is not None and predicate(status):
                 return time.monotonic() - start
             time.sleep(interval_s)
@@ -293,6 +311,7 @@ class Bench:
             for path in fresh + stale:
                 client.request("GET", path, cache_header=header)
             client.close()
+        self._start_reference()
         time.sleep(2.5)  # the max_age=1 entries are now stale (nginx counts whole seconds)
         self.link.down("blackhole")
         detect: float | None = None
@@ -367,59 +386,97 @@ class Bench:
         if not sidecar_offline:
             self.report.skip("enqueue and drain: the sidecar never reported OFFLINE")
             return
+        for name, sidecar in list(self.enqueue_pair.items()):
+            if self._wait_status(lambda s: s.get("state") == "offline", timeout_s=30,
+                                 sidecar=sidecar) is None:
+                self.report.skip(f"enqueue: the {name} edge-cache never reported OFFLINE")
+                sidecar.stop()
+                del self.enqueue_pair[name]
         self._enqueue_and_drain()
+
+    def _start_reference(self) -> None:
+        """Two fresh edge-caches for the enqueue comparison, alike but for the outbox's
+        durability setting (same link, same start, no cache history; own data dirs)."""
+        if self.sidecar is None:
+            return
+        for name, kind in (("new", Sidecar), ("reference", ReferenceSidecar)):
+            sidecar = kind(self.sidecar.exe, self.workdir / f"edge-cache-enqueue-{name}",
+                           self.link_url)
+            self.cleanups.append(sidecar.stop)
+            try:
+                sidecar.start()
+            except ProcessFailed as exc:
+                self.report.skip(f"enqueue: the {name} edge-cache did not start: {exc}")
+                sidecar.stop()
+                continue
+            self.enqueue_pair[name] = sidecar
+
+    def _stop_reference(self) -> None:
+        """Before the link comes back: their queues must not reach the origin (drain counts)."""
+        for sidecar in self.enqueue_pair.values():
+            sidecar.stop()
+        self.enqueue_pair.clear()
 
     def _origin_stats(self) -> dict[str, int]:
         return dict(httpx.get(f"{self.origin_url}/stats", timeout=10).json())
 
+    def _enqueue_ab(self) -> tuple[list[Sample], EnqueueFigures]:
+        """Sequential POSTs to the new edge-cache and the reference one, alternating
+        (A B floor, B A floor, …), each pair followed by one bare fdatasync on the same disk."""
+        assert self.sidecar is not None
+        n = self.sizes.enqueue_posts
+        clients = {name: KeepAliveClient(sidecar.url, timeout_s=10)
+                   for name, sidecar in self.enqueue_pair.items()}
+        samples: dict[str, list[Sample]] = {name: [] for name in clients}
+        floor: list[float] = []
+        load_before = load_line()
+        with FlushProbe(self.workdir / "flush-probe") as probe:  # the data dirs' file system
+            for i in range(n):
+                order = list(clients) if i % 2 == 0 else list(reversed(clients))
+                for name in order:
+                    prefix = "w" if name == "new" else "r"
+                    samples[name].append(post_one(clients[name], f"/items/{prefix}{i}", i))
+                floor.append(probe.once_ms())
+        for client in clients.values():
+            client.close()
+        figures = EnqueueFigures(
+            posts=n,
+            new=[s.latency_ms for s in samples["new"] if s.status == 202],
+            reference=[s.latency_ms for s in samples.get("reference", []) if s.status == 202],
+            floor=floor,
+            reference_ran="reference" in clients,
+            load_before=load_before,
+            load_after=load_line(),
+        )
+        return samples["new"], figures
+
     def _enqueue_and_drain(self) -> None:
         assert self.sidecar is not None and self.link is not None
         before = self._origin_stats()
-        client = KeepAliveClient(self.sidecar.url, timeout_s=10)
-        samples = []
-        for i in range(self.sizes.enqueue_posts):
-            body = f'{{"n": {i}, "id": "{uuid.uuid4()}"}}'.encode()
-            headers = {
-                "Content-Type": "application/json",
-                "Idempotency-Key": str(uuid.uuid4()),
-            }
-            samples.append(client.request("POST", f"/items/w{i}", body, headers))
-        client.close()
-        accepted = [s for s in samples if s.status == 202]
-        if not accepted:
-            codes = sorted({str(s.status) for s in samples})
-            self.report.skip(
-                f"enqueue while offline: the sidecar answered {'/'.join(codes)} to POSTs, not 202 "
-                "(outbox not wired yet?)"
-            )
-            return
-        p99 = percentile([s.latency_ms for s in accepted], 99)
-        self.report.add(
-            Row(
-                f"offline: enqueue {len(samples)} POSTs, p99 (incl. fsync)",
-                "ms",
-                p99,
-                None,
-                "≤ 10 ms",
-                None if p99 is None else p99 <= 10.0,
-                f"{len(accepted)} of {len(samples)} answered 202; nginx cannot queue writes",
+        if "new" in self.enqueue_pair:
+            samples, figures = self._enqueue_ab()
+            self._stop_reference()
+            if not figures.new:
+                codes = sorted({str(s.status) for s in samples})
+                self.report.skip(
+                    f"enqueue while offline: the sidecar answered {'/'.join(codes)} to POSTs, "
+                    "not 202 (outbox not wired yet?)"
+                )
+                return
+            self.report.environment["enqueue"] = figures.to_dict()
+            for row in enqueue_rows(figures):
+                self.report.add(row)
+        self._stop_reference()
+        self.progress(f"  queueing {self.sizes.drain_writes} writes, then restoring the link")
+        queued = asyncio.run(
+            post_many(
+                self.sidecar.url,
+                0,
+                self.sizes.drain_writes,
+                concurrency=64,
+                show_progress=self.bars,
             )
         )
-        extra = self.sizes.drain_writes - len(accepted)
-        self.progress(f"  queueing {max(extra, 0)} more writes, then restoring the link")
-        if extra > 0:
-            accepted_extra = asyncio.run(
-                post_many(
-                    self.sidecar.url,
-                    len(samples),
-                    extra,
-                    concurrency=64,
-                    show_progress=self.bars,
-                )
-            )
-        else:
-            accepted_extra = 0
-        queued = len(accepted) + accepted_extra
         status = self.sidecar.status() or {}
         depth = status.get("outbox_depth")
         self.link.up()
@@ -565,6 +622,74 @@ class HitRun:
             "non_2xx_3xx": r.non_2xx_3xx,
             "socket_errors": r.socket_errors,
         }
+
+
+@dataclass(frozen=True)
+class EnqueueFigures:
+    """Latencies (ms) of one enqueue comparison: POSTs answered 202 by the measured edge-cache
+    and by the reference one, and the bare fdatasync floor, all interleaved in one run."""
+
+    posts: int
+    new: list[float]
+    reference: list[float]
+    floor: list[float]
+    reference_ran: bool = True
+    load_before: str = "?"
+    load_after: str = "?"
+
+    def to_dict(self) -> dict[str, Any]:
+        def pct(values: list[float]) -> dict[str, float | None]:
+            return {"p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99),
+                    "n": len(values)}
+
+        return {"posts": self.posts, "new": pct(self.new), "reference": pct(self.reference),
+                "fdatasync_floor": pct(self.floor), "reference_env": REFERENCE_ENV,
+                "loadavg_before": self.load_before, "loadavg_after": self.load_after}
+
+
+def enqueue_rows(f: EnqueueFigures) -> list[Row]:
+    """Rows for the enqueue comparison: p50 and p99 of the measured edge-cache (p99 ≤ 10 ms),
+    of the reference and of the bare fdatasync floor. The reference p50/p99 sit in their own
+    rows (the nginx column is nginx's: it cannot queue writes)."""
+    n = f.posts
+    new50, new99 = percentile(f.new, 50), percentile(f.new, 99)
+    ref50, ref99 = percentile(f.reference, 50), percentile(f.reference, 99)
+    floor50, floor99 = percentile(f.floor, 50), percentile(f.floor, 99)
+    same_run = ("interleaved request by request in one run; /proc/loadavg "
+                f"{f.load_before} before, {f.load_after} after")
+    notes = [f"{len(f.new)} of {n} answered 202; nginx cannot queue writes", same_run]
+    if new99 is not None and ref99:
+        notes.append(f"p99 new/reference {new99 / ref99:.2f}")
+    if new99 is not None and floor99:
+        notes.append(f"p99 new/fdatasync floor {new99 / floor99:.2f}")
+    if not f.reference_ran:
+        notes.append("no reference edge-cache ran")
+    reference = "reference edge-cache (" + ", ".join(f"{k}={v}" for k, v in REFERENCE_ENV.items())
+    rows = [
+        Row(f"offline: enqueue {n} POSTs, p50 (incl. fsync)", "ms", new50, None),
+        Row(
+            f"offline: enqueue {n} POSTs, p99 (incl. fsync)",
+            "ms",
+            new99,
+            None,
+            f"≤ {ENQUEUE_P99_LIMIT_MS:g} ms",
+            None if new99 is None else new99 <= ENQUEUE_P99_LIMIT_MS,
+            "; ".join(notes),
+        ),
+    ]
+    if f.reference_ran:
+        rows += [
+            Row(f"offline: enqueue p50, {reference})", "ms", ref50, None,
+                note=f"{len(f.reference)} of {n} answered 202", compare=False),
+            Row(f"offline: enqueue p99, {reference})", "ms", ref99, None, compare=False),
+        ]
+    rows += [
+        Row("bare fdatasync of 32 B in place, same disk (floor), p50", "ms", floor50, None,
+            compare=False),
+        Row("bare fdatasync of 32 B in place, same disk (floor), p99", "ms", floor99, None,
+            compare=False),
+    ]
+    return rows
 
 
 def ab_schedule(servers: Sequence[str], pairs: int) -> list[tuple[int, str]]:
