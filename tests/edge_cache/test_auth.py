@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from edge_cache.auth import CredentialVerifier
 from edge_cache.messages import Request
+from edge_cache.origin_client import OriginClient
 
 from tests.support.origins import LedgerOrigin
 from tests.support.sidecar import Sidecar
@@ -29,10 +30,16 @@ async def origin() -> AsyncIterator[LedgerOrigin]:
     await o.close()
 
 
-def verifier(origin: LedgerOrigin, data_dir: Path, online: bool = True,
+@pytest.fixture
+async def client(origin: LedgerOrigin) -> AsyncIterator[OriginClient]:
+    async with OriginClient(origin.url, timeout=5.0) as c:
+        yield c
+
+
+def verifier(client: OriginClient, data_dir: Path, online: bool = True,
              **kw: object) -> CredentialVerifier:
     return CredentialVerifier(
-        enabled=True, origin=origin.url, device_token=DEVICE, admin_token="adm",
+        enabled=True, origin=client, device_token=DEVICE, admin_token="adm",
         data_dir=data_dir, public_paths=("/login", "/static/"), is_online=lambda: online,
         min_refresh_gap=0.0, **kw,  # type: ignore[arg-type]
     )
@@ -49,9 +56,9 @@ def test_no_mode_means_plain_proxy() -> None:
 
 
 async def test_digest_list_accepts_listed_unexpired_tokens(
-    origin: LedgerOrigin, tmp_path: Path
+    origin: LedgerOrigin, client: OriginClient, tmp_path: Path
 ) -> None:
-    v = verifier(origin, tmp_path)
+    v = verifier(client, tmp_path)
     assert await v.refresh()
     assert v.verify(bearer("tok-clerk")) and v.verify(bearer("tok-later"))
     assert not v.verify(bearer("tok-old"))  # listed but expired
@@ -64,11 +71,13 @@ async def test_digest_list_accepts_listed_unexpired_tokens(
     assert v.is_admin(bearer("adm")) and not v.is_admin(bearer("tok-clerk"))
 
 
-async def test_list_survives_restart_while_offline(origin: LedgerOrigin, tmp_path: Path) -> None:
-    first = verifier(origin, tmp_path)
+async def test_list_survives_restart_while_offline(
+    origin: LedgerOrigin, client: OriginClient, tmp_path: Path
+) -> None:
+    first = verifier(client, tmp_path)
     assert await first.refresh()
     await origin.set_mode("refuse")
-    again = verifier(origin, tmp_path, online=False)  # a restart with the cloud unreachable
+    again = verifier(client, tmp_path, online=False)  # a restart with the cloud unreachable
     assert again.verify(bearer("tok-clerk"))
     assert not again.verify(bearer("tok-unknown"))
     assert not await again.authorize(bearer("tok-unknown"))  # offline: no refresh attempted
@@ -76,9 +85,9 @@ async def test_list_survives_restart_while_offline(origin: LedgerOrigin, tmp_pat
 
 
 async def test_unknown_token_refreshes_once_before_refusing(
-    origin: LedgerOrigin, tmp_path: Path
+    origin: LedgerOrigin, client: OriginClient, tmp_path: Path
 ) -> None:
-    v = verifier(origin, tmp_path)
+    v = verifier(client, tmp_path)
     assert await v.refresh()
     origin.tokens["tok-new"] = None  # issued at the cloud after the last sync
     before = origin.digest_requests
@@ -90,8 +99,10 @@ async def test_unknown_token_refreshes_once_before_refusing(
     await wait_until(lambda: v.verify(bearer("tok-newer")))  # ... and its refresh lands
 
 
-async def test_forged_token_flood_shares_refreshes(origin: LedgerOrigin, tmp_path: Path) -> None:
-    v = CredentialVerifier(enabled=True, origin=origin.url, device_token=DEVICE,
+async def test_forged_token_flood_shares_refreshes(
+    origin: LedgerOrigin, client: OriginClient, tmp_path: Path
+) -> None:
+    v = CredentialVerifier(enabled=True, origin=client, device_token=DEVICE,
                            data_dir=tmp_path, min_refresh_gap=0.3)
     assert await v.refresh()
     before = origin.digest_requests
@@ -102,10 +113,12 @@ async def test_forged_token_flood_shares_refreshes(origin: LedgerOrigin, tmp_pat
     assert await v.authorize(bearer("tok-just-issued"))
 
 
-async def test_wrong_device_token_keeps_the_old_list(origin: LedgerOrigin, tmp_path: Path) -> None:
-    good = verifier(origin, tmp_path)
+async def test_wrong_device_token_keeps_the_old_list(
+    origin: LedgerOrigin, client: OriginClient, tmp_path: Path
+) -> None:
+    good = verifier(client, tmp_path)
     assert await good.refresh()
-    bad = CredentialVerifier(enabled=True, origin=origin.url, device_token="wrong",
+    bad = CredentialVerifier(enabled=True, origin=client, device_token="wrong",
                              data_dir=tmp_path)
     assert not await bad.refresh()
     assert bad.last_error == "HTTP 401 from /api/auth/token-digests"

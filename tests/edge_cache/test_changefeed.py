@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from edge_cache.changefeed import ChangeFeedFollower
 from edge_cache.health import OriginHealth
+from edge_cache.origin_client import OriginClient
 
 from tests.support.origins import LedgerOrigin
 from tests.support.sidecar import Sidecar
@@ -42,9 +43,9 @@ class Recorder:
         return 7
 
 
-def follower(origin: LedgerOrigin, data_dir: Path, rec: Recorder) -> ChangeFeedFollower:
-    health = OriginHealth(origin.url, initial_online=True)  # not probing in these unit tests
-    return ChangeFeedFollower(origin=origin.url, path="/changes", health=health,
+def follower(client: OriginClient, data_dir: Path, rec: Recorder) -> ChangeFeedFollower:
+    health = OriginHealth(client, initial_online=True)  # not probing in these unit tests
+    return ChangeFeedFollower(origin=client, path="/changes", health=health,
                               evict=rec.evict, purge=rec.purge, data_dir=data_dir,
                               device_token=DEVICE, timeout=0.2, limit=2)
 
@@ -54,37 +55,37 @@ async def test_follows_from_current_then_evicts_listed_paths(
 ) -> None:
     origin.record_change("/old")  # before the follower started: not its business
     rec = Recorder()
-    feed = follower(origin, tmp_path, rec)
-    async with aiohttp.ClientSession() as s:
-        await feed.poll(s)
+    async with OriginClient(origin.url, timeout=5.0) as client:
+        feed = follower(client, tmp_path, rec)
+        await feed.poll()
         assert feed.last_seq == 1 and rec.evicted == []
-        await feed.poll(s)  # long-poll, nothing new: returns after the timeout
+        await feed.poll()  # long-poll, nothing new: returns after the timeout
         for n in range(3):
             origin.record_change(f"/items/{n}", "/items")
-        await feed.poll(s)  # a page of 2 (limit)
-        await feed.poll(s)  # the rest
+        await feed.poll()  # a page of 2 (limit)
+        await feed.poll()  # the rest
         assert rec.evicted == ["/items/0", "/items", "/items/1", "/items", "/items/2", "/items"]
         assert feed.last_seq == 4
     saved = json.loads((tmp_path / "changefeed.json").read_text())
     assert saved["last_seq"] == 4
 
     origin.record_change("/items/9")  # while this sidecar was down
-    again = follower(origin, tmp_path, rec)
-    assert again.last_seq == 4  # resumes from the checkpoint
-    async with aiohttp.ClientSession() as s:
-        await again.poll(s)
+    async with OriginClient(origin.url, timeout=5.0) as client:
+        again = follower(client, tmp_path, rec)
+        assert again.last_seq == 4  # resumes from the checkpoint
+        await again.poll()
     assert rec.evicted[-1] == "/items/9" and again.last_seq == 5
 
 
 async def test_gone_purges_and_restarts_from_current(origin: LedgerOrigin, tmp_path: Path) -> None:
     rec = Recorder()
-    feed = follower(origin, tmp_path, rec)
-    feed.last_seq = 0
     for _ in range(5):
         origin.record_change("/x")
     origin.change_floor = 3
-    async with aiohttp.ClientSession() as s:
-        await feed.poll(s)
+    async with OriginClient(origin.url, timeout=5.0) as client:
+        feed = follower(client, tmp_path, rec)
+        feed.last_seq = 0
+        await feed.poll()
     assert rec.purges == 1 and feed.last_seq == 5 and feed.resets == 1
 
 
@@ -93,10 +94,11 @@ async def test_origin_without_feed_disables_following(
 ) -> None:
     origin.feed_enabled = False
     rec = Recorder()
-    feed = follower(origin, tmp_path, rec)
-    feed.start()
-    await wait_until(lambda: not feed.enabled)
-    await feed.stop()
+    async with OriginClient(origin.url, timeout=5.0) as client:
+        feed = follower(client, tmp_path, rec)
+        feed.start()
+        await wait_until(lambda: not feed.enabled)
+        await feed.stop()
     assert rec.evicted == [] and feed.status()["enabled"] is False
 
 

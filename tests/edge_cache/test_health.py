@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from edge_cache.health import OFFLINE, ONLINE, UNKNOWN, OriginHealth
+from edge_cache.origin_client import OriginClient
 
 from tests.support.origins import LedgerOrigin, ScriptedOrigin
 from tests.support.sidecar import Sidecar
@@ -26,10 +27,22 @@ async def origin() -> AsyncIterator[ScriptedOrigin]:
     await o.close()
 
 
-async def test_refusing_origin_goes_offline_and_recovers(origin: ScriptedOrigin) -> None:
+@pytest.fixture
+async def client(origin: ScriptedOrigin) -> AsyncIterator[OriginClient]:
+    async with OriginClient(origin.url, timeout=5.0) as c:
+        yield c
+
+
+# Never dialled: these tests drive the state machine by hand.
+NOWHERE = OriginClient("http://127.0.0.1:9", timeout=1.0)
+
+
+async def test_refusing_origin_goes_offline_and_recovers(
+    origin: ScriptedOrigin, client: OriginClient
+) -> None:
     # interval 1 s (the default); a refused connection is definitive whatever the deadline,
     # and a generous deadline keeps a loaded machine from faking an outage before the test's
-    health = OriginHealth(origin.url, timeout=3.0)
+    health = OriginHealth(client, timeout=3.0)
     seen: list[str] = []
     health.add_listener(lambda state, _reason: seen.append(state))
     health.start()
@@ -49,8 +62,10 @@ async def test_refusing_origin_goes_offline_and_recovers(origin: ScriptedOrigin)
         await health.stop()
 
 
-async def test_blackholed_origin_goes_offline(origin: ScriptedOrigin) -> None:
-    health = OriginHealth(origin.url)
+async def test_blackholed_origin_goes_offline(
+    origin: ScriptedOrigin, client: OriginClient
+) -> None:
+    health = OriginHealth(client)
     health.start()
     try:
         await wait_until(lambda: health.probes >= 1)
@@ -65,7 +80,7 @@ async def test_blackholed_origin_goes_offline(origin: ScriptedOrigin) -> None:
 
 
 async def test_passive_failure_flips_at_once_and_success_does_not_restore() -> None:
-    health = OriginHealth("http://127.0.0.1:9", initial_online=True)
+    health = OriginHealth(NOWHERE, initial_online=True)
     assert health.is_online()
     health.record_failure("connect refused")
     assert health.state == OFFLINE
@@ -75,7 +90,7 @@ async def test_passive_failure_flips_at_once_and_success_does_not_restore() -> N
 
 
 async def test_hysteresis_thresholds() -> None:
-    health = OriginHealth("http://127.0.0.1:9", window=3, fall=2, rise=2, initial_online=True)
+    health = OriginHealth(NOWHERE, window=3, fall=2, rise=2, initial_online=True)
     # slow/5xx probe failures (not definitive) need 2 of the last 3
     health._probe_result(False, "status 503", definitive=False)
     assert health.is_online()
@@ -97,7 +112,7 @@ async def test_hysteresis_thresholds() -> None:
 
 
 async def test_wait_online_and_offline_events() -> None:
-    health = OriginHealth("http://127.0.0.1:9", rise=1, initial_online=True)
+    health = OriginHealth(NOWHERE, rise=1, initial_online=True)
     await asyncio.wait_for(health.wait_online(), 1)
     health.record_failure("x")
     await asyncio.wait_for(health.wait_offline(), 1)
@@ -110,9 +125,9 @@ async def test_wait_online_and_offline_events() -> None:
 
 
 async def test_starts_unknown_answered_as_offline_until_the_first_probe(
-    origin: ScriptedOrigin,
+    client: OriginClient,
 ) -> None:
-    health = OriginHealth(origin.url, interval=30.0, timeout=3.0)  # one probe in this test
+    health = OriginHealth(client, interval=30.0, timeout=3.0)  # one probe in this test
     seen: list[str] = []
     health.add_listener(lambda state, _reason: seen.append(state))
     assert health.state == UNKNOWN and not health.is_online() and not health.is_known()
@@ -127,9 +142,11 @@ async def test_starts_unknown_answered_as_offline_until_the_first_probe(
         await health.stop()
 
 
-async def test_first_failed_probe_decides_offline(origin: ScriptedOrigin) -> None:
+async def test_first_failed_probe_decides_offline(
+    origin: ScriptedOrigin, client: OriginClient
+) -> None:
     await origin.set_mode("refuse")
-    health = OriginHealth(origin.url, interval=30.0, timeout=3.0, fall=2)
+    health = OriginHealth(client, interval=30.0, timeout=3.0, fall=2)
     health.start()
     try:
         await wait_until(health.is_known)
@@ -137,7 +154,7 @@ async def test_first_failed_probe_decides_offline(origin: ScriptedOrigin) -> Non
         assert "connect" in health.last_reason
     finally:
         await health.stop()
-    blackholed = OriginHealth(origin.url, interval=30.0, timeout=0.2, fall=2)
+    blackholed = OriginHealth(client, interval=30.0, timeout=0.2, fall=2)
     await origin.set_mode("blackhole")
     blackholed.start()
     try:
@@ -148,7 +165,7 @@ async def test_first_failed_probe_decides_offline(origin: ScriptedOrigin) -> Non
 
 
 async def test_failure_report_while_unknown_means_offline() -> None:
-    health = OriginHealth("http://127.0.0.1:9")
+    health = OriginHealth(NOWHERE)
     health.record_success()  # no verdict from a request: only probes bring it ONLINE
     assert health.state == UNKNOWN
     health.record_failure("connect refused")

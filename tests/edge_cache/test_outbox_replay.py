@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from edge_cache.health import OriginHealth
 from edge_cache.messages import Request
+from edge_cache.origin_client import OriginClient
 from edge_cache.outbox import DEAD, Outbox, Replayer, ReplayPlan
 
 from tests.support.origins import LedgerOrigin
@@ -41,9 +42,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await origin.start()
     outbox = Outbox(tmp_path, policy=policy)
     outbox.open()
-    health = OriginHealth(origin.url, interval=0.2, timeout=2.0, initial_online=False)
+    client = OriginClient(origin.url, timeout=5.0)
+    health = OriginHealth(client, interval=0.2, timeout=2.0, initial_online=False)
     evicted: list[str] = []
-    replayer = Replayer(outbox, health, origin.url, device_token=DEVICE,
+    replayer = Replayer(outbox, health, client, device_token=DEVICE,
                         invalidate=lambda what: evicted.extend([*what.keys, *what.paths]),
                         backoff_base=0.05, backoff_cap=0.2, max_attempts=5)
     r = Rig(origin, outbox, health, replayer, evicted)
@@ -51,6 +53,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     yield r
     await replayer.stop()
     await health.stop()
+    await client.close()
     await outbox.close()
     await origin.close()
 

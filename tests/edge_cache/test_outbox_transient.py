@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from edge_cache.health import OriginHealth
 from edge_cache.messages import Request
+from edge_cache.origin_client import OriginClient
 from edge_cache.outbox import DEAD, Outbox, Replayer
 from edge_cache.outbox.verdict import judge, retry_after_seconds, wait_delay
 
@@ -78,8 +79,9 @@ async def rig(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Rig]:
     await origin.start()
     outbox = Outbox(tmp_path, clock=clock)
     outbox.open()
-    health = OriginHealth(origin.url, interval=0.2, timeout=2.0)
-    replayer = Replayer(outbox, health, origin.url, backoff_base=0.5, backoff_cap=2.0,
+    client = OriginClient(origin.url, timeout=5.0)
+    health = OriginHealth(client, interval=0.2, timeout=2.0)
+    replayer = Replayer(outbox, health, client, backoff_base=0.5, backoff_cap=2.0,
                         max_attempts=2, retry_after_cap=300.0, clock=clock)
     r = Rig(origin, outbox, health, replayer, clock)
     health.start()
@@ -88,6 +90,7 @@ async def rig(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Rig]:
     yield r
     await replayer.stop()
     await health.stop()
+    await client.close()
     await outbox.close()
     await origin.close()
 

@@ -40,6 +40,7 @@ from edge_cache.changefeed import create as create_changefeed
 from edge_cache.health import OriginHealth
 from edge_cache.messages import Request, Response
 from edge_cache.metrics import CONTENT_TYPE, Metrics
+from edge_cache.origin_client import OriginClient
 from edge_cache.outbox import Outbox, Replayer, ReplayPlan
 from edge_cache.parts import Component, HealthLike
 from edge_cache.policy import Policies, load_policies
@@ -47,7 +48,6 @@ from edge_cache.proxy import Proxy
 from edge_cache.settings import Settings
 from edge_cache.standins import AlwaysOnline, OpenAccess
 from edge_cache.store import CacheStore
-from edge_cache.upstream import OriginClient
 from edge_cache.warming import create as create_warmer
 
 log = logging.getLogger("edge_cache.app")
@@ -102,7 +102,7 @@ class EdgeCache:
             return AlwaysOnline()
         s = self.settings
         built = OriginHealth(
-            s.origin,
+            self.origin,
             probe_path=s.probe_path,
             interval=s.probe_interval,
             timeout=s.probe_timeout,
@@ -117,6 +117,9 @@ class EdgeCache:
         self.metrics.origin_up.set(1 if state == "online" else 0)
         if getattr(self.health, "previous", None) != "unknown":  # the first verdict is no flap
             self.metrics.origin_transitions_total.labels(state).inc()
+            if state == "online":
+                # back after an outage: the connections kept alive from before are likely dead
+                self.origin.renew()
 
     def _build_outbox(self) -> None:
         s = self.settings
@@ -137,7 +140,7 @@ class EdgeCache:
             self.replayer = Replayer(
                 outbox,
                 self.health,
-                s.origin,
+                self.origin,
                 device_token=s.device_token or None,
                 concurrency=s.replay_concurrency,
                 invalidate=self.store.invalidate,

@@ -30,9 +30,8 @@ from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from edge_cache.messages import Request
+from edge_cache.origin_client import OriginClient, OriginError
 
 if TYPE_CHECKING:
     from edge_cache.parts import EdgeParts
@@ -67,7 +66,7 @@ class CredentialVerifier:
         self,
         *,
         enabled: bool,
-        origin: str = "",
+        origin: OriginClient | None = None,  # None: nothing to fetch (checks off)
         digests_path: str = "/api/auth/token-digests",
         device_token: str = "",
         admin_token: str = "",
@@ -81,7 +80,7 @@ class CredentialVerifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.enabled = enabled
-        self.origin = origin.rstrip("/")
+        self.origin = origin
         self.digests_path = digests_path
         self.device_token = device_token
         self.admin_token = admin_token
@@ -110,7 +109,6 @@ class CredentialVerifier:
         self._refresh_task: asyncio.Task[bool] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._session: aiohttp.ClientSession | None = None
         if self.enabled:
             self._load()
 
@@ -335,34 +333,30 @@ class CredentialVerifier:
                 self._last_success_start = max(self._last_success_start, started)
 
     async def _fetch(self) -> bool:
-        headers = {"Accept": "application/json", "Cache-Control": "no-cache"}
+        if self.origin is None:
+            self.last_error = "no origin client"
+            return False
+        headers = [("Accept", "application/json"), ("Cache-Control", "no-cache")]
         if self.device_token:
-            headers["Authorization"] = f"Bearer {self.device_token}"
-        own = self._session is None
-        session = self._session or aiohttp.ClientSession()
+            headers.append(("Authorization", f"Bearer {self.device_token}"))
         try:
-            async with session.get(
-                self.origin + self.digests_path, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.request_timeout),
-            ) as resp:
-                raw = await resp.read()
-                if resp.status != 200:
-                    self.last_error = f"HTTP {resp.status} from {self.digests_path}"
-                    log.error("token digest sync refused", extra={
-                        "event": "auth_sync_failed", "status": resp.status})
-                    return False
-            data = json.loads(raw)
+            resp = await self.origin.send(
+                "GET", self.digests_path, headers, deadline=self.request_timeout
+            )
+            if resp.status != 200:
+                self.last_error = f"HTTP {resp.status} from {self.digests_path}"
+                log.error("token digest sync refused", extra={
+                    "event": "auth_sync_failed", "status": resp.status})
+                return False
+            data = json.loads(resp.body)
             self._apply(data)
             await asyncio.to_thread(self._persist, data)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, TypeError,
-                KeyError) as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+        except (OriginError, OSError, ValueError, TypeError, KeyError) as exc:
+            self.last_error = str(exc) if isinstance(exc, OriginError) else (
+                f"{type(exc).__name__}: {exc}")
             log.info("token digest sync failed", extra={
                 "event": "auth_sync_failed", "error": self.last_error})
             return False
-        finally:
-            if own:
-                await session.close()
         self.last_sync_at = self.clock()
         self.last_error = None
         log.info("token digests synced", extra={
@@ -377,18 +371,13 @@ class CredentialVerifier:
 
     async def run(self) -> None:
         self._stopping = False
-        async with aiohttp.ClientSession() as session:
-            self._session = session
-            try:
-                while not self._stopping:
-                    ok = await self.refresh() if self.is_online() else False
-                    refused = (self.last_error or "").startswith("HTTP ")
-                    # retry soon after a network failure; an origin that refuses our device
-                    # token is asked again only at the normal interval
-                    delay = self.sync_interval if ok or refused else min(self.sync_interval, 2.0)
-                    await asyncio.sleep(delay)
-            finally:
-                self._session = None
+        while not self._stopping:
+            ok = await self.refresh() if self.is_online() else False
+            refused = (self.last_error or "").startswith("HTTP ")
+            # retry soon after a network failure; an origin that refuses our device
+            # token is asked again only at the normal interval
+            delay = self.sync_interval if ok or refused else min(self.sync_interval, 2.0)
+            await asyncio.sleep(delay)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -405,7 +394,7 @@ def create(edge: EdgeParts) -> CredentialVerifier:
     health = edge.health
     return CredentialVerifier(
         enabled=s.auth_enabled,
-        origin=s.origin,
+        origin=edge.origin,
         digests_path=s.token_digests_path,
         device_token=s.device_token,
         admin_token=s.admin_token,

@@ -28,10 +28,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
+from edge_cache.origin_client import OriginClient, OriginError
 
 if TYPE_CHECKING:
-    from edge_cache.parts import EdgeParts
+    from edge_cache.parts import EdgeParts, HealthLike
 
 log = logging.getLogger("edge_cache.changefeed")
 
@@ -42,9 +42,9 @@ class ChangeFeedFollower:
     def __init__(
         self,
         *,
-        origin: str,
+        origin: OriginClient,
         path: str,
-        health: Any,
+        health: HealthLike,
         evict: Callable[[str], object],
         purge: Callable[[], object],
         revoke: Callable[[str], Awaitable[bool]] | None = None,
@@ -56,7 +56,7 @@ class ChangeFeedFollower:
         on_evicted: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.origin = origin.rstrip("/")
+        self.origin = origin
         self.path = path
         self.health = health
         self.evict = evict
@@ -88,7 +88,7 @@ class ChangeFeedFollower:
             return
         try:
             data = json.loads(self.file.read_text(encoding="utf-8"))
-            if data.get("origin") == self.origin and data.get("path") == self.path:
+            if data.get("origin") == self.origin.base and data.get("path") == self.path:
                 self.last_seq = int(data["last_seq"])
         except (OSError, ValueError, TypeError, KeyError) as exc:
             log.warning("change-feed checkpoint unreadable; starting from the current seq",
@@ -100,7 +100,9 @@ class ChangeFeedFollower:
         self.file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.file.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"origin": self.origin, "path": self.path, "last_seq": self.last_seq}, fh)
+            json.dump(
+                {"origin": self.origin.base, "path": self.path, "last_seq": self.last_seq}, fh
+            )
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.file)
@@ -133,36 +135,36 @@ class ChangeFeedFollower:
 
     async def run(self) -> None:
         self._stopping = False
-        headers = {"Accept": "application/json"}
-        if self.device_token:
-            headers["Authorization"] = f"Bearer {self.device_token}"
-        async with aiohttp.ClientSession(headers=headers) as session:
-            while not self._stopping and self.enabled:
-                if not self.health.is_online():
-                    await self.health.wait_online()
-                    continue
-                try:
-                    pause = await self.poll(session)
-                except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    pause = self.retry_pause
-                if pause:
-                    await asyncio.sleep(pause)
+        while not self._stopping and self.enabled:
+            if not self.health.is_online():
+                await self.health.wait_online()
+                continue
+            try:
+                pause = await self.poll()
+            except (OriginError, ValueError) as exc:
+                self.last_error = str(exc) if isinstance(exc, OriginError) else (
+                    f"{type(exc).__name__}: {exc}")
+                pause = self.retry_pause
+            if pause:
+                await asyncio.sleep(pause)
 
     # -- one poll -----------------------------------------------------------------------------
 
-    async def poll(self, session: aiohttp.ClientSession) -> float:
+    async def poll(self) -> float:
         """One request to the feed; returns how long to pause before the next one."""
         if self.last_seq is None:
-            url = self.origin + self.path
-            timeout = 10.0
+            target = self.path
+            deadline = 10.0
         else:
-            url = (f"{self.origin}{self.path}?since={self.last_seq}&limit={self.limit}"
-                   f"&feed=longpoll&timeout={int(self.timeout * 1000)}")
-            timeout = self.timeout + 10.0
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            raw = await resp.read()
-            status = resp.status
+            target = (f"{self.path}?since={self.last_seq}&limit={self.limit}"
+                      f"&feed=longpoll&timeout={int(self.timeout * 1000)}")
+            deadline = self.timeout + 10.0
+        headers = [("Accept", "application/json")]
+        if self.device_token:
+            headers.append(("Authorization", f"Bearer {self.device_token}"))
+        # a long poll: kept out of the origin latency histogram
+        resp = await self.origin.send("GET", target, headers, deadline=deadline, measured=False)
+        raw, status = resp.body, resp.status
         if status == 404:
             self.enabled = False
             log.warning("origin has no change feed; following disabled",
@@ -239,7 +241,7 @@ def create(edge: EdgeParts) -> ChangeFeedFollower:
     s = edge.settings
     metrics = edge.metrics
     return ChangeFeedFollower(
-        origin=s.origin,
+        origin=edge.origin,
         path=s.changes_path,
         health=edge.health,
         evict=edge.store.invalidate_path,

@@ -9,11 +9,11 @@ Two layers (DESIGN.md §4, research note (b)2):
 
 * passive: the request path calls `record_failure()` on any transport error or deadline; the
   state flips to OFFLINE at once, so the next client request is served locally;
-* active: `run()` probes `GET <probe_path>` on a fresh connection every `interval` seconds with
-  a `timeout`. While ONLINE, a refused/reset connection flips to OFFLINE at once; other failures
-  (timeouts, 5xx) flip it after `fall` failures within the last `window` probes. While OFFLINE,
-  `rise` consecutive successful probes bring it back ONLINE (hysteresis). Once OFFLINE only the
-  prober dials the origin.
+* active: `run()` probes `GET <probe_path>` on a new connection (`OriginClient.probe`) every
+  `interval` seconds with a `timeout`. While ONLINE, a refused/reset connection flips to
+  OFFLINE at once; other failures (timeouts, 5xx) flip it after `fall` failures within the
+  last `window` probes. While OFFLINE, `rise` consecutive successful probes bring it back
+  ONLINE (hysteresis). Once OFFLINE only the prober dials the origin.
 
 Listeners registered with `add_listener` are called (synchronously, from the event loop) on every
 transition; the replayer and the change-feed follower wait with `wait_online()`.
@@ -28,8 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import aiohttp
-
+from edge_cache.origin_client import OriginClient, OriginError
 from edge_cache.settings import Settings
 
 log = logging.getLogger("edge_cache.health")
@@ -46,7 +45,7 @@ class OriginHealth:
 
     def __init__(
         self,
-        origin: str,
+        origin: OriginClient,
         *,
         probe_path: str = "/healthz",
         interval: float = 1.0,
@@ -60,7 +59,7 @@ class OriginHealth:
             raise ValueError("probe fall threshold must be between 1 and the window size")
         if rise < 1:
             raise ValueError("probe rise threshold must be at least 1")
-        self.origin = origin.rstrip("/")
+        self.origin = origin
         self.probe_path = probe_path if probe_path.startswith("/") else "/" + probe_path
         self.interval = interval
         self.timeout = timeout
@@ -87,9 +86,9 @@ class OriginHealth:
         self._wake = asyncio.Event()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OriginHealth:
+    def from_settings(cls, settings: Settings, origin: OriginClient) -> OriginHealth:
         return cls(
-            settings.origin,
+            origin,
             probe_path=settings.probe_path,
             interval=settings.probe_interval,
             timeout=settings.probe_timeout,
@@ -171,7 +170,7 @@ class OriginHealth:
             "origin %s",
             new_state,
             extra={"event": "origin_" + new_state, "from": old, "reason": reason,
-                   "origin": self.origin},
+                   "origin": self.origin.base},
         )
         for listener in list(self._listeners):
             try:
@@ -205,52 +204,35 @@ class OriginHealth:
             else:
                 self._successes_in_row = 0
 
-    async def probe_once(self, session: aiohttp.ClientSession) -> tuple[bool, str, bool]:
+    async def probe_once(self) -> tuple[bool, str, bool]:
         """One probe: (ok, reason, definitive). Refused/reset connections are definitive."""
-        url = self.origin + self.probe_path
         try:
-            async with session.get(
-                url,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                allow_redirects=False,
-                headers={"User-Agent": "edge-cache-prober", "Cache-Control": "no-cache"},
-            ) as resp:
-                await resp.read()
-                if resp.status >= 500:
-                    return False, f"status {resp.status}", False
-                return True, f"status {resp.status}", False
-        except TimeoutError:
-            return False, f"timeout after {self.timeout:.2f}s", False
-        except aiohttp.ClientConnectorError as exc:
-            return False, "connect: %s" % (exc.os_error or exc), True
-        except (aiohttp.ServerDisconnectedError, ConnectionResetError) as exc:
-            return False, f"disconnected: {exc}", True
-        except aiohttp.ClientError as exc:
-            return False, f"client error: {exc}", False
-        except OSError as exc:
-            return False, f"os error: {exc}", True
+            resp = await self.origin.probe(self.probe_path, deadline=self.timeout)
+        except OriginError as exc:
+            return False, f"{exc.kind}: {exc.detail}", exc.definitive
+        if resp.status >= 500:  # the probe path names the origin's own health
+            return False, f"status {resp.status}", False
+        return True, f"status {resp.status}", False
 
     async def run(self) -> None:
-        """Probe until `stop()`; each probe uses a fresh connection."""
+        """Probe until `stop()`; each probe uses a new connection."""
         self._stopping = False
-        connector = aiohttp.TCPConnector(force_close=True, limit=1)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            while not self._stopping:
-                started = time.monotonic()
-                try:
-                    ok, reason, definitive = await self.probe_once(session)
-                except Exception as exc:  # never let one odd failure stop the prober
-                    log.exception("probe failed unexpectedly", extra={"event": "probe_error"})
-                    ok, reason, definitive = False, f"probe error: {exc}", False
-                if self._stopping:
-                    break
-                self._probe_result(ok, reason, definitive)
-                delay = max(0.0, self.interval - (time.monotonic() - started))
-                if not ok and self.state == ONLINE:
-                    delay = 0.0  # a suspect origin is confirmed (or cleared) at once
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                ok, reason, definitive = await self.probe_once()
+            except Exception as exc:  # never let one odd failure stop the prober
+                log.exception("probe failed unexpectedly", extra={"event": "probe_error"})
+                ok, reason, definitive = False, f"probe error: {exc}", False
+            if self._stopping:
+                break
+            self._probe_result(ok, reason, definitive)
+            delay = max(0.0, self.interval - (time.monotonic() - started))
+            if not ok and self.state == ONLINE:
+                delay = 0.0  # a suspect origin is confirmed (or cleared) at once
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     def start(self) -> asyncio.Task[None]:
         if self._task is None or self._task.done():

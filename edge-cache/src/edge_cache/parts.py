@@ -12,11 +12,11 @@ from typing import Protocol
 
 from edge_cache.messages import Request
 from edge_cache.metrics import Metrics
+from edge_cache.origin_client import OriginClient
 from edge_cache.outbox import Outbox
 from edge_cache.policy import Policies
 from edge_cache.settings import Settings
 from edge_cache.store import CacheStore
-from edge_cache.upstream import OriginClient
 
 
 class HealthLike(Protocol):
@@ -29,6 +29,7 @@ class HealthLike(Protocol):
     def record_failure(self, reason: str) -> None: ...
     def record_success(self) -> None: ...
     def suspect(self, reason: str) -> None: ...
+    async def wait_online(self) -> None: ...
 
 
 class AuthLike(Protocol):

@@ -42,12 +42,12 @@ from edge_cache.freshness import (
 )
 from edge_cache.invalidation import SAFE_METHODS, invalidation
 from edge_cache.messages import Headers, Request, Response
+from edge_cache.origin_client import OriginError, forwardable
 from edge_cache.outbox import QUEUED
 from edge_cache.outbox.entry import entry_size
 from edge_cache.owners import OutboxOwners
 from edge_cache.parts import EdgeParts
 from edge_cache.policy import RoutePolicy
-from edge_cache.upstream import OriginError, forwardable
 from edge_cache.validation import select_for_update, updated_headers
 
 log = logging.getLogger("edge_cache.proxy")

@@ -29,6 +29,9 @@ class AlwaysOnline:
     def suspect(self, reason: str) -> None:
         pass
 
+    async def wait_online(self) -> None:
+        return None  # always online
+
     def add_listener(self, listener: object) -> None:
         pass
 

@@ -28,12 +28,11 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from edge_cache.health import OriginHealth
 from edge_cache.invalidation import Invalidation, invalidation
 from edge_cache.logs import redact_target
 from edge_cache.messages import Headers, header_value, without_headers
+from edge_cache.origin_client import OriginClient, OriginError
 from edge_cache.outbox.entry import QUEUED, OutboxEntry, rfc3339
 from edge_cache.outbox.paths import OrderGate
 from edge_cache.outbox.store import Outbox, QueuedRef
@@ -49,7 +48,7 @@ from edge_cache.outbox.verdict import (
 
 log = logging.getLogger("edge_cache.replay")
 
-# Never forwarded on replay: hop-by-hop fields, and fields aiohttp sets itself.
+# Never forwarded on replay: hop-by-hop fields, and fields the origin client sets itself.
 _REPLAY_DROPPED = (
     "host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
     "trailer", "upgrade", "content-length", "expect", "x-edge-device-authorization",
@@ -72,7 +71,7 @@ class Replayer:
         self,
         outbox: Outbox,
         health: OriginHealth,
-        origin: str,
+        origin: OriginClient,
         *,
         device_token: str | None = None,
         concurrency: int = 8,
@@ -87,7 +86,7 @@ class Replayer:
     ) -> None:
         self.outbox = outbox
         self.health = health
-        self.origin = origin.rstrip("/")
+        self.origin = origin
         self.device_token = device_token
         self.concurrency = max(1, concurrency)
         self.invalidate = invalidate
@@ -105,10 +104,7 @@ class Replayer:
         self._kick = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
-        origin_parts = urlsplit(self.origin)
-        self._origin_netloc = origin_parts.netloc
-        self._fresh_connections = False
+        self._origin_netloc = urlsplit(origin.base).netloc
         outbox.add_listener(self._kick.set)
         health.add_listener(self._on_transition)
 
@@ -119,21 +115,11 @@ class Replayer:
             self._task = asyncio.create_task(self.run(), name="edge-cache-replayer")
         return self._task
 
-    def _new_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self.concurrency)
-        return aiohttp.ClientSession(connector=connector, auto_decompress=False)
-
     async def run(self) -> None:
         self._stopping = False
-        self._session = self._new_session()
         try:
             while not self._stopping:
                 self._kick.clear()
-                if self._fresh_connections and not self._inflight and self.health.is_online():
-                    # kept-alive connections from before an outage are likely dead: start over
-                    self._fresh_connections = False
-                    old, self._session = self._session, self._new_session()
-                    await old.close()
                 try:
                     soonest = self._dispatch() if self.health.is_online() else None
                 except Exception:  # keep draining whatever happens to one pass
@@ -145,9 +131,6 @@ class Replayer:
                     await asyncio.wait_for(self._kick.wait(), timeout=timeout)
         finally:
             await self._drain_inflight(grace=5.0)
-            session, self._session = self._session, None
-            if session is not None:
-                await session.close()
 
     async def stop(self) -> None:
         """Stop dispatching; let in-flight replays finish (bounded), then return."""
@@ -173,9 +156,7 @@ class Replayer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
 
-    def _on_transition(self, state: str, _reason: str) -> None:
-        if state != "online":
-            self._fresh_connections = True
+    def _on_transition(self, _state: str, _reason: str) -> None:
         self._kick.set()
 
     def inflight(self) -> int:
@@ -242,29 +223,20 @@ class Replayer:
         entry = await self.outbox.get(ref.id)
         if entry is None or entry.state != QUEUED or self.outbox.queued_ref(ref.id) is None:
             return
-        session = self._session
-        if session is None or not self.health.is_online():
+        if not self.health.is_online():
             return
         started = time.perf_counter()
         try:
-            async with session.request(
-                entry.method,
-                self.origin + entry.target,
-                headers=self.replay_headers(entry),
-                data=entry.body if entry.body else None,
-                timeout=aiohttp.ClientTimeout(total=self.request_timeout),
-                allow_redirects=False,
-            ) as resp:
-                body = await resp.read()
-                status = resp.status
-                retry_after = resp.headers.get("Retry-After")
-                replayed = resp.headers.get("Idempotent-Replayed", "").strip().lower() == "true"
-                answered: Headers = [
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
-                ]
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            reason = f"replay {type(exc).__name__}: {exc}"
-            self.health.record_failure(reason)
+            resp = await self.origin.send(
+                entry.method, entry.target, self.replay_headers(entry), entry.body,
+                deadline=self.request_timeout,
+            )
+        except OriginError as exc:
+            reason = f"replay {exc}"
+            if exc.transport:
+                self.health.record_failure(reason)
+            else:  # an answer came, unusable: the origin is up; its fate is unknown, so again
+                self.health.suspect(reason)
             ref.waits += 1  # a wait, not an attempt: the entry keeps its place
             ref.next_attempt_at = self.clock() + random.uniform(0.05, 0.25)
             ref.last_error = reason
@@ -272,11 +244,14 @@ class Replayer:
             log.info("replay transport error", extra={
                 "event": "replay_transport_error", "id": entry.id, "error": reason})
             return
+        body, status, answered = resp.body, resp.status, resp.headers
+        retry_after = resp.header("retry-after")
+        replayed = (resp.header("idempotent-replayed") or "").strip().lower() == "true"
         self.health.record_success()
         ms = round((time.perf_counter() - started) * 1000, 3)
         verdict = judge(status, retry_after=retry_after, replayed=replayed, body=body,
                         attempts=entry.attempts + 1, max_attempts=self.max_attempts)
-        base = {"id": entry.id, "method": entry.method, "target": entry.target,
+        base = {"id": entry.id, "method": entry.method, "target": redact_target(entry.target),
                 "status": status, "ms": ms, "idempotency_key": entry.idempotency_key}
         if verdict.action == COMPLETE:
             await self._invalidate(entry, status, answered)
