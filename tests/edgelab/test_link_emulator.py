@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from edgelab.bench.procs import ManagedProcess, free_port, python_module
 from edgelab.link import Link, LinkError, LinkState
 from edgelab.link.local import LocalLink
+from edgelab.process import ManagedProcess, free_port, python_module
 
 
 class Lab:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from edgelab.bench.procs import ManagedProcess, free_port, python_module
+from edgelab.process import ManagedProcess, free_port, python_module
 from edgelab.workload import COLUMNS, Operation, WorkloadRunner, generate, run_workload
 
 

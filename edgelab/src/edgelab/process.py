@@ -1,4 +1,10 @@
-"""Real processes for the local lab: start with a log and a pid file, check, stop, find ports.
+"""Child processes of edgelab: start with a log, wait until ready, stop; ports; leftovers.
+
+- Lab parts (`start_process`): detached, with a pid file, found again and stopped from another
+  process (`read_pid_files`, `stop_processes`, `kill_processes`).
+- Benchmark and test helpers (`ManagedProcess`): a child owned by this process, stopped by it.
+- Leftovers of a notebook (`tokened_environment`, `wait_for_exit`, `reap`): every process a
+  kernel starts inherits a token, so the check runner finds what teardown did not stop.
 
 A process is identified by its pid *and* its start time (`psutil.Process.create_time()`), so a
 pid reused by a foreign process after a crash is never mistaken for one of ours.
@@ -9,15 +15,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import httpx
 import psutil
+
+TOKEN_ENV = "EDGELAB_LABCHECK_TOKEN"
 
 
 class ProcessError(RuntimeError):
@@ -26,6 +37,10 @@ class ProcessError(RuntimeError):
 
 class PortInUseError(ProcessError):
     """A port the lab needs is held by a process that is not ours."""
+
+
+class ProcessFailed(ProcessError):
+    """A process exited during start-up or did not become ready in time (with its log tail)."""
 
 
 @dataclass(slots=True)
@@ -75,16 +90,10 @@ def is_running(record: ProcessRecord) -> bool:
     return _process(record) is not None
 
 
-def start_process(
-    name: str,
-    argv: Sequence[str],
-    *,
-    env: Mapping[str, str],
-    log_path: Path,
-    pid_path: Path | None = None,
-    cwd: Path | None = None,
-) -> ProcessRecord:
-    """Start `argv` detached (own session) with stdout+stderr appended to `log_path`."""
+def _spawn(name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path,
+           cwd: Path | None) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
+    """Start `argv` in its own session, stdout+stderr appended to `log_path` after a start
+    event line."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         log.write(
@@ -111,6 +120,20 @@ def start_process(
         create_time = time.time()
     record = ProcessRecord(name=name, pid=popen.pid, create_time=create_time,
                            argv=list(argv), log=str(log_path))
+    return popen, record
+
+
+def start_process(
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    pid_path: Path | None = None,
+    cwd: Path | None = None,
+) -> ProcessRecord:
+    """Start `argv` detached (own session) with stdout+stderr appended to `log_path`."""
+    _popen, record = _spawn(name, argv, env, log_path, cwd)
     if pid_path is not None:
         write_pid_file(pid_path, record)
     return record
@@ -146,6 +169,19 @@ def kill_processes(records: Iterable[ProcessRecord], timeout_s: float = 10.0) ->
         raise ProcessError(f"could not kill: {', '.join(str(p.pid) for p in still)}")
 
 
+def _terminate(procs: list[psutil.Process],
+               timeout_s: float) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """SIGTERM each process (its group when it leads one), wait, SIGKILL those left, wait.
+    Returns (the ones that needed SIGKILL, the ones still alive after it)."""
+    for proc in procs:
+        _signal_group(proc, signal.SIGTERM)
+    _gone, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for proc in alive:
+        _signal_group(proc, signal.SIGKILL)
+    _gone, still = psutil.wait_procs(alive, timeout=timeout_s) if alive else ([], [])
+    return alive, still
+
+
 def stop_processes(records: Iterable[ProcessRecord], timeout_s: float = 10.0) -> list[str]:
     """SIGTERM every live process of `records` (and its process group), wait, then SIGKILL.
 
@@ -157,24 +193,15 @@ def stop_processes(records: Iterable[ProcessRecord], timeout_s: float = 10.0) ->
         proc = _process(record)
         if proc is not None:
             live.append((record, proc))
-    for _record, proc in live:
-        _signal_group(proc, signal.SIGTERM)
-    _gone, alive = psutil.wait_procs([p for _, p in live], timeout=timeout_s)
-    killed: list[str] = []
-    for record, proc in live:
-        if proc in alive:
-            killed.append(record.name)
-            _signal_group(proc, signal.SIGKILL)
-    if alive:
-        _gone, still = psutil.wait_procs(alive, timeout=timeout_s)
-        if still:
-            names = ", ".join(f"{r.name} (pid {p.pid})" for r, p in live if p in still)
-            raise ProcessError(f"could not stop: {names}")
+    killed, still = _terminate([p for _, p in live], timeout_s)
+    if still:
+        names = ", ".join(f"{r.name} (pid {p.pid})" for r, p in live if p in still)
+        raise ProcessError(f"could not stop: {names}")
     # Children that outlived their leader in the same group (e.g. uvicorn reloaders).
     for _record, proc in live:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-    return killed
+    return [r.name for r, p in live if p in killed]
 
 
 def _signal_group(proc: psutil.Process, sig: signal.Signals) -> None:
@@ -204,33 +231,54 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def any_free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
+def _listeners(port: int) -> set[int | None] | None:
+    """Pids listening on TCP `port` (None for another user's); None when that cannot be seen."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, PermissionError, OSError):
+        return None
+    return {c.pid for c in conns
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port}
+
+
 def port_owner(port: int) -> str:
     """A human description of who listens on `port` ("pid 123 (nginx)"), or "unknown"."""
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                if conn.pid is None:
-                    return "another user's process"
-                try:
-                    return f"pid {conn.pid} ({psutil.Process(conn.pid).name()})"
-                except psutil.Error:
-                    return f"pid {conn.pid}"
-    except (psutil.AccessDenied, PermissionError, OSError):
-        pass
+    for pid in sorted(_listeners(port) or (), key=lambda p: p is None):  # ours first
+        if pid is None:
+            return "another user's process"
+        try:
+            return f"pid {pid} ({psutil.Process(pid).name()})"
+        except psutil.Error:
+            return f"pid {pid}"
     return "unknown process"
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` (or a child) listens on `port`; True when that cannot be seen."""
+    owners = _listeners(port)
+    if owners is None or None in owners:
+        return True
+    if not owners:
+        return False
+    try:
+        family = {pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))}
+    except psutil.Error:
+        return False
+    return bool(owners & family)
 
 
 def pick_port(host: str, preferred: int, taken: set[int], *, strict: bool, what: str) -> int:
     """`preferred` when it is free; otherwise the next free one (or an error when `strict`)."""
     if preferred == 0:
         while True:
-            port = any_free_port(host)
+            port = free_port(host)
             if port not in taken:
                 return port
     if preferred not in taken and port_is_free(host, preferred):
@@ -263,12 +311,12 @@ def wait_until(
         except Exception:  # any failure of a probe means "not yet"
             pass
         if record is not None and not is_running(record):
-            raise ProcessError(
+            raise ProcessFailed(
                 f"{what} exited during start-up; last log lines:\n{log_tail(record.log)}"
             )
         if time.monotonic() >= deadline:
             tail = f"; last log lines:\n{log_tail(record.log)}" if record else ""
-            raise ProcessError(f"{what} not ready after {timeout_s:.0f} s{tail}")
+            raise ProcessFailed(f"{what} not ready after {timeout_s:.0f} s{tail}")
         time.sleep(interval_s)
 
 
@@ -282,3 +330,138 @@ def log_tail(path: str, lines: int = 15) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(data.splitlines()[-lines:])
+
+
+# ------------------------------------------------------------------- children of this process
+
+
+def taskset_prefix(cpu: int | None) -> list[str]:
+    """``taskset -c CPU`` when taskset exists, the CPU exists and more than one CPU is usable."""
+    if cpu is None or shutil.which("taskset") is None:
+        return []
+    try:
+        usable = os.sched_getaffinity(0)
+    except AttributeError:  # pragma: no cover - non-Linux
+        return []
+    if len(usable) < 2 or cpu not in usable:
+        return []
+    return ["taskset", "-c", str(cpu)]
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """argv running `python -m module args...` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
+class ManagedProcess:
+    """A child process of this one (own session, output in a log file, this environment plus
+    `env`, optionally pinned to `cpu`); `stop()` (or leaving a ``with`` block) ends it."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cpu: int | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = [*taskset_prefix(cpu), *argv]
+        self.log_path = log_path
+        self.proc, self.record = _spawn(name, self.argv, {**os.environ, **(env or {})},
+                                        log_path, None)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, lines: int = 20) -> str:
+        return log_tail(str(self.log_path), lines)
+
+    def wait_http(self, url: str, timeout_s: float = 30.0, ok: tuple[int, ...] = (200,)) -> None:
+        """Poll `url` until it answers one of `ok`; ProcessFailed when the process dies first
+        or `timeout_s` passes."""
+        wait_until(lambda: httpx.get(url, timeout=2.0).status_code in ok, timeout_s=timeout_s,
+                   what=f"{self.name} at {url}", record=self.record)
+
+    def wait_port(self, host: str, port: int, timeout_s: float = 30.0) -> None:
+        """Wait until something accepts TCP connections on (host, port)."""
+        def accepts() -> bool:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+
+        wait_until(accepts, timeout_s=timeout_s, what=f"{self.name} on {host}:{port}",
+                   record=self.record, interval_s=0.05)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM the process group, then SIGKILL after `timeout_s`."""
+        if self.proc.poll() is None:
+            stop_processes([self.record], timeout_s)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+
+    def __enter__(self) -> ManagedProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# ------------------------------------------------------------------- leftovers of a notebook
+
+
+@dataclass(frozen=True)
+class Leftover:
+    pid: int
+    cmdline: str
+
+
+@contextlib.contextmanager
+def tokened_environment(token: str) -> Iterator[None]:
+    """Set the token in ``os.environ`` for the processes (a kernel) started inside the block."""
+    previous = os.environ.get(TOKEN_ENV)
+    os.environ[TOKEN_ENV] = token
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(TOKEN_ENV, None)
+        else:
+            os.environ[TOKEN_ENV] = previous
+
+
+def processes_with_token(token: str) -> list[psutil.Process]:
+    """Live processes of this user whose environment carries ``token``."""
+    found: list[psutil.Process] = []
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.environ().get(TOKEN_ENV) == token:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def wait_for_exit(token: str, grace_s: float) -> list[psutil.Process]:
+    """Wait up to ``grace_s`` for token processes to exit by themselves; return those left."""
+    deadline = time.monotonic() + grace_s
+    left = processes_with_token(token)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.25)
+        left = processes_with_token(token)
+    return left
+
+
+def reap(processes: list[psutil.Process], grace_s: float = 10.0) -> list[Leftover]:
+    """SIGTERM, then SIGKILL after ``grace_s``; returns what was found (for the report)."""
+    described: list[Leftover] = []
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            described.append(Leftover(proc.pid, " ".join(proc.cmdline())[:200]))
+    _terminate(processes, grace_s)
+    return described

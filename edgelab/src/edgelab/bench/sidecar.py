@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import psutil
 
-from edgelab.bench.procs import ManagedProcess, free_port
+from edgelab.process import ManagedProcess, free_port
 
 SERVER_CPU = 0
 

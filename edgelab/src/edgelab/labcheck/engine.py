@@ -4,7 +4,7 @@ Papermill stops at the first failing cell. Lab notebooks start real processes, s
 failure (or a cell interrupted by the execution timeout) this engine executes the cells tagged
 ``teardown`` that come after the failing one, in the same kernel, before the kernel is shut down.
 A kernel that died or does not answer the interrupt cannot run them; the runner then stops the
-leftover processes itself (see :mod:`edgelab.labcheck.processes`).
+leftover processes itself (see :func:`edgelab.process.reap`).
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ from edgelab.labcheck.params import (
 )
 from edgelab.labcheck.prepare import Prepared, prepare
 from edgelab.labcheck.prepare import default_notebooks as lab_notebooks
-from edgelab.labcheck.processes import reap, tokened_environment, wait_for_exit
 from edgelab.notebook.answers import GRADING_ENV  # set for the kernel while grading answers
 from edgelab.notebook.preflight import ClusterUnavailable, check_cluster, resolve_kubeconfig
+from edgelab.process import reap, tokened_environment, wait_for_exit
 
 EXIT_OK = 0
 EXIT_FAILED = 1

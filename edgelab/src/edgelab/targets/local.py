@@ -34,6 +34,7 @@ from edgelab.process import (
     ProcessRecord,
     is_running,
     kill_processes,
+    listens,
     log_tail,
     pick_port,
     read_pid_files,
@@ -486,7 +487,7 @@ class LocalTarget:
 
         def ready() -> bool:
             # ours must answer: another lab's edge that took the port answers /readyz too
-            if not is_running(part.process) or not _listens(part.process.pid, port):
+            if not is_running(part.process) or not listens(part.process.pid, port):
                 return False
             return httpx.get(url, timeout=2.0).status_code == 200
 
@@ -546,7 +547,7 @@ class LocalTarget:
         def ready() -> bool:
             # ours must answer: another lab (or test) may take the port after the free-port
             # check, and then its process answers on it while ours fails to bind
-            return (_listens(part.process.pid, own)
+            return (listens(part.process.pid, own)
                     and httpx.get(url, timeout=2.0).status_code == 200)
 
         wait_until(ready, timeout_s=self.settings.ready_timeout_s,
@@ -554,7 +555,7 @@ class LocalTarget:
 
     def _wait_tcp(self, part: PartState, port: int) -> None:
         def ready() -> bool:
-            if not _listens(part.process.pid, port):
+            if not listens(part.process.pid, port):
                 return False
             with socket.create_connection((part.host, port), timeout=1.0):
                 return True
@@ -698,27 +699,6 @@ def _link_state_text(state: object) -> str:
         if hasattr(state, attr):
             return str(getattr(state, attr))
     return str(state)
-
-
-def _listens(pid: int, port: int) -> bool:
-    """Whether process `pid` (or a child) listens on `port`; True when that cannot be seen."""
-    import psutil
-
-    try:
-        conns = psutil.net_connections(kind="tcp")
-    except (psutil.AccessDenied, PermissionError, OSError):
-        return True
-    owners = {c.pid for c in conns
-              if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port}
-    if not owners:
-        return False
-    if None in owners:
-        return True
-    try:
-        family = {pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))}
-    except psutil.Error:
-        return False
-    return bool(owners & family)
 
 
 def _placeholder() -> ProcessRecord:
