@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from edge_cache.app import EdgeCache
 from edge_cache.cli import main
+from edge_cache.outbox.acked import AckMark
 from edge_cache.policy import PolicyError, load_policies
 from edge_cache.settings import ENV_VARS, Settings, SettingsError
 
@@ -49,6 +51,8 @@ def test_missing_origin_is_a_clear_error() -> None:
         ("EDGE_CACHE_ACCESS_LOG", "maybe", "expected on/off"),
         ("EDGE_CACHE_POLICY_FILE", "/nonexistent/policy.yaml", "no such file"),
         ("EDGE_CACHE_CHANGES_PATH", "api/changes", "must start with '/'"),
+        ("EDGE_CACHE_OUTBOX_ACKED_SYNC", "never", "lease|background"),
+        ("EDGE_CACHE_OUTBOX_ACK_LEASE", "0", "must be >= 1"),
     ],
 )
 def test_bad_values_exit_2_with_the_variable_named(
@@ -102,6 +106,28 @@ def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
     assert s2.auth_enabled and s2.port == 8080
     with pytest.raises(SettingsError):
         Settings.from_env({"EDGE_CACHE_ORIGIN": "http://o", "EDGE_CACHE_HOT_ENTRIES": "-1"})
+
+
+@pytest.mark.parametrize(("env", "reserved"), [
+    ({}, 1024),
+    ({"EDGE_CACHE_OUTBOX_ACK_LEASE": "7"}, 7),
+    ({"EDGE_CACHE_OUTBOX_ACKED_SYNC": "background"}, 0),  # the reference: nothing ahead
+])
+async def test_outbox_durability_settings_reach_the_outbox(
+    tmp_path: Path, env: dict[str, str], reserved: int
+) -> None:
+    settings = Settings.from_env(
+        {"EDGE_CACHE_ORIGIN": "http://127.0.0.1:9", "EDGE_CACHE_DATA_DIR": str(tmp_path), **env})
+    edge = EdgeCache(settings, health=False)
+    edge.store.open()
+    edge._build_outbox()
+    try:
+        state = AckMark(tmp_path / "outbox.acked").read()  # what the outbox took at open
+        assert state is not None and (state.acked, state.reserved) == (0, reserved)
+    finally:
+        assert edge.outbox is not None
+        await edge.outbox.close()
+        edge.store.close()
 
 
 def test_policy_matching(tmp_path: Path) -> None:
