@@ -3,15 +3,20 @@ typed parts; the proxy and the admin handler see them through `parts` protocols,
 imports this module back).
 
 * `store`   : `store.CacheStore` (cache tier, SQLite WAL, synchronous=NORMAL, hot tier)
-* `origin`  : `upstream.OriginClient` (aiohttp pool, per-request deadline)
+* `origin`  : `origin_client.OriginClient` — the one origin client (pool, deadlines, failure
+              kinds); every part below that talks to the origin gets this object, and it is
+              renewed (new connections) when the origin comes back after an outage
 * `health`  : `health.OriginHealth(origin, probe_path=, interval=, timeout=, window=, fall=, rise=)`
               — `standins.AlwaysOnline` when `health=False` is passed (tests)
 * `outbox`  : `outbox.Outbox(data_dir, max_entries=, max_bytes=, policy=, clock=)` and
               `outbox.Replayer(outbox, health, origin, device_token=, invalidate=, ...)`
-              (the replayer needs the prober: none with `AlwaysOnline`)
-* `auth`    : `auth.create(edge) -> CredentialVerifier` (checks nothing in plain mode)
+              (the replayer needs the prober: none with `AlwaysOnline`); `invalidate` is
+              `store.invalidate`, applying the one rule of `invalidation` as the proxy does
+* `auth`    : `auth.create(edge) -> CredentialVerifier(origin=, ...)` (checks nothing in plain
+              mode)
 * `admin`   : `admin.create(edge) -> EdgeAdmin` (`/_edge/*`)
-* `changefeed`: `changefeed.create(edge)` when `EDGE_CACHE_CHANGES_PATH` is set
+* `changefeed`: `changefeed.create(edge)` (origin, health, store) when
+              `EDGE_CACHE_CHANGES_PATH` is set
 * `warmer`  : `warming.create(edge)` when the policy file has a `warm:` list (fetched while
               ONLINE and kept fresh through the proxy)
 * `metrics` : `metrics.Metrics` — the one registry (core and offline metric names)
