@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.postgres import PostgresServer, throwaway_postgres
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +27,15 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     url = postgres_server.create_database()
     yield url
     postgres_server.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium via Playwright, one per test module (tests/support/browser.py)."""
+    from tests.support.browser import chromium  # Playwright is loaded only where it is used
+
+    with chromium() as launched:
+        yield launched
 
 
 # Whole directories of end-to-end tests (real labs, Ansible runs, image builds, fault injection

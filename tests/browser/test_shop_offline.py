@@ -27,10 +27,9 @@ import httpx
 import pytest
 from edgelab.process import wait_until
 from edgelab.targets.local import LocalTarget
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.edgelab.lab_fixtures import lab_settings
-from tests.inventory_app.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -151,17 +150,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     finally:
         target.link(EDGE).up()
         target.down()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    expect.set_options(timeout=30_000)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def signed_in(browser: Browser, lab: Lab, words: Words, *, javascript: bool) -> BrowserContext:

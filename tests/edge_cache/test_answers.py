@@ -133,9 +133,7 @@ async def test_a_real_browser_gets_the_pages_in_its_language(
     make_sidecar: SidecarFactory, origin: ScriptedOrigin
 ) -> None:
     """Debian's Chromium (Playwright) sends its own Accept / Accept-Language headers."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.inventory_app.test_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.support.browser import chromium
 
     sidecar = await offline(make_sidecar, origin)
     form = (f'<form method="post" action="{sidecar.url}/stock/moves">'
@@ -143,23 +141,19 @@ async def test_a_real_browser_gets_the_pages_in_its_language(
 
     def browse() -> dict[str, list[tuple[int, str, str]]]:
         seen: dict[str, list[tuple[int, str, str]]] = {}
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                for locale in ("en-US", "zh-CN"):
-                    page = browser.new_context(locale=locale).new_page()
-                    resp = page.goto(sidecar.url + "/stock")
-                    assert resp is not None
-                    got = [(resp.status, page.inner_text("h1"), page.inner_text("body"))]
-                    page.set_content(form)
-                    with page.expect_navigation() as nav:
-                        page.click("#go")
-                    posted = nav.value
-                    assert posted is not None
-                    got.append((posted.status, page.inner_text("h1"), page.inner_text("body")))
-                    seen[locale] = got
-            finally:
-                browser.close()
+        with chromium() as browser:
+            for locale in ("en-US", "zh-CN"):
+                page = browser.new_context(locale=locale).new_page()
+                resp = page.goto(sidecar.url + "/stock")
+                assert resp is not None
+                got = [(resp.status, page.inner_text("h1"), page.inner_text("body"))]
+                page.set_content(form)
+                with page.expect_navigation() as nav:
+                    page.click("#go")
+                posted = nav.value
+                assert posted is not None
+                got.append((posted.status, page.inner_text("h1"), page.inner_text("body")))
+                seen[locale] = got
         return seen
 
     seen = await asyncio.to_thread(browse)

@@ -4,8 +4,8 @@ that sell through their shop's edge, and the check against the cloud's ledger.
 
     edge-cache shop-n ──► link emulator n ──► inventory-app
 
-Reuses the edge-cache test harness: `offline_inventory` (seeded database, app process on a
-fixed port so it can be killed and restarted) and `offline_sidecar` (the edge process)."""
+Reuses the test harness in tests/support: `inventory` (seeded database, app process on a
+fixed port so it can be killed and restarted) and `sidecar` (the edge process)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from typing import Any
 import aiohttp
 
 from tests.support.inventory import InventoryServer, InventoryWorld, seed
-from tests.support.ports import free_port
+from tests.support.ports import free_port, listens
 from tests.support.sidecar import Sidecar
+from tests.support.waiting import wait_until
 
 POLICY = """routes:
   - path: /api/documents
@@ -51,10 +52,7 @@ class Cloud(InventoryServer):
         self.kills = 0
 
     async def kill9(self) -> None:
-        proc = self.proc
-        assert proc is not None and proc.returncode is None, "the app is not running"
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
+        await super().kill9()
         self.kills += 1
 
     def pause(self) -> None:
@@ -140,16 +138,17 @@ class Link:
                 stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL)
         finally:
             log.close()
-        self._session = aiohttp.ClientSession()
-        start = time.monotonic()
-        while True:
-            assert self.proc.returncode is None, "link emulator exited"
+        self._session = session = aiohttp.ClientSession()
+        proc = self.proc
+
+        async def ready() -> bool:  # its own process answers on its own port
+            assert proc.returncode is None, "link emulator exited"
             with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with self._session.get(self.control + "/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            assert time.monotonic() - start < deadline, "link emulator not ready"
-            await asyncio.sleep(0.05)
+                async with session.get(self.control + "/readyz") as resp:
+                    return resp.status == 200 and listens(proc.pid, self.control_port)
+            return False
+
+        await wait_until(ready, deadline, "link emulator ready", interval=0.05)
 
     async def _post(self, path: str, body: dict[str, Any] | None = None) -> None:
         assert self._session is not None
@@ -232,10 +231,7 @@ class Shop:
         self.edge = Sidecar(self.link.url, data_dir or self.tmp / self.name, **env)
         await self.edge.start()
         # credentials are verified locally offline: wait for the synced digest list
-        start = time.monotonic()
-        while not (self.edge.data_dir / "token-digests.json").exists():
-            assert time.monotonic() - start < 30, "token digests never synced"
-            await asyncio.sleep(0.05)
+        await self.edge.wait_digests(30)
 
     @property
     def sidecar(self) -> Sidecar:

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +14,6 @@ from inventory_app.services import auth, masters, stock
 from inventory_app.settings import Settings
 
 from tests.inventory_app.openapi_recorder import StatusRecorder
-from tests.support.ports import free_port, listens
 
 PROBLEM = "application/problem+json"
 
@@ -119,61 +113,3 @@ def make_world(url: str) -> World:
     app = create_app(Settings(database_url=url, log_requests=False), db=db)
     client = TestClient(StatusRecorder(app), raise_server_exceptions=False)
     return World(url=url, db=db, client=client, **seeded)
-
-
-class LiveServer:
-    """`inventory-app serve` as a real process on a free loopback port."""
-
-    def __init__(self, url: str, extra_env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "INVENTORY_DATABASE_URL": url,
-            "INVENTORY_LOG_REQUESTS": "false",
-            **(extra_env or {}),
-        }
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "inventory_app.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.output()[-2000:]}")
-            try:
-                if (httpx.get(f"{self.base}/readyz", timeout=5).status_code == 200
-                        and listens(self.proc.pid, self.port)):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("server did not become ready in 60 s")
-            time.sleep(0.1)
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode("utf-8", "replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()

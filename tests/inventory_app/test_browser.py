@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,73 +21,20 @@ import pytest
 from aiohttp import ClientSession, ClientTimeout, web
 from inventory_app.db import Database
 from inventory_app.migrate import upgrade
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.inventory_app.test_web_support import PASSWORDS, Seed, balance, seed_small
+from tests.support.inventory import LiveServer
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 SCREENSHOTS = Path("/tmp")
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
     "transfer-encoding", "upgrade", "host", "content-length", "content-encoding",
 }
-
-
-def wait_http(url: str, deadline_s: float = 60.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up within {deadline_s}s: {last}")
-
-
-class AppServer:
-    """``inventory-app serve`` as a real process on a free port."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.url = f"sqlite:///{data_dir / 'inventory.db'}"
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = (data_dir / "server.log").open("wb")
-        env = {
-            **os.environ,
-            "INVENTORY_DATABASE_URL": self.url,
-            "INVENTORY_DATA_DIR": str(data_dir),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from inventory_app.cli import main; raise SystemExit(main())",
-             "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=20)
-        self.log.close()
 
 
 class OfflineEdgeProxy:
@@ -173,31 +115,18 @@ class OfflineEdgeProxy:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppServer, Seed, Database]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Seed, Database]]:
     data_dir = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{data_dir / 'inventory.db'}"
     upgrade(url)
     db = Database(url)
     seed = seed_small(db)
-    app_server = AppServer(data_dir)
+    app_server = LiveServer(url, {"INVENTORY_DATA_DIR": str(data_dir)})
     try:
-        wait_http(app_server.base + "/healthz")
         yield app_server, seed, db
     finally:
         app_server.stop()
         db.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Generous waits: the CI machine has 2 cores shared with other test processes.
-    expect.set_options(timeout=30_000)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def sign_in(page: Page, base: str, role: str = "clerk") -> None:
@@ -222,7 +151,7 @@ def fill_sale(page: Page, seed: Seed, product_id: int, qty: int) -> None:
 
 
 def test_sale_in_the_browser_changes_stock_and_chinese_switch(
-    server: tuple[AppServer, Seed, Database], browser: Browser
+    server: tuple[LiveServer, Seed, Database], browser: Browser
 ) -> None:
     app_server, seed, db = server
     base = app_server.base
@@ -285,7 +214,7 @@ def test_sale_in_the_browser_changes_stock_and_chinese_switch(
 
 
 def test_sale_without_javascript_posts_with_redirect(
-    server: tuple[AppServer, Seed, Database], browser: Browser
+    server: tuple[LiveServer, Seed, Database], browser: Browser
 ) -> None:
     app_server, seed, db = server
     base = app_server.base
@@ -306,7 +235,7 @@ def test_sale_without_javascript_posts_with_redirect(
 
 
 def test_form_shows_queued_when_the_edge_answers_202(
-    server: tuple[AppServer, Seed, Database], browser: Browser
+    server: tuple[LiveServer, Seed, Database], browser: Browser
 ) -> None:
     app_server, seed, db = server
     proxy = OfflineEdgeProxy(app_server.base)
@@ -357,7 +286,7 @@ def test_form_shows_queued_when_the_edge_answers_202(
 
 
 def test_a_viewer_sees_the_shared_page_without_the_forms(
-    server: tuple[AppServer, Seed, Database], browser: Browser
+    server: tuple[LiveServer, Seed, Database], browser: Browser
 ) -> None:
     # The HTML is the same for every user; the script hides what the role cannot use.
     app_server, _seed, _db = server

@@ -114,7 +114,8 @@ def test_feed_is_complete_under_concurrent_writers(db_url: str) -> None:
     from inventory_app.models import ChangeLogEntry
     from sqlalchemy import select
 
-    from tests.inventory_app.api_support import LiveServer, seed_world
+    from tests.inventory_app.api_support import seed_world
+    from tests.support.inventory import LiveServer
 
     db = Database(db_url)
     seeded = seed_world(db)

@@ -12,7 +12,7 @@ from inventory_app.db import Database
 from inventory_app.services.auth import authenticate
 from inventory_app.services.stock import compare_projection
 
-from tests.inventory_app.api_support import LiveServer
+from tests.support.inventory import LiveServer
 
 
 def cli(

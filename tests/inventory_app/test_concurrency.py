@@ -16,7 +16,8 @@ from inventory_app.models import StockMovement
 from inventory_app.services.stock import compare_projection
 from sqlalchemy import select
 
-from tests.inventory_app.api_support import LiveServer, World, seed_world
+from tests.inventory_app.api_support import World, seed_world
+from tests.support.inventory import LiveServer
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ armed for the fault of the step it is the first to see."""
 from __future__ import annotations
 
 import signal
-import time
+import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,7 +20,8 @@ import httpx
 import pytest
 from inventory_app.db import Database
 
-from tests.inventory_app.api_support import LiveServer, seed_world
+from tests.inventory_app.api_support import seed_world
+from tests.support.inventory import LiveServer
 
 pytestmark = pytest.mark.slow  # five app processes per database (seconds each to start)
 POINTS = ("after-claim", "after-work", "before-commit", "after-commit")
@@ -50,10 +51,11 @@ def _start_all(db_url: str) -> list[LiveServer]:
 
 
 def _wait_killed(server: LiveServer) -> int | None:
-    deadline = time.monotonic() + 30
-    while server.proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return server.proc.poll()
+    assert server.proc is not None
+    try:
+        return server.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def test_a_killed_app_applies_each_retried_sale_exactly_once(db_url: str) -> None:

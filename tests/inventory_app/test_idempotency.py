@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.inventory_app.api_support import PROBLEM, LiveServer, World
+from tests.inventory_app.api_support import PROBLEM, World
+from tests.support.inventory import LiveServer
 
 
 def _receipt(world: World, qty: int = 5) -> dict[str, object]:

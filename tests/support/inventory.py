@@ -1,23 +1,30 @@
-"""The real inventory-app as the origin of offline tests: a migrated SQLite database with a small
-seeded world, served by `inventory-app serve` in a subprocess that can be stopped and restarted
-on the same port (the link to the cloud going down and coming back)."""
+"""The real inventory-app for the tests: `inventory-app serve` as a process on a free loopback
+port, ready only when its own process listens there and answers /readyz; a small seeded world
+for the edge tests.
+
+One launcher (`InventoryProcess`), two faces: `InventoryServer` for async tests (start/stop can
+be awaited and repeated on the same port: the link to the cloud going down and coming back) and
+`LiveServer` for synchronous tests (started when made)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
+import subprocess
 import sys
-import time
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
+import httpx
+import psutil
+from edgelab.process import ProcessRecord, wait_until
 from inventory_app.db import Database
 from inventory_app.migrate import upgrade
 from inventory_app.services import auth, masters
 
 from tests.support.ports import free_port, listens
+from tests.support.waiting import wait_until as await_until
 
 
 @dataclass
@@ -51,48 +58,110 @@ def seed(url: str, devices: tuple[str, ...]) -> InventoryWorld:
         db.dispose()
 
 
-class InventoryServer:
-    def __init__(self, url: str, log_path: Path, **env: str) -> None:
-        self.db_url = url
+class InventoryProcess:
+    """`inventory-app serve` against `db_url` on a port picked once (kept across restarts);
+    its output goes to `log_path`; `env` adds INVENTORY_* settings."""
+
+    def __init__(self, db_url: str, log_path: Path, **env: str) -> None:
+        self.db_url = db_url
         self.port = free_port()
         self.log_path = log_path
-        self.env = env  # extra INVENTORY_* settings
-        self.proc: asyncio.subprocess.Process | None = None
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, deadline: float = 60.0) -> None:
+    @property
+    def base(self) -> str:
+        """The same as `url` (the name the inventory-app tests use)."""
+        return self.url
+
+    def launch(self) -> None:
+        """Start the process without waiting for it."""
         env = {**os.environ, "INVENTORY_DATABASE_URL": self.db_url,
                "INVENTORY_LOG_REQUESTS": "false", **self.env}
-        log = open(self.log_path, "ab")  # noqa: ASYNC230, SIM115
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "inventory_app.cli", "serve", "--host", "127.0.0.1",
-                "--port", str(self.port), env=env, stdout=log, stderr=log,
-                stdin=asyncio.subprocess.DEVNULL)
-        finally:
-            log.close()
-        start = time.monotonic()
-        async with aiohttp.ClientSession() as s:
-            while True:
-                assert self.proc.returncode is None, "inventory-app exited"
-                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                    async with s.get(self.url + "/readyz",
-                                     timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                        if resp.status == 200 and listens(self.proc.pid, self.port):
-                            return
-                assert time.monotonic() - start < deadline, "inventory-app not ready"
-                await asyncio.sleep(0.1)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "inventory_app.cli", "serve", "--host", "127.0.0.1",
+                 "--port", str(self.port)],
+                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
-    async def stop(self) -> None:
+    def ready(self) -> bool:
+        """One readiness probe; raises when the process has exited."""
         proc = self.proc
-        if proc is None or proc.returncode is not None:
+        assert proc is not None, "not launched"
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"inventory-app exited with {proc.returncode}:\n{self.output()[-2000:]}")
+        try:
+            answered = httpx.get(self.url + "/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+        return answered and listens(proc.pid, self.port)
+
+    def wait_ready(self, deadline: float = 60.0) -> None:
+        """Wait for `ready()`; fails early, with the log's tail, when the process exits."""
+        proc = self.proc
+        assert proc is not None, "not launched"
+        record = ProcessRecord("inventory-app", proc.pid, psutil.Process(proc.pid).create_time(),
+                               [str(a) for a in proc.args], str(self.log_path))
+        wait_until(self.ready, timeout_s=deadline, what=f"inventory-app on port {self.port}",
+                   record=record)
+
+    def terminate(self) -> None:
+        """SIGTERM, then SIGKILL after 20 s; nothing when it is not running."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
             return
         proc.terminate()
         try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except TimeoutError:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            await proc.wait()
+            proc.wait(timeout=10)
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+class InventoryServer(InventoryProcess):
+    """For async tests: `await start()` / `await stop()`, repeatable on the same port."""
+
+    async def start(self, deadline: float = 60.0) -> None:
+        self.launch()
+        await await_until(lambda: asyncio.to_thread(self.ready), deadline,
+                          f"inventory-app on port {self.port}", interval=0.1)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.terminate)
+
+    async def kill9(self) -> None:
+        """SIGKILL, as a crash; returns once the process is gone."""
+        proc = self.proc
+        assert proc is not None and proc.poll() is None, "inventory-app is not running"
+        proc.kill()
+        await asyncio.to_thread(proc.wait)
+
+
+class LiveServer(InventoryProcess):
+    """For synchronous tests: started (and ready) when made; `stop()` ends it and its log."""
+
+    def __init__(self, url: str, extra_env: dict[str, str] | None = None) -> None:
+        fd, log = tempfile.mkstemp(prefix="inventory-app-", suffix=".log")
+        os.close(fd)
+        super().__init__(url, Path(log), **(extra_env or {}))
+        self.launch()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.terminate()
+        self.log_path.unlink(missing_ok=True)

@@ -8,13 +8,13 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from tests.support.ports import free_port, listens
+from tests.support.waiting import wait_until
 
 EDGE_CACHE = str(Path(sys.executable).with_name("edge-cache"))
 
@@ -72,21 +72,33 @@ class Sidecar:
         await self.wait_ready(deadline)
 
     async def wait_ready(self, deadline: float = 30.0) -> None:
-        start = time.monotonic()
+        """/readyz answers 200 from this process on its own port; fails early if it exits."""
         async with aiohttp.ClientSession() as session:
-            while True:
-                if self.proc is not None and self.proc.returncode is not None:
+
+            async def ready() -> bool:
+                proc = self.proc
+                if proc is not None and proc.returncode is not None:
                     raise AssertionError(
-                        f"edge-cache exited with {self.proc.returncode}:\n{self.log_tail()}")
+                        f"edge-cache exited with {proc.returncode}:\n{self.log_tail()}")
                 with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
                     async with session.get(self.url + "/readyz",
                                            timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                        if (resp.status == 200 and self.proc is not None
-                                and listens(self.proc.pid, self.port)):
-                            return
-                if time.monotonic() - start > deadline:
-                    raise AssertionError(f"edge-cache not ready in {deadline}s:\n{self.log_tail()}")
-                await asyncio.sleep(0.05)
+                        return (resp.status == 200 and proc is not None
+                                and listens(proc.pid, self.port))
+                return False
+
+            try:
+                await wait_until(ready, deadline, "edge-cache ready", interval=0.05)
+            except AssertionError as exc:
+                if "exited" in str(exc):
+                    raise
+                raise AssertionError(f"{exc}:\n{self.log_tail()}") from exc
+
+    async def wait_digests(self, deadline: float = 60.0) -> None:
+        """The synced token-digest list is on disk: credentials are verified locally now,
+        also offline."""
+        digests = self.data_dir / "token-digests.json"
+        await wait_until(digests.exists, deadline, "the synced token-digest list")
 
     async def kill9(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
@@ -124,21 +136,25 @@ class Sidecar:
 
     async def wait_state(self, session: aiohttp.ClientSession, state: str,
                          deadline: float = 30.0) -> float:
-        start = time.monotonic()
-        while (await self.status(session))["state"] != state:
-            if time.monotonic() - start > deadline:
-                raise AssertionError(f"sidecar not {state} within {deadline}s")
-            await asyncio.sleep(0.02)
-        return time.monotonic() - start
+        """Wait until /_edge/status says `state`; returns the seconds it took."""
+
+        async def reached() -> bool:
+            return bool((await self.status(session))["state"] == state)
+
+        return await wait_until(reached, deadline, f"sidecar {state}", interval=0.02)
 
     async def wait_drained(self, session: aiohttp.ClientSession,
                            deadline: float = 60.0) -> dict[str, Any]:
-        start = time.monotonic()
-        while True:
-            st = await self.status(session)
-            if st["state"] == "online" and st["outbox_depth"] == 0 and not st.get(
-                    "replay", {}).get("inflight"):
-                return st
-            if time.monotonic() - start > deadline:
-                raise AssertionError(f"outbox not drained within {deadline}s: {st}")
-            await asyncio.sleep(0.05)
+        """Wait until online with an empty outbox and no replay in flight; returns the status."""
+        last: dict[str, Any] = {}
+
+        async def drained() -> bool:
+            last.update(await self.status(session))
+            return bool(last["state"] == "online" and last["outbox_depth"] == 0
+                        and not last.get("replay", {}).get("inflight"))
+
+        try:
+            await wait_until(drained, deadline, "outbox drained", interval=0.05)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {last}") from exc
+        return last
