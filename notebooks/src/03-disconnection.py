@@ -134,8 +134,13 @@ max_offline_stale_s = 604800  # local: EDGE_CACHE_MAX_OFFLINE_STALE (seconds)
 outbox_max_entries = 100000  # local: edge setting EDGE_CACHE_OUTBOX_MAX_ENTRIES
 min_read_success = 0.5  # share of reads during the outage that must succeed via the edge
 drain_timeout_s = None  # None: derived from what was queued and the measured replay rate
-restart_phase = True  # local: also kill -9 the edge process in the middle of an outage
-lose_outbox = False  # negative control: delete the edge's outbox with the process
+restart_phase = True  # also restart the edge in the middle of an outage (local: kill -9)
+lose_outbox = False  # local negative control: delete the edge's outbox with the process
+student = None  # cluster (class mode): your name as the instructor listed it; leases the edge
+edge = None  # cluster: the edge whose link you cut (None: the first edge of the inventory)
+restart_outage_s = 120  # cluster: outage of the restart phase (NotReady only after 50 s)
+control_plane_interval_s = 2.0  # cluster: seconds between two control-plane samples
+verify = None  # None: "document" on a cluster (a class shares warehouses), else "warehouse"
 
 results_dir = "../build/lab/notebooks/03-disconnection"  # results.json, CSV and PNG files
 cleanup = True  # stop what this notebook started at the end, also after an error
@@ -214,6 +219,62 @@ results.check(
     observed=health.loc[~health["healthy"], "name"].tolist(),
 )
 
+# %% [markdown] id="l0"
+# ## Class mode · Lease your edge before you cut it
+#
+# On a shared cluster several students use the same edges. Before this notebook cuts an edge's
+# link it takes a **lease** on that edge (a Kubernetes `Lease` object holding your name and an
+# expiry); if another student holds it, the notebook stops here and says who and until when.
+# Whatever happens later, the teardown restores the link you cut and gives the lease back.
+# On the local target every edge is yours, so no lease is needed.
+
+# %% [markdown] id="l0" lang="zh-CN"
+# ## 课堂模式 · 切断链路之前先租用你的边缘节点
+#
+# 在共享集群上，多名学生使用同一批边缘节点。本笔记本在切断某个边缘节点的链路之前，会先对该
+# 节点取得**租约**（一个 Kubernetes `Lease` 对象，记录你的名字和到期时间）；如果另一名学生
+# 持有租约，笔记本就在这里停下，并说明是谁、到何时为止。无论之后发生什么，清理步骤都会恢复
+# 你切断的链路并归还租约。本地运行环境中的边缘节点都只属于你，不需要租约。
+
+# %% id="l1"
+import getpass
+
+shop = edge or lab.edge_names()[0]
+verify_scope = verify or ("document" if target == "cluster" else "warehouse")
+me = str(student or getpass.getuser())
+lease_s = int(warmup_s + outage_s + after_s + restart_outage_s + 600)
+results.on_teardown(lambda: lab.link(shop).up() if target == "cluster" else
+                    [link.up() for link in lab.links().values()], "restore the cut link")
+if target == "cluster":
+    from edgelab.targets.lease import LeaseRefused
+
+    leases = lab.leases()
+    try:
+        lease = leases.acquire(shop, me, lease_s)
+        leased, lease_note = True, lease.message
+    except LeaseRefused as refused:
+        leased, lease_note = False, str(refused)
+    if leased:
+        results.on_teardown(lambda: leases.release(shop, me), "give the edge lease back")
+    results.record("lease", {"edge": shop, "student": me, "leased": leased, "note": lease_note})
+    results.check(
+        "edge leased to you",
+        leased,
+        success=_(f"{lease_note}", zh=f"已租用 {shop}（{me}），租期 {lease_s} 秒"),
+        hint=_("Another student holds this edge: set the parameter `edge` to a free one (your "
+               "instructor's table), or wait until the lease expires.",
+               zh="另一名学生正在使用这个边缘节点：把参数 `edge` 设为空闲的节点（见教师给出的"
+               "分配表），或等租约到期。"),
+        observed=lease_note,
+    )
+    if not leased:
+        raise RuntimeError(lease_note)
+else:
+    results.skip("edge leased to you",
+                 _("local target: this lab's edges are yours alone, no lease is needed",
+                   zh="本地运行环境：这个实验环境的边缘节点只属于你，不需要租约"))
+print(f"edge {shop}, verification per {verify_scope}")
+
 # %% [markdown] id="p1"
 # ## Phase 2 · Your prediction
 #
@@ -277,10 +338,13 @@ answers.predict(
 # 的负载直接发往云端，不经缓存）。
 
 # %% id="c10" tags=["raw-data"]
+on_cluster = target == "cluster"
 run = disconnection(
     lab, outage_s=outage_s, warmup_s=warmup_s, after_s=after_s, mode=mode,
     concurrency=concurrency, baseline=baseline, seed=seed, drain_timeout_s=drain_timeout_s,
     mix=steps.shop_mix(write_share), clerk_rate_per_s=clerk_rate_per_s,
+    edges=[shop] if on_cluster else None, verify=verify_scope,
+    control_plane=lab.control_plane_sampler(control_plane_interval_s) if on_cluster else None,
 )
 run.save(results.dir)
 summary = results.record("experiment", run.summary)
@@ -483,7 +547,9 @@ if baseline and "read_success_rate_during_outage" in base:
 elif baseline:
     results.skip("the edge beats no cache during the outage",
                  _(f"no baseline on this target: {base.get('skipped', 'not measured')}",
-                   zh=f"此运行环境没有基线：{base.get('skipped', '未测量')}"))
+                   zh=f"此运行环境（{target}）没有基线：这里没有任何客户端经被切断的边缘链路访问云端。在集群上，"
+                   "客户端运行在你的电脑上，它到云端的路径从不会被切断，所以从这里运行的无缓存"
+                   "对照根本看不到断网（它必须在边缘节点上运行）"))
 else:
     results.skip("the edge beats no cache during the outage",
                  _("baseline = False", zh="baseline = False（未运行基线）"))
@@ -501,6 +567,12 @@ else:
 # start it again (with `lose_outbox = True` its outbox database is deleted as well: the
 # negative control). **Predict** first: with the durable outbox, how many accepted writes will
 # be lost? And with `lose_outbox = True`?
+#
+# On a cluster the outage lasts `restart_outage_s` (120 s: long enough for the node to go
+# `NotReady` after 50 s) and, half-way, `playbooks/restart-edge.yml` restarts your edge node
+# as a power cut would (node agent stopped, every container killed with SIGKILL, agent started
+# again) while the link stays cut. Then we watch whether the edge cache answers again
+# *before* the link is back.
 
 # %% [markdown] id="r0" lang="zh-CN"
 # ## 阶段 7 · 离线期间边缘进程被杀掉
@@ -513,6 +585,11 @@ else:
 # 我们再运行一次实验，在断网进行到一半时用 SIGKILL 杀掉边缘进程并重新启动（若
 # `lose_outbox = True`，它的发件箱数据库也会被删除：反向对照）。先**预测**：有持久发件箱
 # 时，会丢失多少笔已接受的写入？`lose_outbox = True` 时呢？
+#
+# 在集群上，断网持续 `restart_outage_s`（120 秒：足够让节点在 50 秒后变为 `NotReady`），
+# 进行到一半时 `playbooks/restart-edge.yml` 像断电一样重启你的边缘节点（停止节点代理、用
+# SIGKILL 杀掉所有容器、再启动代理），链路保持切断。然后观察边缘缓存是否在链路恢复*之前*
+# 重新应答。
 
 # %% id="r1" answer="prediction"
 predicted_lost_after_crash = None  # accepted writes lost after kill -9 (durable outbox)
@@ -534,6 +611,21 @@ if target == "local" and restart_phase:
         mix=steps.shop_mix(write_share), disruption=kill_edge, warm_products=10,
         clerk_rate_per_s=clerk_rate_per_s,
     )
+elif target == "cluster" and restart_phase:
+    from edgelab.experiments.offline_restart import OfflineRestart
+
+    leases.acquire(shop, me, lease_s)  # renew: this run cuts the link again
+    probe = OfflineRestart(lambda: lab.restart_edge(shop), lab.endpoints().edges[shop],
+                           window_s=restart_outage_s / 2 - 10)
+    crash = disconnection(
+        lab, outage_s=restart_outage_s, warmup_s=warmup_s, after_s=after_s, mode=mode,
+        edges=[shop], concurrency=concurrency, baseline=False, seed=seed + 1,
+        drain_timeout_s=drain_timeout_s or 300, mix=steps.shop_mix(write_share),
+        disruption=probe, warm_products=10, clerk_rate_per_s=clerk_rate_per_s,
+        verify=verify_scope, control_plane=lab.control_plane_sampler(control_plane_interval_s),
+    )
+    crash.summary["offline_restart"] = {**probe.summary(), "flavor": lab.flavor()}
+if crash is not None:
     crash.save(results.file("crash"))
     crash_summary = results.record("crash_experiment", crash.summary)
     display({k: crash_summary[k] for k in ("writes_during_outage",
@@ -558,52 +650,142 @@ if crash is not None:
                "接受一笔销售（202）是一个承诺；只有写入落盘之后才是安全的。"),
         observed=crash_summary["verification_reasons"],
     )
-elif target == "local":
-    results.skip("queued writes survive kill -9 while offline",
-                 _("restart_phase = False", zh="restart_phase = False（未运行此阶段）"))
 else:
     results.skip("queued writes survive kill -9 while offline",
-                 _("cluster: restarting EdgeCore or the k3s agent through the playbooks is not "
-                   "wired into this notebook yet (see the instructor guide)",
-                   zh="集群：本笔记本尚未接入通过 playbook 重启 EdgeCore 或 k3s agent"
-                   "（见教师指南）"))
+                 _("restart_phase = False", zh="restart_phase = False（未运行此阶段）"))
+
+# %% id="r4"
+if crash is not None and "offline_restart" in crash_summary:
+    from edgelab.experiments.offline_restart import judge_offline_restart
+
+    restart = crash_summary["offline_restart"]
+    verdict = judge_offline_restart(restart["flavor"], bool(restart["answered_offline"]),
+                                    restart["answered_after_s"], restart["error"])
+    results.check(
+        "edge node restarted offline behaves as its flavor",
+        verdict.passed,
+        success=_("KubeEdge: the edge cache answered again while still offline (EdgeCore "
+                  "restarted it from MetaManager's local metadata)" if verdict.expected_back
+                  else "K3s: the edge cache stayed down while offline (the agent cannot get "
+                  "its pods without the API server); it came back with the link",
+                  zh="KubeEdge：重启后仍在离线状态，边缘缓存就重新应答了（EdgeCore 依靠 "
+                  "MetaManager 的本地元数据重启了它）" if verdict.expected_back else
+                  "K3s：离线期间边缘缓存一直没有恢复（没有 API server，agent 拿不到自己的 "
+                  "Pod）；链路恢复后它才回来"),
+        hint=_(f"{verdict.message}", zh=f"与 {restart['flavor']} 的预期不符：{verdict.message}"),
+        observed=restart,
+    )
+elif target == "cluster":
+    results.skip("edge node restarted offline behaves as its flavor",
+                 _("restart_phase = False", zh="restart_phase = False（未运行此阶段）"))
+else:
+    results.skip("edge node restarted offline behaves as its flavor",
+                 _("local target: there is no node agent to restart; the kill -9 above is the "
+                   "local equivalent for the outbox", zh="本地运行环境：没有可重启的节点代理；"
+                   "上面的 kill -9 是发件箱在本地的对应实验"))
 
 # %% [markdown] id="c17"
 # ## Phase 8 · Did Kubernetes touch the edge pods? (cluster target only)
 #
-# *What you should see:* the same edge-cache pods (same uid) with no new restarts, on K3s and
-# on KubeEdge, for any outage length: they belong to a DaemonSet, which tolerates the
-# `unreachable` taint forever. (An ordinary Deployment's pod on the cut node would be evicted
-# after 300 s on both flavors.) On the local target there are no pods.
+# The control plane was sampled every `control_plane_interval_s` during both runs
+# (`control_plane.csv`; the strip under the request timeline has a *node* row, green while
+# `Ready`, and a *canary* row: an ordinary Deployment's pod pinned to your edge).
+#
+# *What you should see:* in the 120 s run the node turned `NotReady` (Ready `Unknown`, taint
+# `node.kubernetes.io/unreachable`) about 50 s after the cut, and the canary was **not**
+# evicted: an ordinary pod tolerates that taint for 300 s (after 50 + 300 s it would be, on
+# K3s and KubeEdge alike). The edge-cache pods kept their uid, on both flavors, for any outage
+# length: they belong to a DaemonSet, which tolerates the taint forever (the restart phase
+# restarts their containers, not the pods). On the local target there are no pods.
 
 # %% [markdown] id="c17" lang="zh-CN"
 # ## 阶段 8 · Kubernetes 动了边缘 Pod 吗？（仅集群运行环境）
 #
-# *你应当看到：* 无论断网多久，K3s 和 KubeEdge 上都是同样的 edge-cache Pod（相同 uid），
-# 没有新的重启：它们属于 DaemonSet，永久容忍 `unreachable` 污点。（被切断节点上普通
-# Deployment 的 Pod 在两种发行版上都会在 300 秒后被驱逐。）本地运行环境没有 Pod。
+# 两次运行期间每隔 `control_plane_interval_s` 秒对控制面采样一次（`control_plane.csv`；
+# 请求时间线下方的条带有一行 *node*，节点 `Ready` 时为绿色，还有一行 *canary*：固定在你的
+# 边缘节点上的一个普通 Deployment 的 Pod）。
+#
+# *你应当看到：* 在 120 秒的那次运行中，节点在切断后约 50 秒变为 `NotReady`（Ready 为
+# `Unknown`，污点 `node.kubernetes.io/unreachable`），而 canary **没有**被驱逐：普通 Pod
+# 对该污点容忍 300 秒（50 + 300 秒之后才会被驱逐，K3s 和 KubeEdge 都一样）。无论断网多久，
+# 两种发行版上的 edge-cache Pod 都保持相同的 uid：它们属于 DaemonSet，永久容忍该污点（重启
+# 阶段重启的是它们的容器，而不是 Pod）。本地运行环境没有 Pod。
 
 # %% id="c18"
 if pods_before is not None:
     pods_after = cluster.edge_pods(k8s)
     display(pods_after)
-    kept = set(pods_before["uid"]) <= set(pods_after["uid"])
+    mine = pods_before[pods_before["node"] == shop]
+    kept = set(mine["uid"]) <= set(pods_after["uid"]) and bool(
+        run.summary["control_plane"]["nodes"][shop]["edge_cache_same_pod"])
     restarts = int(pods_after["restarts"].sum() - pods_before["restarts"].sum())
     results.check(
         "edge pods kept running",
-        kept and restarts == 0,
+        kept and (restarts == 0 or crash is not None),
         success=_("same edge-cache pods, no restarts (DaemonSet pods are never evicted)",
                   zh="同样的 edge-cache Pod，没有重启（DaemonSet 的 Pod 从不被驱逐）"),
         hint=_("New pod uids: someone deleted or rolled the DaemonSet during the outage "
                "(eviction does not apply to DaemonSet pods).",
                zh="Pod uid 变了：断网期间有人删除或滚动更新了 DaemonSet（驱逐不适用于 "
                "DaemonSet 的 Pod）。"),
-        observed={"same_pods": kept, "new_restarts": restarts},
+        observed={"same_pods": kept, "new_restarts": restarts,
+                  "restarted_on_purpose": crash is not None},
     )
+    long_run = crash_summary if crash is not None else run.summary
+    facts = long_run["control_plane"]["nodes"][shop]
+    long_s = float(long_run["outage_s"])
+    results.record("control_plane", {"outage_s": long_s, **facts})
+    if long_s >= 50 + 2 * control_plane_interval_s + 10:
+        results.check(
+            "control plane saw the cut node NotReady",
+            facts["not_ready_after_s"] is not None,
+            success=_(f"NotReady {facts['not_ready_after_s'] or 0:.0f} s after the cut "
+                      "(node-monitor-grace-period 50 s on Kubernetes 1.32)",
+                      zh=f"切断后 {facts['not_ready_after_s'] or 0:.0f} 秒变为 NotReady"
+                      "（Kubernetes 1.32 的 node-monitor-grace-period 为 50 秒）"),
+            hint=_("Not NotReady within the outage: was the link to the API server (6443) cut "
+                   "too? See control_plane.csv.",
+                   zh="断网期间节点没有变为 NotReady：到 API server（6443）的链路也被切断了吗？"
+                   "查看 control_plane.csv。"),
+            observed=facts,
+        )
+        from edgelab.experiments.control_plane import expected_canary_evicted
+
+        evict = expected_canary_evicted(long_s)
+        if evict is None:
+            results.skip("canary evicted only after its toleration",
+                         _(f"an outage of {long_s:g} s is too close to 50 + 300 s to say",
+                           zh=f"{long_s:g} 秒的断网太接近 50 + 300 秒，无法判断"))
+        else:
+            results.check(
+                "canary evicted only after its toleration",
+                (facts["canary_evicted_after_s"] is not None) == evict,
+                success=_(f"canary {'evicted' if evict else 'kept'} after a {long_s:g} s "
+                          "outage (default toleration 300 s after NotReady)",
+                          zh=f"断网 {long_s:g} 秒后 canary "
+                          f"{'被驱逐' if evict else '仍在运行'}（NotReady 之后默认容忍 300 秒）"),
+                hint=_("The canary's eviction time does not match 50 s + 300 s: check its "
+                       "tolerations (kubectl get pod -o yaml) and the cluster's "
+                       "node-monitor-grace-period.",
+                       zh="canary 的驱逐时间与 50 + 300 秒不符：检查它的容忍设置"
+                       "（kubectl get pod -o yaml）以及集群的 node-monitor-grace-period。"),
+                observed=facts,
+            )
+    else:
+        for name in ("control plane saw the cut node NotReady",
+                     "canary evicted only after its toleration"):
+            results.skip(name, _(f"the longest outage was {long_s:g} s, shorter than "
+                                 "node-monitor-grace-period (50 s) + sampling: set "
+                                 "restart_phase = True or a longer outage_s",
+                                 zh=f"最长的断网只有 {long_s:g} 秒，短于 node-monitor-grace-period"
+                                 "（50 秒）加采样间隔：设置 restart_phase = True 或更长的 "
+                                 "outage_s"))
 else:
-    results.skip("edge pods kept running",
-                 _("local target: the edges are processes, not pods",
-                   zh="本地运行环境：边缘是进程，不是 Pod"))
+    for name in ("edge pods kept running", "control plane saw the cut node NotReady",
+                 "canary evicted only after its toleration"):
+        results.skip(name, _("local target: the edges are processes, not pods; there is no "
+                             "control plane", zh="本地运行环境：边缘是进程，不是 Pod；"
+                             "没有控制面"))
 
 # %% [markdown] id="c19"
 # ## Plots
@@ -712,7 +894,8 @@ results.summary()
 #
 # Stops what this notebook started (on the local target: the lab's processes; their data and
 # logs stay in `lab_dir`) and restores a cut link. Safe to run twice, and safe after a failed
-# cell. On a cluster nothing is removed: the instructor owns it. Set `cleanup = False` to keep
+# cell. On a cluster nothing is removed (the instructor owns it): the link you cut is restored
+# and your edge lease is given back. Set `cleanup = False` to keep
 # the lab running after the notebook (then run `edgelab down` yourself).
 
 # %% [markdown] id="c24" lang="zh-CN"
@@ -720,8 +903,8 @@ results.summary()
 #
 # 停止本笔记本启动的一切（本地运行环境：实验环境的进程；它们的数据和日志保留在 `lab_dir`
 # 中），并恢复被切断的链路。运行两次是安全的，某个单元格失败后运行也是安全的。在集群上不会
-# 删除任何东西：集群归教师管理。设置 `cleanup = False` 可在笔记本结束后保持实验环境运行
-# （之后请自己运行 `edgelab down`）。
+# 删除任何东西（集群归教师管理）：会恢复你切断的链路并归还你的边缘租约。
+# 设置 `cleanup = False` 可在笔记本结束后保持实验环境运行（之后请自己运行 `edgelab down`）。
 
 # %% tags=["teardown"] id="c25"
 results.teardown()
