@@ -16,6 +16,7 @@ from edge_cache.server import HttpServer
 from edge_cache.settings import Settings
 from edge_cache.standins import AlwaysOnline
 
+from tests.support.inventory_edge import InventoryEdge, InventoryEdgeFactory
 from tests.support.origins import ScriptedOrigin
 from tests.support.sidecar_in_process import FakeClock, Sidecar, SidecarFactory
 from tests.support.waiting import wait_until
@@ -75,3 +76,20 @@ async def make_sidecar(
 @pytest.fixture
 async def sidecar(make_sidecar: SidecarFactory) -> Sidecar:
     return await make_sidecar()
+
+
+@pytest.fixture
+async def inventory_edge(tmp_path: Path) -> AsyncIterator[InventoryEdgeFactory]:
+    """Factory: `await inventory_edge(**edge_env)` starts the real inventory-app and one
+    credential-verifying edge in front of it (tests/support/inventory_edge.py); both are
+    stopped after the test."""
+    made: list[InventoryEdge] = []
+
+    async def factory(**edge_env: str) -> InventoryEdge:
+        pair = await InventoryEdge.start(tmp_path, **edge_env)
+        made.append(pair)
+        return pair
+
+    yield factory
+    for pair in made:
+        await pair.stop()

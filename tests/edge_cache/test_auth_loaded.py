@@ -7,14 +7,11 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from pathlib import Path
 
 import aiohttp
 
-from tests.support.inventory import InventoryServer, seed
+from tests.support.inventory_edge import InventoryEdgeFactory
 from tests.support.load import busy_cores
-from tests.support.sidecar import Sidecar
-from tests.support.waiting import wait_until
 
 
 def issue_token(db_url: str, name: str) -> str:
@@ -29,28 +26,18 @@ def issue_token(db_url: str, name: str) -> str:
 
 
 async def test_fresh_token_accepted_on_first_request_while_cores_are_busy(
-    tmp_path: Path,
+    inventory_edge: InventoryEdgeFactory,
 ) -> None:
-    url = f"sqlite:///{tmp_path}/inventory.db"
-    world = seed(url, ("edge-a",))
-    app = InventoryServer(url, tmp_path / "inventory.log")
-    await app.start()
-    edge = Sidecar(app.url, tmp_path / "edge", EDGE_CACHE_DEVICE_TOKEN=world.tokens["edge-a"],
-                   EDGE_CACHE_AUTH_REQUIRED="on")
-    try:
-        await edge.start()
-        await wait_until(lambda: (tmp_path / "edge" / "token-digests.json").exists(), 60)
-        with busy_cores():
-            async with aiohttp.ClientSession() as s:
-                await edge.wait_state(s, "online")
-                for i in range(5):
-                    token = await asyncio.to_thread(issue_token, url, f"till-{i}")
-                    async with s.get(edge.url + "/api/products",
-                                     headers={"Authorization": f"Bearer {token}"}) as resp:
-                        assert resp.status == 200, f"token {i}: {resp.status} {await resp.text()}"
+    cloud = await inventory_edge()
+    edge = cloud.edge
+    with busy_cores():
+        async with aiohttp.ClientSession() as s:
+            await edge.wait_state(s, "online")
+            for i in range(5):
+                token = await asyncio.to_thread(issue_token, cloud.db_url, f"till-{i}")
                 async with s.get(edge.url + "/api/products",
-                                 headers={"Authorization": "Bearer never-issued"}) as resp:
-                    assert resp.status == 401  # still refused after the refresh it waited for
-    finally:
-        await edge.stop()
-        await app.stop()
+                                 headers={"Authorization": f"Bearer {token}"}) as resp:
+                    assert resp.status == 200, f"token {i}: {resp.status} {await resp.text()}"
+            async with s.get(edge.url + "/api/products",
+                             headers={"Authorization": "Bearer never-issued"}) as resp:
+                assert resp.status == 401  # still refused after the refresh it waited for

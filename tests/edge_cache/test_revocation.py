@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from pathlib import Path
 
 import aiohttp
 
-from tests.support.inventory import InventoryServer, seed
-from tests.support.sidecar import Sidecar
+from tests.support.inventory_edge import InventoryEdgeFactory
 from tests.support.waiting import wait_until
 
 
@@ -22,46 +20,37 @@ async def _status(s: aiohttp.ClientSession, url: str, token: str) -> int:
 
 
 async def test_a_revoked_token_is_refused_online_within_seconds_and_offline_after_a_restart(
-    tmp_path: Path,
+    inventory_edge: InventoryEdgeFactory,
 ) -> None:
-    url = f"sqlite:///{tmp_path}/inventory.db"
-    world = seed(url, ("edge-a",))
-    app = InventoryServer(url, tmp_path / "inventory.log")
-    await app.start()
     # the digest list is synced only every 10 min here: only the change feed can be this fast
-    edge = Sidecar(app.url, tmp_path / "edge", EDGE_CACHE_DEVICE_TOKEN=world.tokens["edge-a"],
-                   EDGE_CACHE_AUTH_REQUIRED="on", EDGE_CACHE_TOKEN_SYNC_INTERVAL="600",
-                   EDGE_CACHE_CHANGES_PATH="/api/changes", EDGE_CACHE_CHANGES_TIMEOUT="1")
-    clerk, admin = world.tokens["clerk"], world.tokens["admin"]
+    cloud = await inventory_edge(EDGE_CACHE_TOKEN_SYNC_INTERVAL="600",
+                                 EDGE_CACHE_CHANGES_PATH="/api/changes",
+                                 EDGE_CACHE_CHANGES_TIMEOUT="1")
+    app, edge = cloud.app, cloud.edge
+    clerk, admin = cloud.world.tokens["clerk"], cloud.world.tokens["admin"]
     products = edge.url + "/api/products"
-    try:
+    async with aiohttp.ClientSession() as s:
+        await edge.wait_state(s, "online")
+        assert await _status(s, products, clerk) == 200
+        headers = {"Authorization": f"Bearer {admin}", "Idempotency-Key": str(uuid.uuid4())}
+        async with s.get(app.url + "/api/auth/tokens", headers=headers) as resp:
+            tokens = (await resp.json())["results"]
+        (clerk_id,) = [t["id"] for t in tokens if t["name"] == "t-clerk"]
+        async with s.post(f"{app.url}/api/auth/tokens/{clerk_id}/revoke",
+                          headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+
+        # online the cloud itself refuses it; what matters is that the edge's own list
+        # (kept on disk for offline use) drops it now, not at the next sync in 10 min
+        revoked = hashlib.sha256(clerk.encode()).hexdigest()
+        await wait_until(lambda: revoked not in cloud.digests.read_text(), 30,
+                         "the edge dropping the revoked token's digest")
+        assert await _status(s, products, clerk) == 401
+        assert await _status(s, products, admin) == 200  # only that token is gone
+
+        await app.stop()  # the cloud goes away; the edge restarts offline
+        await edge.wait_state(s, "offline")
+        assert await edge.stop() == 0
         await edge.start()
-        async with aiohttp.ClientSession() as s:
-            await edge.wait_state(s, "online")
-            assert await _status(s, products, clerk) == 200
-            headers = {"Authorization": f"Bearer {admin}", "Idempotency-Key": str(uuid.uuid4())}
-            async with s.get(app.url + "/api/auth/tokens", headers=headers) as resp:
-                tokens = (await resp.json())["results"]
-            (clerk_id,) = [t["id"] for t in tokens if t["name"] == "t-clerk"]
-            async with s.post(f"{app.url}/api/auth/tokens/{clerk_id}/revoke",
-                              headers=headers) as resp:
-                assert resp.status == 200, await resp.text()
-
-            # online the cloud itself refuses it; what matters is that the edge's own list
-            # (kept on disk for offline use) drops it now, not at the next sync in 10 min
-            digests = tmp_path / "edge" / "token-digests.json"
-            revoked = hashlib.sha256(clerk.encode()).hexdigest()
-            await wait_until(lambda: revoked not in digests.read_text(), 30,
-                             "the edge dropping the revoked token's digest")
-            assert await _status(s, products, clerk) == 401
-            assert await _status(s, products, admin) == 200  # only that token is gone
-
-            await app.stop()  # the cloud goes away; the edge restarts offline
-            await edge.wait_state(s, "offline")
-            assert await edge.stop() == 0
-            await edge.start()
-            assert await _status(s, products, clerk) == 401
-            assert await _status(s, products, admin) == 200  # served from the store
-    finally:
-        await edge.stop()
-        await app.stop()
+        assert await _status(s, products, clerk) == 401
+        assert await _status(s, products, admin) == 200  # served from the store
