@@ -7,7 +7,6 @@ the session's local lab (tests/edgelab/lab_fixtures.py).
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,8 @@ import pytest
 from edgelab.cli.app import build_parser, main
 from edgelab.targets.lab_state import load_state
 from edgelab.targets.local import LocalTarget
+
+from tests.support.ports import busy_port, free_port
 
 EDGELAB = str(Path(sys.executable).parent / "edgelab")
 
@@ -111,9 +112,7 @@ def test_cluster_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         call(capsys, "status", "--target", "cluster", "--kubeconfig", str(tmp_path / "missing"),
              "--inventory", str(tmp_path / "none.yml")),
         1, "inventory")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nobody listens there
     config = tmp_path / "kubeconfig"
     config.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: lab\n"
@@ -128,10 +127,7 @@ def test_cluster_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        busy = sock.getsockname()[1]
+    with busy_port() as busy:
         done = run("up", "--lab-dir", str(tmp_path / "lab"), "--app-port", str(busy))
     assert_clean_error(done, 1, f"port {busy} for the cloud app is in use")
     assert load_state(tmp_path / "lab") is None

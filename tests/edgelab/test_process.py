@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -25,7 +23,8 @@ from edgelab.process import (
     wait_until,
 )
 
-from tests.support.ports import free_port
+from tests.support.ports import busy_port, free_port
+from tests.support.processes import wait_gone
 
 SERVER = """
 import http.server, sys
@@ -51,20 +50,6 @@ def _printed(log: Path, line: str) -> bool:
     return line in log.read_text().splitlines()
 
 
-def _gone(pid: int, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid):
-            return True
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_start_wait_ready_and_stop(tmp_path: Path) -> None:
     port = free_port()
     record = start_process("web", [sys.executable, "-c", SERVER, str(port)], env={},
@@ -79,7 +64,7 @@ def test_start_wait_ready_and_stop(tmp_path: Path) -> None:
     finally:
         stopped_by_kill = stop_processes([record], timeout_s=10)
     assert stopped_by_kill == []
-    assert _gone(record.pid)
+    assert wait_gone([record.pid], 10.0) == []
     assert not is_running(record)
     log = (tmp_path / "logs" / "web.log").read_text().splitlines()
     assert json.loads(log[0])["event"] == "edgelab.start"
@@ -93,7 +78,7 @@ def test_sigterm_ignored_then_sigkill(tmp_path: Path) -> None:
                what="stubborn", record=record)
     killed = stop_processes([record], timeout_s=1.0)
     assert killed == ["stubborn"]
-    assert _gone(record.pid)
+    assert wait_gone([record.pid], 10.0) == []
 
 
 def test_kill_processes_is_a_crash(tmp_path: Path) -> None:
@@ -102,7 +87,7 @@ def test_kill_processes_is_a_crash(tmp_path: Path) -> None:
     wait_until(lambda: _printed(tmp_path / "victim.log", "ignoring SIGTERM"), timeout_s=30,
                what="victim", record=record)
     kill_processes([record])
-    assert _gone(record.pid)
+    assert wait_gone([record.pid], 10.0) == []
 
 
 def test_a_reused_pid_is_never_signalled(tmp_path: Path) -> None:
@@ -130,10 +115,7 @@ def test_missing_program_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_pick_port() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        busy = sock.getsockname()[1]
+    with busy_port() as busy:
         with pytest.raises(PortInUseError, match=f"port {busy} for the cloud app is in use"):
             pick_port("127.0.0.1", busy, set(), strict=True, what="the cloud app")
         other = pick_port("127.0.0.1", busy, set(), strict=False, what="the cloud app")

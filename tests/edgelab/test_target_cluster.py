@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,15 +24,10 @@ from edgelab.settings import LabSettings
 from edgelab.targets.cluster import ClusterError, ClusterTarget, load_inventory, parse_inventory
 from kubernetes import client as k8s
 
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 INVENTORIES = sorted((REPO / "playbooks" / "inventory").glob("*.yml"))
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound and released again)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def kubeconfig(tmp_path: Path, server: str, context: str = "lab") -> Path:
@@ -113,7 +107,7 @@ def test_missing_kubeconfig(tmp_path: Path) -> None:
 def test_unreachable_cluster(tmp_path: Path) -> None:
     inv = tmp_path / "hosts.yml"
     inv.write_text(INVENTORY)
-    port = closed_port()
+    port = free_port()  # nobody listens there
     config = kubeconfig(tmp_path, f"https://127.0.0.1:{port}")
     with pytest.raises(ClusterError, match=f"cluster at https://127.0.0.1:{port} is unreachable"):
         ClusterTarget(kubeconfig=config, inventory=inv, settings=LabSettings(),

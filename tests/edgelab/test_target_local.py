@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import time
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 from edgelab.process import PortInUseError
 from edgelab.targets import LabNotRunningError, UnknownEdgeError, health_frame
@@ -20,6 +17,8 @@ from edgelab.targets.lab_state import load_state
 from edgelab.targets.local import LocalTarget, parse_seed_tokens, parse_token
 
 from tests.edgelab.lab_fixtures import lab_settings
+from tests.support.ports import busy_port
+from tests.support.processes import alive, wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -28,23 +27,6 @@ def pids_of(lab_dir: Path) -> list[int]:
     state = load_state(lab_dir)
     assert state is not None
     return [p.process.pid for p in state.parts]
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def wait_dead(pids: list[int], timeout_s: float = 20.0) -> list[int]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        left = [p for p in pids if alive(p)]
-        if not left:
-            return []
-        time.sleep(0.1)
-    return [p for p in pids if alive(p)]
 
 
 @pytest.fixture
@@ -115,10 +97,7 @@ def test_attach_without_a_lab_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_port_in_use_by_a_foreign_process(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        busy = sock.getsockname()[1]
+    with busy_port() as busy:
         target = LocalTarget(lab_settings(tmp_path / "lab", app_port=busy, strict_ports=True))
         with pytest.raises(PortInUseError, match=f"port {busy} for the cloud app is in use"):
             target.up()
@@ -148,20 +127,20 @@ def test_crash_recovery_then_down_leaves_no_process(lab: LocalTarget) -> None:
     victims = [p.process.pid for p in state.parts if p.name in ("cloud", "shop-1")]
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
-    assert wait_dead(victims) == []
+    assert wait_gone(victims) == []
     with pytest.raises(LabNotRunningError, match="cloud, shop-1 not running"):
         LocalTarget.attach(lab.lab_dir)
     # `up` in a new object (another process would do the same): stops what is left of the
     # crashed run, then starts everything again on the same data
     again = LocalTarget(lab_settings(lab.lab_dir))
     again.up()
-    assert wait_dead(first) == []
+    assert wait_gone(first) == []
     second = pids_of(lab.lab_dir)
     assert set(second).isdisjoint(first)
     assert all(r.healthy for r in again.health())
     stopped = LocalTarget(lab_settings(lab.lab_dir)).down()
     assert sorted(stopped) == ["cloud", "link-shop-1", "link-shop-2", "shop-1", "shop-2"]
-    assert wait_dead(second) == []
+    assert wait_gone(second) == []
     assert load_state(lab.lab_dir) is None
     assert list((lab.lab_dir / "run").glob("*.pid")) == []
     assert LocalTarget(lab_settings(lab.lab_dir)).down() == []  # idempotent
