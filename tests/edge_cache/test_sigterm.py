@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,44 +13,8 @@ import aiohttp
 import pytest
 
 from tests.support.origins import ScriptedOrigin
-from tests.support.ports import free_port
-
-
-class Process:
-    def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
-        self.proc = proc
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-
-
-async def start_edge(origin: ScriptedOrigin, data: Path) -> Process:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_CACHE_")}
-    env.update(
-        EDGE_CACHE_ORIGIN=origin.url,
-        EDGE_CACHE_DATA_DIR=str(data),
-        EDGE_CACHE_PORT=str(port),
-        EDGE_CACHE_PROBE_INTERVAL="0.2",
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "edge_cache.cli", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    async with aiohttp.ClientSession() as session:
-        while True:
-            if proc.returncode is not None:
-                raise AssertionError("edge-cache exited during start-up")
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                    if resp.status == 200:
-                        return Process(proc, port)
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError("edge-cache did not become ready within 30 s")
-            await asyncio.sleep(0.05)
+from tests.support.sidecar import Sidecar
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -69,8 +30,9 @@ async def test_sigterm_finishes_in_flight_and_exits_0(
 ) -> None:
     origin.route("/warm", headers={"Cache-Control": "max-age=600"}, body=b"w" * 1300)
     origin.route("/slow", headers={"Cache-Control": "max-age=600"}, body=b"slow", delay=1.0)
-    edge = await start_edge(origin, tmp_path / "data")
+    edge = Sidecar(origin.url, tmp_path / "data", EDGE_CACHE_ACCESS_LOG="on")
     try:
+        await edge.start()
         async with aiohttp.ClientSession() as session:
             async with session.get(edge.url + "/warm") as resp:
                 assert resp.headers["X-Edge-Cache"] == "MISS"
@@ -87,40 +49,29 @@ async def test_sigterm_finishes_in_flight_and_exits_0(
                 assert status["cache_entries"] == 1
 
             in_flight = asyncio.ensure_future(session.get(edge.url + "/slow"))
-            deadline = time.monotonic() + 10
-            while origin.count("/slow") == 0 and time.monotonic() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
+            await wait_until(lambda: origin.count("/slow") > 0, 10, "the slow request in flight")
+            assert edge.proc is not None
             edge.proc.send_signal(signal.SIGTERM)
             resp = await asyncio.wait_for(in_flight, 20)
             assert resp.status == 200
             assert await resp.read() == b"slow"
             resp.release()
-        code = await asyncio.wait_for(edge.proc.wait(), 20)
-        assert code == 0
-        assert edge.proc.stderr is not None
-        log = (await edge.proc.stderr.read()).decode()
+        assert await edge.exit_code(20) == 0
+        log = edge.log_path.read_text()
         events = [json.loads(line).get("event") for line in log.splitlines() if line.strip()]
         assert "serving" in events and "stopped" in events
         assert "request" in events  # one access-log line per request
-    finally:
-        if edge.proc.returncode is None:
-            edge.proc.kill()
-            await edge.proc.wait()
 
-    # Restart on the same data dir: served from the persisted store, origin untouched.
-    before = origin.count("/warm")
-    again = await start_edge(origin, tmp_path / "data")
-    try:
+        # Restart on the same data dir: served from the persisted store, origin untouched.
+        before = origin.count("/warm")
+        await edge.start()
         async with aiohttp.ClientSession() as session:
-            async with session.get(again.url + "/warm") as resp:
+            async with session.get(edge.url + "/warm") as resp:
                 assert resp.headers["X-Edge-Cache"] == "HIT"
                 assert await resp.read() == b"w" * 1300
-            async with session.get(again.url + "/slow") as resp:
+            async with session.get(edge.url + "/slow") as resp:
                 assert resp.headers["X-Edge-Cache"] == "HIT"
         assert origin.count("/warm") == before
-        again.proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(again.proc.wait(), 20) == 0
+        assert await edge.stop() == 0
     finally:
-        if again.proc.returncode is None:
-            again.proc.kill()
-            await again.proc.wait()
+        await edge.kill9()

@@ -3,22 +3,14 @@ read-your-writes headers, 507, and one metrics registry with every metric name."
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 
 from tests.support.origins import ScriptedOrigin
 from tests.support.sidecar_in_process import SidecarFactory
+from tests.support.waiting import wait_until
 
 FAST_PROBES = {"PROBE_INTERVAL": "0.05", "PROBE_TIMEOUT": "3", "ORIGIN_TIMEOUT": "3"}
-
-
-async def eventually(predicate, limit: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_offline_write_is_queued_and_replayed_once(
@@ -29,7 +21,7 @@ async def test_offline_write_is_queued_and_replayed_once(
     await sidecar.get("/api/items")
     await origin.set_mode("refuse")
     await sidecar.get("/api/items")
-    await eventually(lambda: not sidecar.edge.health.is_online())
+    await wait_until(lambda: not sidecar.edge.health.is_online(), 20.0)
     queued = await sidecar.request("POST", "/api/items", {"Idempotency-Key": "k-1"}, b'{"a":1}')
     assert (queued.status, queued.cache) == (202, "QUEUED")
     body = json.loads(queued.body)
@@ -40,8 +32,8 @@ async def test_offline_write_is_queued_and_replayed_once(
     assert read.headers["X-Edge-Outbox-Depth"] == "1"
     assert read.headers["X-Edge-Pending"] == "1"
     await origin.set_mode("ok")
-    await eventually(lambda: origin.count("/api/items", "POST") >= 1)
-    await eventually(lambda: sidecar.edge.outbox.depth() == 0)
+    await wait_until(lambda: origin.count("/api/items", "POST") >= 1, 20.0)
+    await wait_until(lambda: sidecar.edge.outbox.depth() == 0, 20.0)
     posts = [r for r in origin.requests if r.method == "POST"]
     assert [p.headers.get("Idempotency-Key") for p in posts] == ["k-1"]
     assert posts[0].body == b'{"a":1}'
@@ -119,7 +111,7 @@ async def test_route_without_queue_fails_fast_offline(
     await origin.set_mode("refuse")
     refused = await sidecar.request("POST", "/api/reports", body=b"{}")
     assert refused.status in (502, 503)
-    await eventually(lambda: not sidecar.edge.health.is_online())
+    await wait_until(lambda: not sidecar.edge.health.is_online(), 20.0)
     offline = await sidecar.request("POST", "/api/reports", body=b"{}")
     assert (offline.status, offline.cache) == (503, "BYPASS")
     assert sidecar.edge.outbox.depth() == 0
@@ -133,13 +125,13 @@ async def test_online_write_queues_behind_pending_writes_for_its_path(
     first = await sidecar.request("POST", "/api/orders", body=b"1")
     assert first.status == 202
     await origin.set_mode("ok")
-    await eventually(lambda: sidecar.edge.health.is_online())
+    await wait_until(lambda: sidecar.edge.health.is_online(), 20.0)
     if sidecar.edge.outbox.pending_for("/api/orders"):  # still draining: must not overtake
         second = await sidecar.request("POST", "/api/orders", body=b"2")
         assert second.status in (201, 202)
     else:
         second = await sidecar.request("POST", "/api/orders", body=b"2")
         assert second.status == 201
-    await eventually(lambda: sidecar.edge.outbox.depth() == 0)
+    await wait_until(lambda: sidecar.edge.outbox.depth() == 0, 20.0)
     bodies = [r.body for r in origin.requests if r.method == "POST"]
     assert bodies == [b"1", b"2"]
