@@ -197,9 +197,6 @@ class StockMovement(Base):
     outdated_count: Mapped[bool] = mapped_column(Boolean, default=False)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     edge_replay: Mapped[bool] = mapped_column(Boolean, default=False)
-    # lets a document, its lines and their movements be inserted in one flush (line_id is
-    # filled in from the line's new id)
-    line: Mapped[DocumentLine | None] = relationship()
 
     __table_args__ = (
         Index("ix_movements_wh_product_seq", "warehouse_id", "product_id", "seq"),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from inventory_app.db import current_seq, next_seq
@@ -18,6 +19,7 @@ from inventory_app.models import ChangeLogEntry, Counter, utcnow
 from inventory_app.problems import FieldError, ProblemError
 
 FLOOR_COUNTER = "changes_floor"
+_CHANGES = cast(Table, ChangeLogEntry.__table__)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,19 @@ def record_change(
         ChangeLogEntry(seq=seq, entity=entity, entity_id=entity_id, op=op, paths=json.dumps(paths))
     )
     return seq
+
+
+def change_row(seq: int, entity: str, entity_id: str, op: str, paths: list[str]
+               ) -> dict[str, object]:
+    """A change-log row for :func:`insert_changes` (several changes in one statement)."""
+    return {"seq": seq, "entity": entity, "entity_id": entity_id, "op": op,
+            "paths": json.dumps(paths), "recorded_at": utcnow()}
+
+
+def insert_changes(session: Session, rows: list[dict[str, object]]) -> None:
+    """Append the changes of :func:`change_row` (seqs reserved with `next_seqs`)."""
+    if rows:
+        session.connection().execute(insert(_CHANGES), rows)
 
 
 def floor_seq(session: Session) -> int:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from inventory_app import metrics
@@ -38,7 +39,7 @@ from inventory_app.models import (
 from inventory_app.problems import FieldError, ProblemError, invalid, not_found
 from inventory_app.schemas import DocumentIn, DocumentLineIn, DocumentPatch, to_utc
 from inventory_app.services.auth import EdgeReplay, Principal
-from inventory_app.services.changes import record_change, stock_paths
+from inventory_app.services.changes import change_row, insert_changes, record_change, stock_paths
 from inventory_app.services.clock import DEFAULT_MAX_FUTURE_SKEW, BoundedTime, bound_future
 
 SIGN = {
@@ -68,6 +69,7 @@ PARTNER_TYPES = {
     "sales_return": ("customer", "both"),
 }
 LATE_THRESHOLD = dt.timedelta(hours=1)
+_MOVEMENTS = cast(Table, StockMovement.__table__)
 
 
 @dataclass(frozen=True)
@@ -391,11 +393,13 @@ def _apply(
     kind: str,
     edge: EdgeReplay | None,
     extra_seqs: int = 0,
-) -> Iterator[int]:
+) -> tuple[Iterator[int], LedgerRows]:
     """Append movements (line, warehouse, product, delta, outdated) and update balances.
 
     All sequence numbers of the posting are reserved in one statement; the returned iterator
     holds the `extra_seqs` numbers reserved on top for the caller (in allocation order).
+    The movements and stock changes are returned as rows, written by `LedgerRows.write()`
+    after the flush that gives the lines their ids.
     """
     now = utcnow()
     allow_negative = edge is not None and doc.type in EDGE_ACCEPTS_NEGATIVE and kind == "post"
@@ -421,6 +425,7 @@ def _apply(
         raise _insufficient(shortfalls)
     seqs = iter(next_seqs(session, len(planned) + reviews + len(running) + extra_seqs))
     late = (now - _aware(doc.occurred_at)) > LATE_THRESHOLD
+    rows = LedgerRows()
     for line, wh, prod, delta, outdated in planned:
         bal = balances[(wh, prod)]
         if bal is None:  # first movement of this product × warehouse
@@ -431,25 +436,22 @@ def _apply(
         bal.qty += delta
         bal.last_seq = seq
         negative = delta < 0 and bal.qty < 0
-        session.add(
-            StockMovement(
-                seq=seq,
-                product_id=prod,
-                warehouse_id=wh,
-                delta=delta,
-                balance_after=bal.qty,
-                document_id=doc.id,
-                line=line,
-                doc_type=doc.type,
-                kind=kind,
-                occurred_at=_aware(doc.occurred_at),
-                recorded_at=now,
-                negative_after=negative,
-                outdated_count=outdated,
-                late=late and kind == "post",
-                edge_replay=edge is not None,
-            )
-        )
+        rows.movements.append((line, {
+            "seq": seq,
+            "product_id": prod,
+            "warehouse_id": wh,
+            "delta": delta,
+            "balance_after": bal.qty,
+            "document_id": doc.id,
+            "doc_type": doc.type,
+            "kind": kind,
+            "occurred_at": _aware(doc.occurred_at),
+            "recorded_at": now,
+            "negative_after": negative,
+            "outdated_count": outdated,
+            "late": late and kind == "post",
+            "edge_replay": edge is not None,
+        }))
         if negative:
             doc.flagged = True
             _review(session, "oversell", doc, seq, prod, wh,
@@ -460,9 +462,25 @@ def _apply(
                     f"expected {line.expected_qty} but the ledger had {bal.qty - delta}",
                     next(seqs))
     for wh, prod in sorted(running):
-        record_change(session, "stock", f"{wh}:{prod}", "upsert", stock_paths(wh, prod),
-                      next(seqs))
-    return seqs
+        rows.changes.append(change_row(next(seqs), "stock", f"{wh}:{prod}", "upsert",
+                                       stock_paths(wh, prod)))
+    return seqs, rows
+
+
+@dataclass
+class LedgerRows:
+    """Movements and changes of one posting, inserted in one statement per table (Core, no
+    unit-of-work objects: the ledger and the change feed are append-only)."""
+
+    movements: list[tuple[DocumentLine, dict[str, object]]] = field(default_factory=list)
+    changes: list[dict[str, object]] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        """Insert the rows; call after the flush that inserted the document and its lines."""
+        if self.movements:
+            session.connection().execute(insert(_MOVEMENTS), [
+                {**row, "line_id": line.id} for line, row in self.movements])
+        insert_changes(session, self.changes)
 
 
 def _balances(session: Session, keys: set[tuple[int, int]]
@@ -530,16 +548,18 @@ def post_document(
                             False))
     if edge is not None and doc.origin_device is None:
         doc.origin_device = edge.device_name
-    seqs = _apply(session, doc, planned, "post", edge, extra_seqs=1)
+    seqs, rows = _apply(session, doc, planned, "post", edge, extra_seqs=1)
     now = utcnow()
     doc.status = "posted"
     doc.posted_at = now
     doc.version += 1
-    seq = record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id), next(seqs))
+    seq = next(seqs)
+    rows.changes.append(change_row(seq, "document", doc.id, "upsert", _doc_paths(doc.id)))
     if not doc.seq:
         doc.seq = seq
     doc.number = f"{PREFIX[doc.type]}-{_aware(doc.occurred_at):%Y%m%d}-{seq:07d}"
     session.flush()
+    rows.write(session)
     metrics.DOCUMENTS_POSTED.labels(type=doc.type).inc()
     return doc
 
@@ -566,12 +586,14 @@ def void_document(session: Session, doc: Document | str, principal: Principal | 
         for m in movements
         if m.line_id is not None
     ]
-    seqs = _apply(session, doc, planned, "void", None, extra_seqs=1)
+    seqs, rows = _apply(session, doc, planned, "void", None, extra_seqs=1)
     doc.status = "voided"
     doc.voided_at = utcnow()
     doc.version += 1
-    record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id), next(seqs))
+    rows.changes.append(change_row(next(seqs), "document", doc.id, "upsert",
+                                   _doc_paths(doc.id)))
     session.flush()
+    rows.write(session)
     return doc
 
 
