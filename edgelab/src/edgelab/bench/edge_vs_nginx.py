@@ -399,12 +399,17 @@ class Bench:
         durability setting (same link, same start, no cache history; own data dirs)."""
         if self.sidecar is None:
             return
+        spawned: dict[str, Sidecar] = {}
         for name, kind in (("new", Sidecar), ("reference", ReferenceSidecar)):
             sidecar = kind(self.sidecar.exe, self.workdir / f"edge-cache-enqueue-{name}",
                            self.link_url)
             self.cleanups.append(sidecar.stop)
+            sidecar.spawn()  # both start at once; then wait for each
+            spawned[name] = sidecar
+        for name, sidecar in spawned.items():
+            assert sidecar.proc is not None
             try:
-                sidecar.start()
+                sidecar.proc.wait_http(f"{sidecar.url}/healthz", 30.0)
             except ProcessFailed as exc:
                 self.report.skip(f"enqueue: the {name} edge-cache did not start: {exc}")
                 sidecar.stop()
