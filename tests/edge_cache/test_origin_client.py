@@ -8,6 +8,7 @@ part: the proxy and the replayer share its pool (seen as one TCP connection at t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -145,3 +146,31 @@ async def test_the_proxy_and_the_replayer_share_one_client(
     assert peers["POST"][0] == peers["GET"][1]
     # back from the outage the client started over with new connections (renew)
     assert edge.origin.renewals >= 1 and peers["GET"][0] != peers["GET"][1]
+
+
+async def test_renew_lets_requests_in_flight_finish_and_later_ones_use_new_connections(
+    origin: ScriptedOrigin,
+) -> None:
+    peers: list[object] = []
+
+    def recorded(request: web.Request, _body: bytes) -> Script:
+        if request.transport is not None:
+            peers.append(request.transport.get_extra_info("peername"))
+        return Script(200, {}, b"slow" if request.path == "/slow" else b"quick", delay=(
+            0.5 if request.path == "/slow" else 0.0))
+
+    origin.route("/slow", handler=recorded)
+    origin.route("/quick", handler=recorded)
+    client = OriginClient(origin.url, timeout=30.0, connections=1)
+    try:
+        in_flight = asyncio.ensure_future(client.send("GET", "/slow", []))
+        await wait_until(lambda: len(peers) == 1)
+        client.renew()  # while /slow is still being answered on the old pool
+        quick = await client.send("GET", "/quick", [])
+        slow = await in_flight
+        assert (slow.status, slow.body, quick.body) == (200, b"slow", b"quick")
+        assert peers[0] != peers[1]  # the later request came over a new connection
+    finally:
+        await client.close()
+    error = await failure(client, "GET", "/quick")  # closed: no pool is opened again
+    assert error.kind == "connect"

@@ -237,6 +237,36 @@ async def test_transport_errors_are_waits_and_the_entry_stays(rig: Rig) -> None:
     assert rig.outbox.dead_count() == 0 and seen == ["k-e", "k-e"]
 
 
+async def test_a_cut_answer_is_a_wait_that_backs_off_and_keeps_the_origin_online(
+    rig: Rig,
+) -> None:
+    seen: list[str] = []
+
+    def cut_first(request: web.Request, body: bytes) -> Script:
+        seen.append(request.headers.get("Idempotency-Key", ""))
+        if len(seen) == 1 and request.transport is not None:
+            # a status line, then the connection closes mid-body: the origin is up, the
+            # write's fate unknown
+            request.transport.write(b"HTTP/1.1 201 Created\r\nContent-Length: 50\r\n\r\n{")
+            request.transport.close()
+        return Script(201)
+
+    rig.origin.route("/cut", method="POST", handler=cut_first)
+    entry_id = await rig.enqueue("/cut", "k-cut")
+    await wait_until(lambda: rig.replayer.counts["transport_error"] == 1
+                     and not rig.replayer.inflight())
+    ref = rig.outbox.queued_ref(entry_id)
+    assert ref is not None and ref.attempts == 0 and ref.waits == 1
+    assert "broken" in (ref.last_error or "")
+    assert rig.health.is_online() and rig.health.transitions == 0  # an answer: not an outage
+    ahead = ref.next_attempt_at - rig.clock()
+    assert 0.25 <= ahead <= 2.0  # backed off (0.5 s base, 2 s cap), not retried at once
+    rig.clock.advance(ahead)
+    rig.replayer._kick.set()
+    await wait_until(lambda: rig.outbox.depth() == 0)
+    assert rig.outbox.dead_count() == 0 and seen == ["k-cut", "k-cut"]  # the same key again
+
+
 async def test_a_stuck_queue_shows_in_status_and_metrics(
     make_sidecar: SidecarFactory, origin: ScriptedOrigin, clock: FakeClock
 ) -> None:

@@ -134,6 +134,7 @@ class OriginClient:
         self._busy: dict[aiohttp.ClientSession, int] = {}
         self._retiring: set[aiohttp.ClientSession] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -154,10 +155,13 @@ class OriginClient:
 
     def _pool(self) -> aiohttp.ClientSession:
         if self._session is None:
+            if self._closed:  # a late request after stop() must not open a pool nobody closes
+                raise OriginError("connect", "the origin client is closed")
             self._session = self._new_session()
         return self._session
 
     async def start(self) -> None:
+        self._closed = False
         self._pool()
 
     def renew(self) -> None:
@@ -186,6 +190,7 @@ class OriginClient:
     async def close(self) -> None:
         sessions = [s for s in (self._session, self._probes) if s is not None]
         sessions += list(self._retiring)
+        self._closed = True
         self._session = self._probes = None
         self._retiring.clear()
         self._busy.clear()
@@ -222,7 +227,11 @@ class OriginClient:
                 session, method, target, headers, body, deadline or self.timeout
             )
         finally:
-            self._busy[session] -= 1
+            left = self._busy.get(session, 1) - 1
+            if left > 0:
+                self._busy[session] = left
+            else:
+                self._busy.pop(session, None)
             self._retire_if_idle(session)
         if measured and self.metrics is not None:
             self.metrics.origin_request_seconds.observe(time.perf_counter() - started)
@@ -235,6 +244,8 @@ class OriginClient:
     async def probe(self, path: str, *, deadline: float) -> Response:
         """`GET path` on a new connection (the prober's question); raises OriginError."""
         if self._probes is None:
+            if self._closed:
+                raise OriginError("connect", "the origin client is closed")
             self._probes = self._new_session(single_use=True)
         headers = [("User-Agent", "edge-cache-prober"), ("Cache-Control", "no-cache")]
         try:

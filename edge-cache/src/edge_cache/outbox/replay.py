@@ -233,12 +233,14 @@ class Replayer:
             )
         except OriginError as exc:
             reason = f"replay {exc}"
-            if exc.transport:
-                self.health.record_failure(reason)
-            else:  # an answer came, unusable: the origin is up; its fate is unknown, so again
-                self.health.suspect(reason)
             ref.waits += 1  # a wait, not an attempt: the entry keeps its place
-            ref.next_attempt_at = self.clock() + random.uniform(0.05, 0.25)
+            if exc.transport:
+                self.health.record_failure(reason)  # replays stop until the prober says ONLINE
+                delay = random.uniform(0.05, 0.25)
+            else:  # an answer came, unusable: the origin is up; its fate is unknown, so again,
+                self.health.suspect(reason)  # backing off while the origin answers like that
+                delay = self._backoff(ref.waits)
+            ref.next_attempt_at = self.clock() + delay
             ref.last_error = reason
             self._note("transport_error")
             log.info("replay transport error", extra={
