@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
+from edgelab.process import wait_until
 
 from tests.notebooks.labcheck_support import REPO, make_notebook
+from tests.support.processes import wait_gone
 
 
 def test_ctrl_c_writes_a_partial_summary_and_exits_130(tmp_path: Path) -> None:
@@ -35,10 +35,9 @@ def test_ctrl_c_writes_a_partial_summary_and_exits_130(tmp_path: Path) -> None:
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
+    wait_until(lambda: marker.exists() or proc.poll() is not None, timeout_s=120,
+               what="the slow cell starting", interval_s=0.2)
+    assert marker.exists(), proc.communicate()
     kernel_pid = int(marker.read_text())
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -52,13 +51,4 @@ def test_ctrl_c_writes_a_partial_summary_and_exits_130(tmp_path: Path) -> None:
     assert checks["first check"]["status"] == "passed"
     assert checks["never reached"]["status"] == "failed"
     assert (run_dir / "junit.xml").exists() and (run_dir / "index.html").exists()
-    deadline = time.monotonic() + 15
-    while psutil.pid_exists(kernel_pid) and time.monotonic() < deadline:
-        try:
-            if psutil.Process(kernel_pid).status() == psutil.STATUS_ZOMBIE:
-                break
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.2)
-    else:
-        assert not psutil.pid_exists(kernel_pid), "the kernel is still running"
+    assert wait_gone([kernel_pid], 15) == [], "the kernel is still running"

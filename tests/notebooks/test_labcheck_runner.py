@@ -13,11 +13,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from edgelab.labcheck import build_parser, run
 
 from tests.notebooks.labcheck_support import CheckRun, edgelab_check, make_notebook
+from tests.support.processes import alive
 
 PARAMS = 'results_dir = "results"\nn = 1\nnames = ["a"]\ncleanup = True'
 SETUP = (
@@ -39,13 +39,6 @@ ORPHAN = (
     "results.record('child_pid', child.pid)"
 )
 TEARDOWN = "results.teardown()\nresults.teardown()"
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def _good(path: Path, plot: bool = True) -> Path:
@@ -136,7 +129,7 @@ def test_passing_notebook_writes_report_and_junit(tmp_path: Path) -> None:
     assert {"n is small", "names given", "notebook ran to the end"} <= set(checks)
     values = result.results("good")["values"]
     assert values["values"] == {"n": 2, "names": ["q"]}  # -p beats -f; the section applies
-    assert _gone(values["child_pid"])
+    assert not alive(values["child_pid"])
     out = result.run_dir / "good"
     assert (out / "good.ipynb").exists() and (out / "good.html").exists()
     assert (out / "line.png").exists()
@@ -171,7 +164,7 @@ def test_failure_midway_keeps_executed_copy_fails_checks_and_tears_down(
     assert checks["notebook ran to the end"]["status"] == "failed"
     assert checks["no processes left behind"]["status"] == "passed"
     values = failing_run.results("broken")["values"]
-    assert _gone(values["child_pid"])
+    assert not alive(values["child_pid"])
     assert values["teardown_errors"] == []  # the teardown cell ran after the error
     executed: dict[str, Any] = json.loads(
         (failing_run.run_dir / "broken" / "broken.ipynb").read_text()
@@ -189,7 +182,7 @@ def test_hanging_cell_is_interrupted_by_the_timeout_and_teardown_runs(
     assert "did not finish within 10 s" in checks["notebook ran to the end"]["detail"]
     assert checks["after the hang"]["status"] == "failed"
     assert checks["no processes left behind"]["status"] == "passed"
-    assert _gone(failing_run.results("hang")["values"]["child_pid"])
+    assert not alive(failing_run.results("hang")["values"]["child_pid"])
 
 
 def test_unresponsive_kernel_is_killed_and_leftovers_are_reaped(failing_run: CheckRun) -> None:
@@ -199,7 +192,7 @@ def test_unresponsive_kernel_is_killed_and_leftovers_are_reaped(failing_run: Che
     assert leftover["status"] == "failed"
     pid = failing_run.results("stuck")["values"]["child_pid"]
     assert f"pid {pid}" in leftover["detail"]
-    assert _gone(pid)
+    assert not alive(pid)
 
 
 def _run_in_process(*argv: str) -> int:
