@@ -10,7 +10,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +29,7 @@ from edgelab.process import wait_until
 from edgelab.targets.kubectl import Kubectl
 
 from tests.edgelab import fake_kubectl
+from tests.support.origins import QuietHandler, serve_in_thread
 
 RECORDED = Path(__file__).parent / "kubectl_json"
 
@@ -164,25 +164,13 @@ def edge() -> Iterator[tuple[str, threading.Event]]:
     """A loopback stand-in for an edge cache: /_edge/status answers 503 until `up` is set."""
     up = threading.Event()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             ok = up.is_set() and self.path == "/_edge/status"
-            self.send_response(200 if ok else 503)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
+            self.reply(200 if ok else 503, b"{}")
 
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", up
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(Handler) as url:
+        yield url, up
 
 
 def test_offline_restart_watches_the_edge_come_back(edge: tuple[str, threading.Event]) -> None:

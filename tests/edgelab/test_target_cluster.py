@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from edgelab.settings import LabSettings
 from edgelab.targets.cluster import ClusterError, ClusterTarget, load_inventory, parse_inventory
 from kubernetes import client as k8s
 
+from tests.support.origins import QuietHandler, serve_in_thread
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -168,28 +167,15 @@ def api_server() -> Iterator[str]:
         ),
     }
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             body = bodies.get(self.path.split("?", 1)[0])
             data = json.dumps(api.sanitize_for_serialization(body) if body is not None
                               else {"kind": "Status", "code": 404}).encode()
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.reply(200 if body is not None else 404, data)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(Handler) as url:
+        yield url
 
 
 def test_discovery_through_the_api(api_server: str, tmp_path: Path) -> None:

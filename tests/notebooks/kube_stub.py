@@ -5,16 +5,16 @@ request, so tests can assert which calls the real client made."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kubernetes import client as k8s
+
+from tests.support.origins import QuietHandler, serve_in_thread
 
 
 def node(
@@ -118,28 +118,15 @@ class KubeStub:
 def kube_stub(nodes: list[k8s.V1Node], pods: list[k8s.V1Pod]) -> Iterator[KubeStub]:
     stub = KubeStub(nodes=nodes, pods=pods)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             path = parts.path.rstrip("/") or "/"
             stub.requests.append((path, parse_qs(parts.query)))
             body = stub.body(path)
             data = json.dumps(body if body is not None else {"kind": "Status", "code": 404})
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data.encode())
+            self.reply(200 if body is not None else 404, data.encode())
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(Handler) as url:
+        stub.url = url
         yield stub
-    finally:
-        server.shutdown()
-        server.server_close()
