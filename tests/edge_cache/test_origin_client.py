@@ -108,14 +108,17 @@ async def test_a_malformed_or_cut_answer_is_broken_not_an_outage(
 async def test_the_proxy_and_the_replayer_share_one_client(
     make_sidecar: SidecarFactory, origin: ScriptedOrigin
 ) -> None:
-    # A pool of one connection: requests that share the client share that connection, so the
-    # origin sees them arrive on one client port; a second client would show a second port.
-    peers: dict[str, list[object]] = {"GET": [], "POST": []}
+    # A pool of one connection: requests that share the client take turns on it, so the origin
+    # sees a read sent during a replay arrive after the replay's answer, on the same client
+    # port. A second client would send both at once, over two connections.
+    events: list[tuple[str, object]] = []
 
-    def recorded(request: web.Request, body: bytes) -> Script:
-        if request.transport is not None:
-            peers[request.method].append(request.transport.get_extra_info("peername"))
+    async def recorded(request: web.Request, body: bytes) -> Script:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        events.append((f"{request.method} {request.path}", peer))
         if request.method == "POST":
+            await asyncio.sleep(0.5)  # the replay is in flight for a while
+            events.append(("POST answered", peer))
             return Script(201, {"Content-Type": "application/json"}, body)
         return Script(200, {"Cache-Control": "no-store"}, b"page")
 
@@ -138,14 +141,15 @@ async def test_the_proxy_and_the_replayer_share_one_client(
     queued = await sidecar.request("POST", "/api/orders", body=b'{"n": 1}')
     assert (queued.status, queued.cache) == (202, "QUEUED")
     await origin.set_mode("ok")
-    assert edge.outbox is not None
+    await wait_until(lambda: any(name == "POST /api/orders" for name, _ in events), 30.0)
+    assert (await sidecar.get("/again")).status == 200  # sent while the replay is in flight
     await wait_until(lambda: edge.outbox is not None and edge.outbox.depth() == 0, 30.0)
-    assert (await sidecar.get("/again")).status == 200
-    assert len(peers["POST"]) == 1 and len(peers["GET"]) == 2
-    # the replay and the read after it came over one connection: the proxy's pool
-    assert peers["POST"][0] == peers["GET"][1]
+    names = [name for name, _ in events]
+    assert names == ["GET /page", "POST /api/orders", "POST answered", "GET /again"]
+    peers = [peer for _, peer in events]
+    assert peers[1] == peers[2] == peers[3]  # replay and read: one connection, one pool
     # back from the outage the client started over with new connections (renew)
-    assert edge.origin.renewals >= 1 and peers["GET"][0] != peers["GET"][1]
+    assert edge.origin.renewals >= 1 and peers[0] != peers[3]
 
 
 async def test_renew_lets_requests_in_flight_finish_and_later_ones_use_new_connections(
