@@ -36,6 +36,29 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_PIDS: dict[str, int] = {}
+SALE = "POST /api/documents (sale)"
+# issue 14: sale POST p50 targets per database (ms), same run as the reference
+SALE_P50_TARGET_MS = {"sqlite": 5.0, "postgres": 10.0}
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages (the machine may be shared), or '?'."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def target_verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Sale p50 against `SALE_P50_TARGET_MS`, per database that was measured."""
+    verdicts: dict[str, dict[str, Any]] = {}
+    for name, target in SALE_P50_TARGET_MS.items():
+        rows = results.get(name)
+        if not rows or "error" in rows:
+            continue
+        p50 = rows[SALE]["p50_ms"]
+        verdicts[name] = {"sale_p50_ms": p50, "target_ms": target, "met": p50 <= target}
+    return verdicts
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -168,7 +191,7 @@ def measure(bases: dict[str, str], ctx: dict[str, Any], requests: int
         if cpu is not None:
             sale["server_cpu_ms"] = cpu  # the app process's CPU per sale (less load-sensitive)
         out[label] = {"GET /api/stock": percentiles(gets[label]),
-                      "POST /api/documents (sale)": sale}
+                      SALE: sale}
     return out
 
 
@@ -205,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reference_commit and not args.reference_src:
         args.reference_src = checkout_src(args.reference_commit)
     results: dict[str, Any] = {}
+    load_before = load_average()
     for name in [d.strip() for d in args.databases.split(",") if d.strip()]:
         if name == "sqlite":
             tmp = tempfile.mkdtemp(prefix="inventory-bench-")
@@ -226,9 +250,12 @@ def main(argv: list[str] | None = None) -> int:
                     results[f"{name} (reference)"] = measured["reference"]
         except Exception as exc:  # report and continue with the other database
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    load = {"before": load_before, "after": load_average()}
+    verdicts = target_verdicts(results)
     if args.json:
         print(json.dumps({"benchmark": "inventory-app api latency", "requests": args.requests,
-                          "results": results}, indent=2))
+                          "load_average": load, "targets": verdicts, "results": results},
+                         indent=2))
         return 0
     print(f"inventory-app API latency ({args.requests} sequential requests each, loopback)")
     print(f"{'database':<22} {'request':<28} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
@@ -247,10 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         for req, stats in rows.items():
             print(f"{db_name}: {req} p50 current/reference = "
                   f"{stats['p50_ms'] / ref[req]['p50_ms']:.2f}")
-        cpu, ref_cpu = (rows["POST /api/documents (sale)"].get("server_cpu_ms"),
-                        ref["POST /api/documents (sale)"].get("server_cpu_ms"))
+        cpu, ref_cpu = rows[SALE].get("server_cpu_ms"), ref[SALE].get("server_cpu_ms")
         if cpu and ref_cpu:
             print(f"{db_name}: sale app CPU per request current/reference = {cpu / ref_cpu:.2f}")
+    for db_name, verdict in verdicts.items():
+        print(f"target (issue 14): {db_name} sale p50 <= {verdict['target_ms']:g} ms: "
+              f"{'met' if verdict['met'] else 'MISSED'} ({verdict['sale_p50_ms']} ms)")
+    print(f"load average (1/5/15 min): before {load['before']}, after {load['after']}")
     return 0
 
 

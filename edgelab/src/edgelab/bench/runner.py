@@ -16,6 +16,9 @@ from edgelab.bench import edge_vs_nginx, pages
 from edgelab.bench.report import Report, render_table
 
 API_LATENCY_SCRIPT = Path("inventory-app") / "bench" / "api_latency.py"
+# the last inventory-app with three write transactions per sale: issue 14's reference,
+# measured in the same run (alternating with the current app on the same database)
+API_REFERENCE_COMMIT = "75ec093"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,6 +101,8 @@ def run_api_latency(quick: bool, as_json: bool) -> dict[str, Any]:
     argv = [sys.executable, str(script)]
     if quick:
         argv.append("--quick")
+    if _has_commit(script.parent, API_REFERENCE_COMMIT):
+        argv += ["--reference-commit", API_REFERENCE_COMMIT]
     if as_json:
         argv.append("--json")
     started = time.monotonic()
@@ -122,6 +127,16 @@ def run_api_latency(quick: bool, as_json: bool) -> dict[str, Any]:
     if done.returncode != 0:
         result["error"] = done.stderr.strip()[-800:]
     return result
+
+
+def _has_commit(where: Path, commit: str) -> bool:
+    """Whether `where` is in a git checkout that holds `commit` (else: no reference run)."""
+    try:
+        done = subprocess.run(["git", "-C", str(where), "cat-file", "-e", f"{commit}^{{commit}}"],
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def run_pages(quick: bool, workdir: Path | None, keep: bool) -> dict[str, Any]:

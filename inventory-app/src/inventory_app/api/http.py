@@ -71,7 +71,9 @@ def json_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """A JSON response with `Cache-Control` and a strong ETag (body hash unless given)."""
-    body = dumps(to_jsonable(data))
+    # a model serializes itself straight to compact UTF-8 JSON (no dict of it first)
+    body = data.model_dump_json().encode() if isinstance(data, BaseModel) else dumps(
+        to_jsonable(data))
     all_headers = {"Cache-Control": cache}
     if etag is not None:
         all_headers["ETag"] = etag

@@ -130,7 +130,8 @@ def _validate(
     errors: list[FieldError] = []
 
     def live_warehouse(field: str, ident: int) -> None:
-        wh = session.get(Warehouse, ident)
+        wh = session.execute(select(Warehouse.active, Warehouse.deleted_at)
+                             .where(Warehouse.id == ident)).first()
         if wh is None or wh.deleted_at is not None:
             errors.append(FieldError(field, f"unknown warehouse {ident}"))
         elif not wh.active:
