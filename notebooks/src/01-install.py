@@ -89,7 +89,7 @@ cleanup = True  # stop what this notebook started at the end, also after an erro
 # 出错导致内核停止时也会停止。
 
 # %% id="c04"
-from edgelab.notebook import Results, answers, cluster, figures
+from edgelab.notebook import Results, answers, cluster
 from edgelab.notebook import walkthrough as steps
 from IPython.display import display
 
@@ -297,8 +297,7 @@ answers.predict(results, lang=lang, probe_ms=predicted_probe_ms)
 probe_table = steps.probe_parts(lab, n=probes)
 steps.save_table(results, "probes", probe_table)
 results.record("probe_median_ms", probe_table.groupby("part")["latency_ms"].median())
-fig = figures.probe_figure(probe_table)
-figures.save(fig, results.file("probes.png"))
+fig = plots.probe_figure(probe_table, results.file("probes.png"))
 fig
 
 # %% id="c16"

@@ -87,7 +87,7 @@ cleanup = True  # stop what this notebook started at the end, also after an erro
 # 出错导致内核停止时也会停止。
 
 # %% id="c04"
-from edgelab.notebook import Results, answers, cluster, figures
+from edgelab.notebook import Results, answers, cluster
 from edgelab.notebook import walkthrough as steps
 
 from edgelab import plots
@@ -253,8 +253,7 @@ results.record("browse", browsing)
 browsing[["path", "via", "attempt", "status", "x_edge_cache", "age", "latency_ms"]]
 
 # %% id="c13"
-fig = figures.browse_figure(browsing)
-figures.save(fig, results.file("browse.png"))
+fig = plots.browse_figure(browsing, results.file("browse.png"))
 fig
 
 # %% [markdown] id="c14"

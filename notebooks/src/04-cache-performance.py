@@ -167,8 +167,7 @@ else:
 n_items = steps.catalogue_size(lab) if lab is not None else 300  # 300: the demo catalogue
 curves = performance.che_table(cache_sizes, zipf_s, n_items=n_items)
 steps.save_table(results, "che", curves)
-fig = performance.che_figure(curves)
-performance.save(fig, results.file("che.png"))
+fig = plots.che_figure(curves, results.file("che.png"))
 fig
 
 # %% [markdown] id="e1"

@@ -124,3 +124,48 @@ def test_plot_without_path_returns_figure_only(tmp_path: Path) -> None:
     fig = plots.latency_ecdf(requests_table())
     assert isinstance(fig, Figure)
     assert list(tmp_path.iterdir()) == []
+
+
+def probe_table() -> pd.DataFrame:
+    parts = {"cloud": 1.0, "link shop-1": 40.0, "edge shop-1": 0.8}
+    return pd.DataFrame([{"part": part, "latency_ms": ms * (1 + i / 10)}
+                         for part, ms in parts.items() for i in range(5)])
+
+
+def browse_table() -> pd.DataFrame:
+    rows = []
+    for path in ("/shop/products", "/shop/products/1"):
+        for attempt, status in enumerate(("MISS", "HIT", "HIT"), start=1):
+            rows.append({"path": path, "via": "edge", "attempt": attempt, "x_edge_cache": status,
+                         "latency_ms": 45.0 if status == "MISS" else 0.9})
+        rows.append({"path": path, "via": "cloud", "attempt": 1, "x_edge_cache": "",
+                     "latency_ms": 41.0})
+    return pd.DataFrame(rows)
+
+
+def che_curves() -> pd.DataFrame:
+    from edgelab.notebook.performance import che_table
+
+    return che_table([10, 30, 100], [0.8, 1.2], n_items=300)
+
+
+NOTEBOOK_FIGURES = {
+    "probe_figure": lambda p: plots.probe_figure(probe_table(), p),
+    "browse_figure": lambda p: plots.browse_figure(browse_table(), p),
+    "che_figure": lambda p: plots.che_figure(che_curves(), p),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOK_FIGURES))
+def test_notebook_figure_writes_a_png_with_its_legend_beside_the_data(
+        name: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{name}.png"
+    fig = NOTEBOOK_FIGURES[name](out)
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    (ax,) = fig.get_axes()
+    assert ax.get_title() and ax.get_ylabel()
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_texts()
+    # outside the axes: the legend's anchor is right of the data (x > 1 in axes coordinates)
+    anchor = legend.get_bbox_to_anchor().transformed(ax.transAxes.inverted())
+    assert anchor.x0 > 1.0, anchor

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from edgelab.experiments.plotting import disconnection_plots
+from edgelab.plots.runs import disconnection_plots
 
 from edgelab import plots
 

@@ -45,9 +45,9 @@ from tqdm.auto import tqdm
 from edgelab.analysis import che_hit_ratio, ttl_hit_ratio
 from edgelab.analysis.replay import edge_band, fifo_hits, lru_hits
 from edgelab.experiments.cloud import CloudClient
-from edgelab.experiments.plotting import sweep_plots
 from edgelab.experiments.runtime import run_async
 from edgelab.jsonio import write_json
+from edgelab.plots.runs import sweep_plots
 from edgelab.results import write_csv
 from edgelab.settings import LabSettings
 from edgelab.targets.base import TargetError

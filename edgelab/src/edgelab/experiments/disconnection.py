@@ -57,10 +57,10 @@ from edgelab.experiments.control_plane import (
     samples_frame,
     strip_states,
 )
-from edgelab.experiments.plotting import disconnection_plots
 from edgelab.experiments.runtime import StatusSampler, edge_status, run_async
 from edgelab.experiments.verification import Verification, verify_writes, writes_table
 from edgelab.jsonio import write_json
+from edgelab.plots.runs import disconnection_plots
 from edgelab.results import write_csv
 from edgelab.targets.base import Target, TargetError, UnknownEdgeError
 from edgelab.workload import (

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from edgelab.analysis import che_curve, simulate_lru
 
@@ -38,30 +37,6 @@ def che_table(cache_sizes: Sequence[int], skews: Sequence[float], n_items: int) 
                 }
             )
     return pd.DataFrame(rows)
-
-
-def che_figure(curves: pd.DataFrame) -> Figure:
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
-    for s, group in curves.groupby("zipf_s"):
-        line = ax.plot(group["cache_size"], group["che_hit_ratio"], "--", label=f"s = {s:g}")
-        marked = group[group["in_sweep"]]
-        ax.plot(marked["cache_size"], marked["che_hit_ratio"], "o", color=line[0].get_color())
-    n = int(curves["n_items"].iloc[0]) if len(curves) else 0
-    ax.set_xscale("log")
-    ax.set_xlabel(f"cache size (entries, log scale; catalogue of {n})")
-    ax.set_ylabel("hit ratio (fraction of requests)")
-    ax.set_ylim(0, 1.02)
-    ax.set_title("Che's approximation for LRU under Zipf(s) (dots: sizes we will measure)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-def save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=120)
-    return path
 
 
 def lru_expectation(

@@ -1,8 +1,5 @@
-"""Figures of the walkthrough notebooks (01, 02); experiment plots live in ``edgelab.plots``
-(which also holds the plot language, the colours and the label translations used here).
-
-Plain ``Figure`` objects (no pyplot state): a notebook shows one by ending a cell with it.
-"""
+"""Figures of the walkthrough notebooks: health round trips per part (01), browsing through
+the edge (02)."""
 
 from __future__ import annotations
 
@@ -12,13 +9,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from edgelab.plots import STATUS_COLORS, tr
+from edgelab.plots.language import tr
+from edgelab.plots.style import STATUS_COLORS, save
 
 CLOUD = "cloud over the WAN (no cache)"
 STATUS_COLOURS = {**STATUS_COLORS, "": "#9e9e9e"}
 
 
-def probe_figure(probes: pd.DataFrame) -> Figure:
+def probe_figure(probes: pd.DataFrame, path: str | Path | None = None) -> Figure:
     """Median and p95 round trip of a health request to each part (log y: parts differ by
     decades once a link is slow)."""
     stats = probes.groupby("part")["latency_ms"].describe(percentiles=[0.5, 0.95])
@@ -33,10 +31,10 @@ def probe_figure(probes: pd.DataFrame) -> Figure:
     ax.tick_params(axis="x", labelrotation=20)
     ax.grid(axis="y", alpha=0.3, which="both")
     fig.tight_layout()
-    return fig
+    return save(fig, path)
 
 
-def browse_figure(requests: pd.DataFrame) -> Figure:
+def browse_figure(requests: pd.DataFrame, path: str | Path | None = None) -> Figure:
     """Latency of each browse request, coloured by the edge's X-Edge-Cache status; log y so
     a 1 ms hit and an 80 ms round trip are both visible; the legend beside the bars."""
     fig = Figure(figsize=(9, 4.2))
@@ -58,9 +56,4 @@ def browse_figure(requests: pd.DataFrame) -> Figure:
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               frameon=False)
     fig.tight_layout()
-    return fig
-
-
-def save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    return save(fig, path)
