@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import pandas as pd
 from edgelab.analysis.outage import detection_delay
 from edgelab.jsonio import read_json
 from edgelab.labcheck.restore import Answer
+from edgelab.notebook.answers import close
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 SEALED_SUFFIXES = (".csv", ".json")
@@ -186,7 +186,7 @@ def exercise_03(raw: RawData, answers: Mapping[str, Answer]) -> list[Graded]:
     expected = detection_delay(raw.csv("requests.csv"), t_cut)
     got, error = call_student(answer.executed, "detection_delay", [t_cut],
                               data_dir=raw.dir, csv_name="requests.csv")
-    ok = error is None and _close(got, expected, 0.01)
+    ok = error is None and close(got, expected, 0.01)
     return [Graded(
         name, PASSED if ok else FAILED,
         f"your detection_delay() = {got} s, recomputed {expected} s" if ok else "",
@@ -212,7 +212,7 @@ def exercise_04(raw: RawData, answers: Mapping[str, Answer]) -> list[Graded]:
     for i, (n, size, skew) in enumerate(CHE_CASES):
         expected = che_hit_ratio(n, size, skew)
         got, error = call_student(answer.executed, "che_hit_ratio", [n, size, skew])
-        ok = error is None and _close(got, expected, CHE_TOLERANCE)
+        ok = error is None and close(got, expected, CHE_TOLERANCE)
         case = f"N={n}, C={size}, s={skew:g}"
         out.append(Graded(
             "exercise: Che's approximation" + ("" if i == 0 else f" ({case})"),
@@ -223,15 +223,6 @@ def exercise_04(raw: RawData, answers: Mapping[str, Answer]) -> list[Graded]:
             hint="Solve Σ (1 − exp(−p_i T)) = C for T (bisection), then Σ p_i (1 − exp(−p_i T)); "
             "p_i ∝ 1/i^s over i = 1..N.", hidden=i > 0))
     return out
-
-
-def _close(got: Any, expected: Any, tol: float) -> bool:
-    if expected is None or got is None:
-        return got is None and expected is None
-    try:
-        return math.isclose(float(got), float(expected), abs_tol=tol)
-    except (TypeError, ValueError):
-        return False
 
 
 # ------------------------------------------------------------------ 04-cache-performance

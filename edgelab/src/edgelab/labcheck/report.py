@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgelab.labcheck.outcome import NotebookRun
+from edgelab.notebook.answers import fmt
 from edgelab.notebook.results import FAILED, PASSED
 
 MARKS = {"passed": "✔", "failed": "✘", "skipped": "–"}
@@ -100,21 +101,13 @@ white-space:pre-wrap}.refl .q{white-space:pre-wrap;color:#333}table.pred{width:a
 """
 
 
-def _value(v: object) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
-
-
 def _predictions_html(run: NotebookRun) -> str:
     if not run.predictions:
         return ""
     e = html.escape
     rows = "".join(
-        f"<tr><td>{e(p.name)}</td><td>{e(_value(p.predicted))}</td>"
-        f"<td>{e(_value(p.measured))}</td></tr>"
+        f"<tr><td>{e(p.name)}</td><td>{e(fmt(p.predicted))}</td>"
+        f"<td>{e(fmt(p.measured))}</td></tr>"
         for p in run.predictions
     )
     return ("<h3>Predictions</h3><table class='pred'><tr><th>prediction</th><th>predicted"

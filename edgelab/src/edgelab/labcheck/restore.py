@@ -17,6 +17,7 @@ The grader never executes the student's notebook as it is. It takes the referenc
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,39 +62,10 @@ def _assigned_names(source: str) -> list[str]:
             if isinstance(t, ast.Name)]
 
 
-def filter_prediction(source: str, allowed: list[str]) -> tuple[str, list[str]]:
-    """Only ``name = literal`` for ``allowed`` names; returns (code, dropped statements)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        return "", [f"syntax error: {exc.msg} (line {exc.lineno})"]
-    kept: list[str] = []
-    dropped: list[str] = []
-    for node in tree.body:
-        text = ast.get_source_segment(source, node) or ast.dump(node)
-        ok = (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id in allowed
-        )
-        if ok:
-            assert isinstance(node, ast.Assign)
-            try:
-                value = ast.literal_eval(node.value)
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                ok = False
-            else:
-                target = node.targets[0]
-                assert isinstance(target, ast.Name)
-                kept.append(f"{target.id} = {value!r}")
-        if not ok:
-            dropped.append(text.splitlines()[0][:80])
-    return "\n".join(kept), dropped
-
-
-def filter_exercise(source: str) -> tuple[str, list[str]]:
-    """Only imports of :data:`ALLOWED_IMPORTS` and plain ``def``s; returns (code, dropped)."""
+def _filter(source: str, keep: Callable[[ast.stmt, str], str | None],
+            sep: str) -> tuple[str, list[str]]:
+    """The top-level statements ``keep`` returns code for, joined by ``sep``, and the first
+    line of each statement it refused (a cell that does not parse keeps nothing)."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
@@ -102,11 +74,34 @@ def filter_exercise(source: str) -> tuple[str, list[str]]:
     dropped: list[str] = []
     for node in tree.body:
         text = ast.get_source_segment(source, node) or ""
-        if _safe_statement(node):
-            kept.append(text)
-        else:
+        code = keep(node, text)
+        if code is None:
             dropped.append(text.splitlines()[0][:80] if text else type(node).__name__)
-    return "\n\n".join(kept), dropped
+        else:
+            kept.append(code)
+    return sep.join(kept), dropped
+
+
+def filter_prediction(source: str, allowed: list[str]) -> tuple[str, list[str]]:
+    """Only ``name = literal`` for ``allowed`` names; returns (code, dropped statements)."""
+    def literal_assignment(node: ast.stmt, _text: str) -> str | None:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            return None
+        target = node.targets[0]
+        if not (isinstance(target, ast.Name) and target.id in allowed):
+            return None
+        try:
+            value = ast.literal_eval(node.value)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return None
+        return f"{target.id} = {value!r}"
+
+    return _filter(source, literal_assignment, "\n")
+
+
+def filter_exercise(source: str) -> tuple[str, list[str]]:
+    """Only imports of :data:`ALLOWED_IMPORTS` and plain ``def``s; returns (code, dropped)."""
+    return _filter(source, lambda node, text: text if _safe_statement(node) else None, "\n\n")
 
 
 def _safe_statement(node: ast.stmt) -> bool:

@@ -47,15 +47,18 @@ def compare(results: Results, name: str, predicted: Any, measured: Any,
     entry = {"predicted": predicted, "measured": measured, "unit": unit}
     table[name] = entry
     results.record("predictions", table)
-    shown = "—" if predicted is None else _fmt(predicted)
+    shown = fmt(predicted)
     if lang == "zh-CN":
-        print(f"{name}: 预测 {shown}{unit}，实测 {_fmt(measured)}{unit}")
+        print(f"{name}: 预测 {shown}{unit}，实测 {fmt(measured)}{unit}")
     else:
-        print(f"{name}: predicted {shown}{unit}, measured {_fmt(measured)}{unit}")
+        print(f"{name}: predicted {shown}{unit}, measured {fmt(measured)}{unit}")
     return entry
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
+    """A predicted or measured value as the notebook and the grader's report show it."""
+    if value is None:
+        return "—"
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
@@ -77,13 +80,14 @@ def exercise(results: Results, name: str, func: Callable[..., Any] | None,
         got = func(*args)
     except Exception as exc:
         return results.check(name, False, hint=hint, observed=f"{type(exc).__name__}: {exc}")
-    ok = _close(got, expected, tolerance)
+    ok = close(got, expected, tolerance)
     results.record(f"exercise {name}", {"yours": got, "expected": expected})
-    return results.check(name, ok, success=success.format(got=_fmt(got), expected=_fmt(expected)),
+    return results.check(name, ok, success=success.format(got=fmt(got), expected=fmt(expected)),
                          hint=hint, observed={"yours": got, "expected": expected})
 
 
-def _close(got: Any, expected: Any, tolerance: float) -> bool:
+def close(got: Any, expected: Any, tolerance: float) -> bool:
+    """``got`` within ``tolerance`` of ``expected`` (both None counts; a non-number never)."""
     if got is None or expected is None:
         return got is None and expected is None
     try:
