@@ -301,8 +301,10 @@ def wait_until(
     what: str,
     record: ProcessRecord | None = None,
     interval_s: float = 0.1,
+    alive: Callable[[], bool] | None = None,
 ) -> None:
-    """Poll `check` until it is true; fail early when `record`'s process dies."""
+    """Poll `check` until it is true; fail early when `record`'s process dies (told by
+    `alive`, default `is_running(record)`)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -310,7 +312,7 @@ def wait_until(
                 return
         except Exception:  # any failure of a probe means "not yet"
             pass
-        if record is not None and not is_running(record):
+        if record is not None and not (alive() if alive else is_running(record)):
             raise ProcessFailed(
                 f"{what} exited during start-up; last log lines:\n{log_tail(record.log)}"
             )
@@ -382,7 +384,7 @@ class ManagedProcess:
         """Poll `url` until it answers one of `ok`; ProcessFailed when the process dies first
         or `timeout_s` passes."""
         wait_until(lambda: httpx.get(url, timeout=2.0).status_code in ok, timeout_s=timeout_s,
-                   what=f"{self.name} at {url}", record=self.record)
+                   what=f"{self.name} at {url}", record=self.record, alive=self.running)
 
     def wait_port(self, host: str, port: int, timeout_s: float = 30.0) -> None:
         """Wait until something accepts TCP connections on (host, port)."""
@@ -391,14 +393,22 @@ class ManagedProcess:
                 return True
 
         wait_until(accepts, timeout_s=timeout_s, what=f"{self.name} on {host}:{port}",
-                   record=self.record, interval_s=0.05)
+                   record=self.record, interval_s=0.05, alive=self.running)
+
+    def running(self) -> bool:
+        """Still running (asked of the child itself, so its exit status is kept)."""
+        return self.proc.poll() is None
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM the process group, then SIGKILL after `timeout_s`."""
-        if self.proc.poll() is None:
-            stop_processes([self.record], timeout_s)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(5)
+        """SIGTERM the process group, then SIGKILL after `timeout_s`; the exit status is
+        kept in ``proc.returncode``."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not self.running():
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout_s if sig == signal.SIGTERM else 5)
 
     def __enter__(self) -> ManagedProcess:
         return self
