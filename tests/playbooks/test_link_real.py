@@ -85,7 +85,10 @@ def test_link_down_refuse_blackhole_and_automatic_restore(lab: NetnsLab, tmp_pat
     assert again.returncode == 0, failure_text(again)
     assert again.stats("edge1")["changed"] == 0, again.changed_tasks()
 
-    blackhole = link(link_state="down", link_mode="blackhole", link_max_duration_s=4)
+    # The restore fires link_max_duration_s after the rules are applied: long enough that the
+    # checks below (a playbook finishing, three processes started in namespaces) always run
+    # before it on a loaded machine (4 s did not: seen 'connected' at load 15).
+    blackhole = link(link_state="down", link_mode="blackhole", link_max_duration_s=20)
     assert blackhole.returncode == 0, failure_text(blackhole)
     assert lab.connect("edge", CLOUD, 6443, timeout=2) == "timeout"
     assert lab.ssh("ctl").stdout.strip() == "ok"
