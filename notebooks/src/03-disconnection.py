@@ -137,7 +137,7 @@ drain_timeout_s = None  # None: derived from what was queued and the measured re
 restart_phase = True  # also restart the edge in the middle of an outage (local: kill -9)
 lose_outbox = False  # local negative control: delete the edge's outbox with the process
 student = None  # cluster (class mode): your name as the instructor listed it; leases the edge
-edge = None  # cluster: the edge whose link you cut (None: the first edge of the inventory)
+cut_edge = None  # cluster: the edge whose link you cut (None: the first edge of the inventory)
 restart_outage_s = 120  # cluster: outage of the restart phase (NotReady only after 50 s)
 control_plane_interval_s = 2.0  # cluster: seconds between two control-plane samples
 verify = None  # None: "document" on a cluster (a class shares warehouses), else "warehouse"
@@ -239,7 +239,7 @@ results.check(
 # %% id="l1"
 import getpass
 
-shop = edge or lab.edge_names()[0]
+shop = cut_edge or lab.edge_names()[0]
 verify_scope = verify or ("document" if target == "cluster" else "warehouse")
 me = str(student or getpass.getuser())
 lease_s = int(warmup_s + outage_s + after_s + restart_outage_s + 600)
@@ -261,9 +261,9 @@ if target == "cluster":
         "edge leased to you",
         leased,
         success=_(f"{lease_note}", zh=f"已租用 {shop}（{me}），租期 {lease_s} 秒"),
-        hint=_("Another student holds this edge: set the parameter `edge` to a free one (your "
+        hint=_("Another student holds this edge: set the parameter `cut_edge` to a free one (your "
                "instructor's table), or wait until the lease expires.",
-               zh="另一名学生正在使用这个边缘节点：把参数 `edge` 设为空闲的节点（见教师给出的"
+               zh="另一名学生正在使用这个边缘节点：把参数 `cut_edge` 设为空闲的节点（见教师给出的"
                "分配表），或等租约到期。"),
         observed=lease_note,
     )

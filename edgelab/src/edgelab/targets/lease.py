@@ -82,7 +82,7 @@ def decide(current: LeaseRecord | None, student: str, now: datetime, duration_s:
     return LeaseDecision(
         "refuse", current.holder, expires,
         f"{edge} is leased by {current.holder} until {_when(expires)} ({left:.0f} s left): "
-        "its link is theirs to cut. Pick another edge (parameter `edge`) or wait; ask the "
+        "its link is theirs to cut. Pick another edge (parameter `cut_edge`) or wait; ask the "
         "instructor if the lease is stale.",
     )
 
