@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import cast
 
 from sqlalchemy import Table, insert, select, tuple_
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from inventory_app import metrics
 from inventory_app.db import next_seqs
@@ -70,6 +70,8 @@ PARTNER_TYPES = {
 }
 LATE_THRESHOLD = dt.timedelta(hours=1)
 _MOVEMENTS = cast(Table, StockMovement.__table__)
+_DOCUMENTS = cast(Table, Document.__table__)
+_LINES = cast(Table, DocumentLine.__table__)
 
 
 @dataclass(frozen=True)
@@ -292,20 +294,41 @@ def create_document(
         origin_device=edge.device_name if edge else None,
         flagged=False,
         version=1,
+        voided_at=None,
         lines=_lines(data.lines),
     )
-    session.add(doc)
-    # one flush at the end: the document goes in already posted (no UPDATE after its INSERT)
+    if not data.post:
+        session.add(doc)
     with session.no_autoflush:
         if occurred.clamped_by is not None:
             _flag_clock_skew(session, doc, data.occurred_at or (edge.queued_at if edge else None),
                              occurred)
         if data.post:
-            post_document(session, doc, principal, edge)
+            # inserted once, already posted, in Core statements (see `_insert_new`)
+            post_document(session, doc, principal, edge, new=True)
         else:
             doc.seq = record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
     session.flush()
     return doc, True
+
+
+def _insert_new(session: Session, doc: Document) -> None:
+    """INSERT a new (not yet added) document and its lines with Core statements, then attach
+    them to the session as loaded objects (no unit-of-work INSERT; later changes are UPDATEs)."""
+    conn = session.connection()
+    conn.execute(insert(_DOCUMENTS).values(
+        {col.key: doc.__dict__.get(col.key) for col in _DOCUMENTS.c}))
+    lines = list(doc.lines)
+    if lines:
+        rows = [{col.key: line.__dict__.get(col.key) for col in _LINES.c if col.key != "id"}
+                | {"document_id": doc.id} for line in lines]
+        ids = conn.execute(insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True),
+                           rows).scalars().all()
+        for line, ident in zip(lines, ids, strict=True):
+            line.id, line.document_id = int(ident), doc.id
+            make_transient_to_detached(line)
+    make_transient_to_detached(doc)
+    session.add(doc)
 
 
 def update_draft(
@@ -513,8 +536,11 @@ def post_document(
     doc: Document | str,
     principal: Principal | None = None,
     edge: EdgeReplay | None = None,
+    new: bool = False,
 ) -> Document:
-    """Post a draft: append its movements, assign its `number`. Posting twice is a no-op."""
+    """Post a draft: append its movements, assign its `number`. Posting twice is a no-op.
+
+    `new`: `doc` is a new document not yet in the session; it is inserted already posted."""
     if isinstance(doc, str):
         doc = get_document(session, doc)
     if doc.status == "posted":
@@ -559,6 +585,8 @@ def post_document(
     if not doc.seq:
         doc.seq = seq
     doc.number = f"{PREFIX[doc.type]}-{_aware(doc.occurred_at):%Y%m%d}-{seq:07d}"
+    if new:
+        _insert_new(session, doc)
     session.flush()
     rows.write(session)
     metrics.DOCUMENTS_POSTED.labels(type=doc.type).inc()
