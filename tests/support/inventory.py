@@ -83,10 +83,12 @@ class InventoryProcess:
         env = {**os.environ, "INVENTORY_DATABASE_URL": self.db_url,
                "INVENTORY_LOG_REQUESTS": "false", **self.env}
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "inventory_app.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port)],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "inventory_app.cli", "serve", "--host", "127.0.0.1",
+                "--port", str(self.port)]
 
     def ready(self) -> bool:
         """One readiness probe; raises when the process has exited."""
@@ -105,8 +107,13 @@ class InventoryProcess:
         """Wait for `ready()`; fails early, with the log's tail, when the process exits."""
         proc = self.proc
         assert proc is not None, "not launched"
-        record = ProcessRecord("inventory-app", proc.pid, psutil.Process(proc.pid).create_time(),
-                               [str(a) for a in proc.args], str(self.log_path))
+        try:
+            started = psutil.Process(proc.pid).create_time()
+        except psutil.Error:  # already gone: say why
+            self.ready()
+            raise
+        record = ProcessRecord("inventory-app", proc.pid, started, self.command(),
+                               str(self.log_path))
         wait_until(self.ready, timeout_s=deadline, what=f"inventory-app on port {self.port}",
                    record=record)
 
