@@ -16,6 +16,7 @@ from edgelab.cli.app import build_parser, main
 from edgelab.targets.lab_state import load_state
 from edgelab.targets.local import LocalTarget
 
+from tests.support.kubeconfig import write_kubeconfig
 from tests.support.ports import busy_port, free_port
 
 EDGELAB = str(Path(sys.executable).parent / "edgelab")
@@ -113,13 +114,7 @@ def test_cluster_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
              "--inventory", str(tmp_path / "none.yml")),
         1, "inventory")
     port = free_port()  # nobody listens there
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: lab\n"
-        f"clusters: [{{name: lab, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
-        "contexts: [{name: lab, context: {cluster: lab, user: u}}]\n"
-        "users: [{name: u, user: {token: t}}]\n"
-    )
+    config = write_kubeconfig(tmp_path / "kubeconfig", f"https://127.0.0.1:{port}")
     assert_clean_error(
         call(capsys, "status", "--target", "cluster", "--kubeconfig", str(config),
              "--inventory", str(inventory)),

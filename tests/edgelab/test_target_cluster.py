@@ -22,6 +22,7 @@ from edgelab.settings import LabSettings
 from edgelab.targets.cluster import ClusterError, ClusterTarget, load_inventory, parse_inventory
 from kubernetes import client as k8s
 
+from tests.support.kubeconfig import write_kubeconfig
 from tests.support.origins import QuietHandler, serve_in_thread
 from tests.support.ports import free_port
 
@@ -30,21 +31,7 @@ INVENTORIES = sorted((REPO / "playbooks" / "inventory").glob("*.yml"))
 
 
 def kubeconfig(tmp_path: Path, server: str, context: str = "lab") -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: lab
-  cluster: {{server: "{server}", insecure-skip-tls-verify: true}}
-contexts:
-- name: {context}
-  context: {{cluster: lab, user: student}}
-current-context: {context}
-users:
-- name: student
-  user: {{token: not-a-real-token}}
-""")
-    return path
+    return write_kubeconfig(tmp_path / "kubeconfig", server, context)
 
 
 INVENTORY = """

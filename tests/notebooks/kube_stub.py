@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from kubernetes import client as k8s
 
+from tests.support.kubeconfig import write_kubeconfig
 from tests.support.origins import QuietHandler, serve_in_thread
 
 
@@ -99,19 +100,7 @@ class KubeStub:
         return None
 
     def write_kubeconfig(self, path: Path) -> Path:
-        path.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "current-context": "lab",
-                    "clusters": [{"name": "lab", "cluster": {"server": self.url}}],
-                    "users": [{"name": "student", "user": {"token": "t0ken"}}],
-                    "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "student"}}],
-                }
-            )
-        )
-        return path
+        return write_kubeconfig(path, self.url)
 
 
 @contextmanager
