@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from edge_cache.app import EdgeCache
 from edge_cache.logs import AccessLog
+from edge_cache.parts import HealthLike
 from edge_cache.server import HttpServer
 from edge_cache.settings import Settings
-from edge_cache.standins import AlwaysOnline
+from edge_cache.wiring import build
 
 from tests.support.inventory_edge import InventoryEdge, InventoryEdgeFactory
 from tests.support.origins import ScriptedOrigin
@@ -45,7 +44,7 @@ async def make_sidecar(
     session = aiohttp.ClientSession(auto_decompress=False)
 
     async def factory(
-        *, health: bool | Any = False, outbox: bool = False, data_dir: Path | None = None,
+        *, health: bool | HealthLike = False, outbox: bool = False, data_dir: Path | None = None,
         **env: str,
     ) -> Sidecar:
         values = {
@@ -54,13 +53,11 @@ async def make_sidecar(
         }
         values.update({f"EDGE_CACHE_{k}": v for k, v in env.items()})
         settings = Settings.from_env(values)
-        chosen = AlwaysOnline() if health is False else health
-        edge = EdgeCache(settings, clock=clock, health=chosen, outbox=outbox)
+        edge = build(settings, clock=clock, health=health, outbox=outbox)
         await edge.start()
         # the prober starts "unknown" (answered as offline): wait for its first verdict, as
         # /readyz does
-        known = getattr(edge.health, "is_known", lambda: True)
-        await wait_until(known, 30.0)
+        await wait_until(edge.health.is_known, 30.0)
         server = HttpServer(edge, AccessLog(enabled=False))
         await server.start("127.0.0.1", 0)
         sidecar = Sidecar(edge, server, session)

@@ -11,6 +11,7 @@ import pytest
 from edge_cache.app import EdgeCache
 from edge_cache.messages import Request, Response
 from edge_cache.settings import Settings
+from edge_cache.wiring import build
 
 from tests.support.origins import LedgerOrigin
 from tests.support.waiting import wait_until
@@ -32,7 +33,7 @@ async def make_edge(origin: LedgerOrigin, tmp_path: Path, admin_token: str = "ad
         "EDGE_CACHE_ADMIN_TOKEN": admin_token, "EDGE_CACHE_PROBE_INTERVAL": "0.2",
         "EDGE_CACHE_PROBE_TIMEOUT": "2",
     })
-    edge = EdgeCache(settings)
+    edge = build(settings)
     await edge.start()
     await wait_until(edge.health.is_known)  # the prober starts "unknown", as /readyz says
     return edge

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from edge_cache.app import EdgeCache
 from edge_cache.cli import main
 from edge_cache.outbox.acked import AckMark
 from edge_cache.policy import PolicyError, load_policies
 from edge_cache.settings import ENV_VARS, Settings, SettingsError
+from edge_cache.wiring import build
 
 CLI = [sys.executable, "-m", "edge_cache.cli"]
 
@@ -118,16 +118,14 @@ async def test_outbox_durability_settings_reach_the_outbox(
 ) -> None:
     settings = Settings.from_env(
         {"EDGE_CACHE_ORIGIN": "http://127.0.0.1:9", "EDGE_CACHE_DATA_DIR": str(tmp_path), **env})
-    edge = EdgeCache(settings, health=False)
-    edge.store.open()
-    edge._build_outbox()
+    edge = build(settings, health=False)
+    assert edge.outbox is not None
+    edge.outbox.open()
     try:
         state = AckMark(tmp_path / "outbox.acked").read()  # what the outbox took at open
         assert state is not None and (state.acked, state.reserved) == (0, reserved)
     finally:
-        assert edge.outbox is not None
         await edge.outbox.close()
-        edge.store.close()
 
 
 def test_policy_matching(tmp_path: Path) -> None:

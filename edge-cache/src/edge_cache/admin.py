@@ -22,29 +22,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs
 
 from edge_cache.messages import Request, Response
-from edge_cache.outbox import DEAD, QUEUED, OutboxEntry
-from edge_cache.parts import EdgeParts
+from edge_cache.outbox import DEAD, QUEUED, Outbox, OutboxEntry
+from edge_cache.parts import AuthLike
 from edge_cache.proxy import credential_of, fields_of
-
-if TYPE_CHECKING:
-    from edge_cache.changefeed import ChangeFeedFollower
-    from edge_cache.outbox import Replayer
-    from edge_cache.proxy import Proxy
-
-
-class AdminParts(EdgeParts, Protocol):
-    """What the `/_edge/*` handler reads besides the request path's parts."""
-
-    @property
-    def proxy(self) -> Proxy: ...
-    @property
-    def replayer(self) -> Replayer | None: ...
-    @property
-    def changefeed(self) -> ChangeFeedFollower | None: ...
+from edge_cache.status import EdgeStatus
+from edge_cache.store import CacheStore
 
 PROBLEM = "application/problem+json"
 _ENTRY = re.compile(r"^/_edge/outbox/(\d+)(/retry)?/?$")
@@ -63,23 +49,37 @@ def json_response(status: int, payload: object) -> Response:
 
 
 class EdgeAdmin:
-    def __init__(self, edge: AdminParts) -> None:
-        self.edge = edge
+    def __init__(
+        self,
+        *,
+        admin_token: str,
+        auth: AuthLike,
+        outbox: Outbox | None,
+        store: CacheStore,
+        report: EdgeStatus,
+        credential_cookies: frozenset[str],
+    ) -> None:
+        self.admin_token = admin_token
+        self.auth = auth
+        self.outbox = outbox
+        self.store = store
+        self.report = report
+        self.credential_cookies = credential_cookies
 
     # -- access -----------------------------------------------------------------------------
 
     def _admin_denied(self, request: Request) -> Response | None:
-        if not self.edge.settings.admin_token:
+        if not self.admin_token:
             return problem(403, "admin-disabled", "Admin endpoints disabled",
                            "Set EDGE_CACHE_ADMIN_TOKEN to use /_edge/* writes.")
-        if not self.edge.auth.is_admin(request):
+        if not self.auth.is_admin(request):
             return problem(401, "admin-required", "Admin token required",
                            "This endpoint needs Authorization: Bearer <admin token>.",
                            ("WWW-Authenticate", 'Bearer realm="edge-cache-admin"'))
         return None
 
     def _reader_denied(self, request: Request) -> Response | None:
-        auth = self.edge.auth
+        auth = self.auth
         if auth.is_admin(request) or auth.verify(request):
             return None
         return problem(401, "unauthorized", "Unauthorized", "A valid credential is required.",
@@ -87,12 +87,10 @@ class EdgeAdmin:
 
     def _owner(self, request: Request) -> str:
         """The caller's credential digest ('' when anonymous), as the proxy names owners."""
-        proxy = self.edge.proxy
-        return credential_of(fields_of(request.headers), proxy.credential_cookies)
+        return credential_of(fields_of(request.headers), self.credential_cookies)
 
     def _entry_owner(self, entry: OutboxEntry) -> str:
-        proxy = self.edge.proxy
-        return credential_of(fields_of(entry.headers), proxy.credential_cookies)
+        return credential_of(fields_of(entry.headers), self.credential_cookies)
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -114,7 +112,7 @@ class EdgeAdmin:
         match = _ENTRY.match(request.path)
         if match is None:
             return None
-        outbox = self.edge.outbox
+        outbox = self.outbox
         if outbox is None:
             return problem(404, "no-outbox", "No outbox", "This sidecar has no outbox.")
         entry_id = int(match.group(1))
@@ -127,7 +125,7 @@ class EdgeAdmin:
             if denied is not None:
                 return denied
             entry = await outbox.get(entry_id)
-            admin = self.edge.auth.is_admin(request)
+            admin = self.auth.is_admin(request)
             owner = self._owner(request)
             if entry is None or not (admin or self._entry_owner(entry) == owner):
                 # another caller's entry is reported like a missing one: its existence is private
@@ -144,27 +142,8 @@ class EdgeAdmin:
 
     # -- status -----------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        edge = self.edge
-        out: dict[str, Any] = dict(edge.status())
-        health = edge.health
-        if hasattr(health, "status"):
-            out["origin"] = health.status()
-        replayer = edge.replayer
-        feed = edge.changefeed
-        syncs = [getattr(replayer, "last_success_at", None), getattr(feed, "last_ok_at", None)]
-        known = [s for s in syncs if s is not None]
-        out["last_sync"] = max(known) if known else None
-        if replayer is not None:
-            out["replay"] = {"inflight": replayer.inflight(), **replayer.counts}
-        if edge.outbox is not None:
-            out["outbox_bytes"] = edge.outbox.bytes_used()
-        if feed is not None and hasattr(feed, "status"):
-            out["changefeed"] = feed.status()
-        auth = edge.auth
-        if hasattr(auth, "status"):
-            out["auth"] = auth.status()
-        return out
+    def status(self) -> dict[str, object]:
+        return self.report.details()
 
     # -- outbox -----------------------------------------------------------------------------
 
@@ -172,7 +151,7 @@ class EdgeAdmin:
         denied = self._reader_denied(request)
         if denied is not None:
             return denied
-        outbox = self.edge.outbox
+        outbox = self.outbox
         query = parse_qs(request.query)
         state = query.get("state", [None])[0]
         if state not in (None, QUEUED, DEAD):
@@ -186,7 +165,7 @@ class EdgeAdmin:
             return json_response(200, {"entries": [], "depth": 0, "dead_letters": 0})
         entries = await outbox.entries(state, limit=limit, after=after)
         shown = entries
-        if not self.edge.auth.is_admin(request):
+        if not self.auth.is_admin(request):
             owner = self._owner(request)
             shown = [e for e in entries if self._entry_owner(e) == owner]  # own entries only
         payload: dict[str, Any] = {
@@ -203,7 +182,7 @@ class EdgeAdmin:
         denied = self._admin_denied(request)
         if denied is not None:
             return denied
-        outbox = self.edge.outbox
+        outbox = self.outbox
         assert outbox is not None
         entry = await outbox.retry(entry_id)
         if entry is None:
@@ -217,7 +196,7 @@ class EdgeAdmin:
         denied = self._admin_denied(request)
         if denied is not None:
             return denied
-        outbox = self.edge.outbox
+        outbox = self.outbox
         assert outbox is not None
         if await outbox.discard(entry_id):
             return Response(204, [("Cache-Control", "no-store")], b"")
@@ -233,7 +212,7 @@ class EdgeAdmin:
         if denied is not None:
             return denied
         paths = parse_qs(request.query).get("path", [])
-        store = self.edge.store
+        store = self.store
         removed = sum(store.evict_path(p) for p in paths) if paths else store.purge()
         return json_response(200, {"purged": removed, "paths": paths or None})
 
@@ -242,13 +221,4 @@ def _not_allowed(allow: str) -> Response:
     resp = problem(405, "method-not-allowed", "Method not allowed", f"Use {allow}.")
     resp.headers.append(("Allow", allow))
     return resp
-
-
-def create(edge: AdminParts) -> EdgeAdmin:
-    outbox = edge.outbox
-    if outbox is not None and getattr(outbox, "on_enqueue_latency", False) is None:
-        outbox.on_enqueue_latency = edge.metrics.outbox_enqueue_seconds.observe
-    if outbox is not None and hasattr(outbox, "dead_count"):
-        edge.metrics.outbox_dead_letters.set_function(lambda: float(outbox.dead_count()))
-    return EdgeAdmin(edge)
 

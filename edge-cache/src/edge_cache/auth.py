@@ -28,13 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge_cache.messages import Request
 from edge_cache.origin_client import OriginClient, OriginError
-
-if TYPE_CHECKING:
-    from edge_cache.parts import EdgeParts
 
 log = logging.getLogger("edge_cache.auth")
 
@@ -388,19 +385,3 @@ class CredentialVerifier:
                     await task
         self._task = None
 
-
-def create(edge: EdgeParts) -> CredentialVerifier:
-    s = edge.settings
-    health = edge.health
-    return CredentialVerifier(
-        enabled=s.auth_enabled,
-        origin=edge.origin,
-        digests_path=s.token_digests_path,
-        device_token=s.device_token,
-        admin_token=s.admin_token,
-        data_dir=s.data_dir,
-        sync_interval=s.token_sync_interval,
-        cookie_name=s.auth_cookie,
-        public_paths=s.auth_public_paths,
-        is_online=lambda: bool(health.is_online()),
-    )

@@ -26,12 +26,10 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge_cache.origin_client import OriginClient, OriginError
-
-if TYPE_CHECKING:
-    from edge_cache.parts import EdgeParts, HealthLike
+from edge_cache.parts import HealthLike
 
 log = logging.getLogger("edge_cache.changefeed")
 
@@ -236,19 +234,3 @@ class ChangeFeedFollower:
         log.warning("change feed checkpoint expired (410): cache purged",
                     extra={"event": "changefeed_reset", "purged": result, "last_seq": current})
 
-
-def create(edge: EdgeParts) -> ChangeFeedFollower:
-    s = edge.settings
-    metrics = edge.metrics
-    return ChangeFeedFollower(
-        origin=edge.origin,
-        path=s.changes_path,
-        health=edge.health,
-        evict=edge.store.invalidate_path,
-        purge=edge.store.purge,
-        revoke=edge.auth.revoke,
-        data_dir=s.data_dir,
-        device_token=s.device_token,
-        timeout=s.changes_timeout,
-        on_evicted=metrics.changefeed_evictions_total.inc,
-    )

@@ -11,12 +11,15 @@ import signal
 import sys
 import time
 
-from edge_cache.app import EdgeCache
-from edge_cache.logs import AccessLog, configure_logging
+import uvloop
+
+from edge_cache.logs import configure_logging
+from edge_cache.outbox import OutboxStartupError
 from edge_cache.policy import PolicyError
 from edge_cache.server import HttpServer
 from edge_cache.settings import ENV_VARS, Settings, SettingsError
 from edge_cache.store import StoreError
+from edge_cache.wiring import build
 
 log = logging.getLogger("edge_cache.cli")
 
@@ -50,10 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(settings: Settings) -> int:
-    edge = EdgeCache(settings)
+    edge = build(settings)
     started = time.perf_counter()
     await edge.start()
-    access = AccessLog(enabled=settings.access_log)
+    access = edge.access_log
     access.start()
     server = HttpServer(edge, access)
     try:
@@ -102,23 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
     try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        runner = asyncio.run  # type: ignore[assignment]
-    try:
-        return runner(serve(settings))
-    except (PolicyError, StoreError) as exc:
+        return uvloop.run(serve(settings))
+    except (PolicyError, StoreError, OutboxStartupError) as exc:
         log.error("%s", exc, extra={"event": "startup_error"})
         print(f"edge-cache: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        if type(exc).__name__ == "OutboxStartupError":
-            log.error("%s", exc, extra={"event": "startup_error"})
-            print(f"edge-cache: {exc}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

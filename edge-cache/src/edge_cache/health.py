@@ -43,6 +43,8 @@ Listener = Callable[[str, str], None]  # (new_state, reason)
 class OriginHealth:
     """UNKNOWN/ONLINE/OFFLINE state of the single origin (UNKNOWN is answered as OFFLINE)."""
 
+    can_go_offline = True  # (the stand-in `standins.AlwaysOnline` never does)
+
     def __init__(
         self,
         origin: OriginClient,

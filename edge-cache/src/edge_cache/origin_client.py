@@ -2,7 +2,7 @@
 
 Proxying and revalidation (`proxy`), replaying the outbox (`outbox.replay`), the health prober
 (`health`), the change feed (`changefeed`) and the token digest list (`auth`) all get this one
-object from the wiring (`app.EdgeCache`). It owns:
+object from the wiring (`wiring.build`). It owns:
 
 * the connection pool (aiohttp, keep-alive below common server idle timeouts) and, for the
   prober only, single-use connections: a probe asks "can a new connection be made now?" and

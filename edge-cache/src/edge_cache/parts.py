@@ -1,8 +1,8 @@
-"""What the request path needs from the sidecar's parts, as protocols.
+"""What the parts of one sidecar need from each other, as protocols.
 
-`proxy.Proxy`, `admin.EdgeAdmin` and the wiring (`app.EdgeCache`) meet here: the proxy
-depends on these interfaces, not on the wiring object, so `app -> proxy` is the only direction
-(no import circle).
+`wiring.build` creates the concrete parts (`health.OriginHealth` or `standins.AlwaysOnline`,
+`auth.CredentialVerifier`) and hands them in; the proxy, the warmer, the admin handler and the
+status report depend only on these interfaces.
 """
 
 from __future__ import annotations
@@ -10,13 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from edge_cache.auth import AuthResult
 from edge_cache.messages import Request
-from edge_cache.metrics import Metrics
-from edge_cache.origin_client import OriginClient
-from edge_cache.outbox import Outbox
-from edge_cache.policy import Policies
-from edge_cache.settings import Settings
-from edge_cache.store import CacheStore
 
 
 class HealthLike(Protocol):
@@ -25,43 +20,39 @@ class HealthLike(Protocol):
     state: str
     since: float
 
+    @property
+    def can_go_offline(self) -> bool:
+        """False for a stand-in that never declares OFFLINE (no wait on `wait_offline`)."""
+        ...
+
     def is_online(self) -> bool: ...
+    def is_known(self) -> bool: ...
     def record_failure(self, reason: str) -> None: ...
     def record_success(self) -> None: ...
     def suspect(self, reason: str) -> None: ...
+    def add_listener(self, listener: Callable[[str, str], None]) -> None: ...
+    def status(self) -> dict[str, object]: ...
     async def wait_online(self) -> None: ...
-
-
-class AuthLike(Protocol):
-    """`auth.CredentialVerifier`, or `standins.OpenAccess`."""
-
-    def verify(self, request: Request) -> bool: ...
-    def accepts(self, request: Request) -> bool: ...
-    def is_admin(self, request: Request) -> bool: ...
-    async def revoke(self, digest: str) -> bool: ...
-
-
-class Component(Protocol):
-    """A background part the wiring starts and stops (change feed, warmer)."""
-
+    async def wait_offline(self) -> None: ...
     def start(self) -> object: ...
     async def stop(self) -> None: ...
 
 
-class EdgeParts(Protocol):
-    """The parts of one sidecar that the request path uses (`app.EdgeCache` has them)."""
+class AuthLike(Protocol):
+    """`auth.CredentialVerifier` (which checks nothing unless credentials are verified)."""
 
-    settings: Settings
-    clock: Callable[[], float]
-    metrics: Metrics
-    store: CacheStore
-    origin: OriginClient
-    policies: Policies
+    enabled: bool
 
-    @property
-    def health(self) -> HealthLike: ...
-    @property
-    def outbox(self) -> Outbox | None: ...
-    @property
-    def auth(self) -> AuthLike: ...
+    def verify(self, request: Request) -> bool: ...
+    async def check(self, request: Request) -> AuthResult: ...
+    def accepts(self, request: Request) -> bool: ...
+    def is_admin(self, request: Request) -> bool: ...
+    async def revoke(self, digest: str) -> bool: ...
     def status(self) -> dict[str, object]: ...
+
+
+class Component(Protocol):
+    """A background part the sidecar starts and stops (prober, replayer, change feed, warmer)."""
+
+    def start(self) -> object: ...
+    async def stop(self) -> None: ...

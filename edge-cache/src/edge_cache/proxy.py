@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +42,15 @@ from edge_cache.freshness import (
 )
 from edge_cache.invalidation import SAFE_METHODS, invalidation
 from edge_cache.messages import Headers, Request, Response
-from edge_cache.origin_client import OriginError, forwardable
-from edge_cache.outbox import QUEUED
+from edge_cache.metrics import Metrics
+from edge_cache.origin_client import OriginClient, OriginError, forwardable
+from edge_cache.outbox import QUEUED, Outbox, OutboxFull, OutboxStorageError
 from edge_cache.outbox.entry import entry_size
 from edge_cache.owners import OutboxOwners
-from edge_cache.parts import EdgeParts
-from edge_cache.policy import RoutePolicy
+from edge_cache.parts import AuthLike, HealthLike
+from edge_cache.policy import Policies, RoutePolicy
+from edge_cache.settings import Settings
+from edge_cache.store import CacheStore
 from edge_cache.validation import select_for_update, updated_headers
 
 log = logging.getLogger("edge_cache.proxy")
@@ -118,13 +121,28 @@ class Fetched:
 
 
 class Proxy:
-    def __init__(self, edge: EdgeParts) -> None:
-        self.edge = edge
-        self.settings = edge.settings
-        self.clock = edge.clock
-        self.metrics = edge.metrics
-        self.store = edge.store
-        self.origin = edge.origin
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Callable[[], float],
+        metrics: Metrics,
+        store: CacheStore,
+        origin: OriginClient,
+        health: HealthLike,
+        outbox: Outbox | None,
+        auth: AuthLike,
+        policies: Policies,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics
+        self.store = store
+        self.origin = origin
+        self.health = health
+        self.outbox = outbox
+        self.auth = auth
+        self.policies = policies
         self.coalescer: Coalescer[Fetched] = Coalescer()
         self.background: set[asyncio.Task[Any]] = set()
         self.origin_host = self.settings.origin_host
@@ -134,7 +152,7 @@ class Proxy:
     # -- helpers ----------------------------------------------------------------------------
 
     def _decorate(self, resp: Response, status: str, path: str) -> Response:
-        outbox = self.edge.outbox
+        outbox = self.outbox
         depth = outbox.depth() if outbox is not None else 0
         resp.headers.append(("X-Edge-Cache", status))
         resp.headers.append(("X-Edge-Outbox-Depth", str(depth)))
@@ -209,13 +227,13 @@ class Proxy:
         """
         if error.kind in ("broken", "offline"):
             return error.kind == "offline"
-        self.edge.health.suspect(f"{error.kind}: {error.detail}")
+        self.health.suspect(f"{error.kind}: {error.detail}")
         return True
 
     def _gateway_down(self, status: int, policy: RoutePolicy) -> bool:
         """A 502/503/504 on a route whose policy takes gateway answers as a disconnection."""
         if policy.gateway_errors_mean_offline and status in GATEWAY_STATUSES:
-            self.edge.health.suspect(f"origin gateway answered {status}")
+            self.health.suspect(f"origin gateway answered {status}")
             return True
         return False
 
@@ -235,14 +253,9 @@ class Proxy:
         fields = fields_of(req.headers)
         answers.use(fields)  # the edge's own answers: JSON, or a page in the caller's language
         path = req.path
-        auth = self.edge.auth
-        check = getattr(auth, "check", None)
-        role: str | None = None
-        if check is not None:
-            verdict = await check(req)  # may wait for a token-list refresh online
-            allowed, role = verdict.allowed, verdict.role
-        else:
-            allowed = auth is None or auth.verify(req)
+        auth = self.auth
+        verdict = await auth.check(req)  # may wait for a token-list refresh online
+        allowed, role = verdict.allowed, verdict.role
         credential = credential_of(fields, self.credential_cookies)
         _OWNER.set(credential)
         if credential:
@@ -260,7 +273,7 @@ class Proxy:
                 ("WWW-Authenticate", 'Bearer realm="edge-cache"'),
             )
             return self._decorate(resp, "BYPASS", path)
-        policy = self.edge.policies.for_request(req.method, path)
+        policy = self.policies.for_request(req.method, path)
         if req.method in ("GET", "HEAD"):
             return await self._read(req, fields, policy)
         if req.method in SAFE_METHODS:
@@ -272,7 +285,7 @@ class Proxy:
     async def _read(self, req: Request, fields: dict[str, str], policy: RoutePolicy) -> Response:
         path = req.path
         req_cc = request_directives(fields)
-        online = self.edge.health.is_online()
+        online = self.health.is_online()
         ranged = "range" in fields
         credential = credential_of(fields, self.credential_cookies)
         entry = None
@@ -375,9 +388,10 @@ class Proxy:
     async def _until_offline(self, call: Awaitable[Response]) -> Response:
         """Await an origin request, but give up as soon as the origin is declared OFFLINE: no
         client request (read or write) keeps waiting on a dead origin."""
-        wait_offline = getattr(self.edge.health, "wait_offline", None)
-        if wait_offline is None:
+        health = self.health
+        if not health.can_go_offline:
             return await call
+        wait_offline = health.wait_offline
         request = asyncio.ensure_future(call)
         offline = asyncio.ensure_future(wait_offline())
         try:
@@ -429,7 +443,7 @@ class Proxy:
             if stale.last_modified:
                 headers.append(("If-Modified-Since", stale.last_modified))
         request_time = self.clock()
-        health = self.edge.health
+        health = self.health
         try:
             upstream = await self._until_offline(self.origin.send("GET", req.target, headers))
         except OriginError as exc:
@@ -583,7 +597,7 @@ class Proxy:
     ) -> Response:
         """Forward without touching the cache."""
         path = req.path
-        if not self.edge.health.is_online():
+        if not self.health.is_online():
             return self._decorate(self._offline_response(), status, path)
         headers = forwardable(req.headers, *NOT_FORWARDED)
         headers.append(("Via", "1.1 edge-cache"))
@@ -594,7 +608,7 @@ class Proxy:
         except OriginError as exc:
             self._transport_failed(exc)
             return self._decorate(self._error_response(exc), status, path)
-        self.edge.health.record_success()
+        self.health.record_success()
         self._gateway_down(upstream.status, policy)
         resp = Response(upstream.status, list(upstream.headers), upstream.body)
         if req.method == "HEAD":
@@ -607,7 +621,7 @@ class Proxy:
     async def _queue(self, req: Request) -> Response:
         """Queue a write in the outbox, unless the caller's share of the outbox is used up."""
         path = req.path
-        outbox = self.edge.outbox
+        outbox = self.outbox
         owner = _OWNER.get()
         size = entry_size(req.target, req.headers, req.body)
         if outbox is not None and not self.owners.has_room(owner, size, outbox):
@@ -629,7 +643,7 @@ class Proxy:
 
     async def load_owners(self) -> None:
         """Rebuild the owner index from the queued entries' stored headers (at start)."""
-        outbox = self.edge.outbox
+        outbox = self.outbox
         if outbox is None:
             return
         after = 0
@@ -645,7 +659,7 @@ class Proxy:
 
     def pending_for(self, fields: dict[str, str], path: str) -> int:
         """The caller's own queued writes that mark `path` (X-Edge-Pending)."""
-        outbox = self.edge.outbox
+        outbox = self.outbox
         if outbox is None:
             return 0
         owner = credential_of(fields, self.credential_cookies)
@@ -655,9 +669,9 @@ class Proxy:
         self, req: Request, fields: dict[str, str], policy: RoutePolicy, role: str | None = None
     ) -> Response:
         path = req.path
-        outbox = self.edge.outbox
+        outbox = self.outbox
         queueable = policy.queue and outbox is not None
-        online = self.edge.health.is_online()
+        online = self.health.is_online()
         read_only = role is not None and role in self.settings.read_only_roles
         decision = decide_write(
             online=online,
@@ -689,7 +703,7 @@ class Proxy:
             if failed is not None:
                 return await self._not_sent(req, failed, role)
             return self._decorate(self._error_response(exc), "BYPASS", path)
-        self.edge.health.record_success()
+        self.health.record_success()
         if self._gateway_down(upstream.status, policy):
             # the ingress answered: the app was not reached
             failed = after_send(transport_failed=True, queueable=queueable, read_only=read_only)
@@ -721,32 +735,30 @@ class Proxy:
         ))
 
     async def _enqueue(self, req: Request) -> Response:
-        outbox = self.edge.outbox
+        outbox = self.outbox
         assert outbox is not None
         path = req.path
         try:
             entry = await outbox.enqueue(req)
-        except Exception as exc:
-            if type(exc).__name__ == "OutboxFull":
-                resp = problem(
-                    507,
-                    "outbox-full",
-                    "Outbox full",
-                    "The edge cannot queue more writes until the origin is back.",
-                    ("Retry-After", "30"),
-                )
-                return self._decorate(resp, "BYPASS", path)
-            if type(exc).__name__ == "OutboxStorageError":  # disk full / I/O error: not stored
-                resp = problem(
-                    507,
-                    "outbox-storage-failed",
-                    "Write not stored",
-                    "The edge could not store this write (its disk is full or failing), so it "
-                    "was not queued. Try again later; nothing was recorded.",
-                    ("Retry-After", "30"),
-                )
-                return self._decorate(resp, "BYPASS", path)
-            raise
+        except OutboxFull:
+            resp = problem(
+                507,
+                "outbox-full",
+                "Outbox full",
+                "The edge cannot queue more writes until the origin is back.",
+                ("Retry-After", "30"),
+            )
+            return self._decorate(resp, "BYPASS", path)
+        except OutboxStorageError:  # disk full / I/O error: not stored
+            resp = problem(
+                507,
+                "outbox-storage-failed",
+                "Write not stored",
+                "The edge could not store this write (its disk is full or failing), so it "
+                "was not queued. Try again later; nothing was recorded.",
+                ("Retry-After", "30"),
+            )
+            return self._decorate(resp, "BYPASS", path)
         body = json.dumps(
             {
                 "queued": True,
@@ -778,10 +790,10 @@ class Proxy:
             return None
         target = req.target
         variants = self.store.variants(target)
-        if not variants or not self.edge.health.is_online():
+        if not variants or not self.health.is_online():
             return None
-        auth = self.edge.auth
-        if auth is not None and not auth.accepts(req):
+        auth = self.auth
+        if not auth.accepts(req):
             return None  # the full path decides (and may wait for a token refresh)
         credentialed = "authorization" in fields or (
             "cookie" in fields
@@ -800,7 +812,7 @@ class Proxy:
             if credentialed and not entry.shareable:
                 return None
             now = self.clock()
-            policies = self.edge.policies
+            policies = self.policies
             policy = (
                 policies.for_request(req.method, target.split("?", 1)[0])
                 if policies.routes else policies.default

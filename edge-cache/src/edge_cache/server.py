@@ -99,9 +99,9 @@ class _Pending:
 
 
 class HttpServer:
-    def __init__(self, edge: EdgeCache, access_log: AccessLog | None = None) -> None:
+    def __init__(self, edge: EdgeCache, access_log: AccessLog) -> None:
         self.edge = edge
-        self.access_log = access_log or AccessLog(enabled=False)
+        self.access_log = access_log
         self.connections: set[Connection] = set()
         self.server: asyncio.Server | None = None
         self.max_header = edge.settings.max_header_bytes

@@ -46,8 +46,6 @@ from edge_cache.warm_policy import WarmPolicy
 if TYPE_CHECKING:  # these only name types
     from edge_cache.outbox import Outbox
     from edge_cache.parts import AuthLike, HealthLike
-    from edge_cache.policy import Policies
-    from edge_cache.settings import Settings
     from edge_cache.store import CacheStore
 
 log = logging.getLogger("edge_cache.warming")
@@ -59,25 +57,6 @@ REPLAY_GRACE_S = 60.0
 
 class Fetcher(Protocol):
     async def handle(self, request: Request) -> Response: ...
-
-
-class WarmEdge(Protocol):
-    """What the warmer needs from the sidecar (`app.EdgeCache` has it)."""
-
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def store(self) -> CacheStore: ...
-    @property
-    def policies(self) -> Policies: ...
-    @property
-    def health(self) -> HealthLike: ...
-    @property
-    def outbox(self) -> Outbox | None: ...
-    @property
-    def auth(self) -> AuthLike: ...
-    @property
-    def proxy(self) -> Fetcher: ...
 
 
 # -- pure decisions -----------------------------------------------------------------------------
@@ -155,9 +134,24 @@ class WalkResult:
 
 
 class Warmer:
-    def __init__(self, edge: WarmEdge, policy: WarmPolicy) -> None:
-        self.edge = edge
+    def __init__(
+        self,
+        policy: WarmPolicy,
+        *,
+        fetcher: Fetcher,
+        store: CacheStore,
+        health: HealthLike,
+        outbox: Outbox | None,
+        auth: AuthLike,
+        device_token: str = "",
+    ) -> None:
         self.policy = policy
+        self.fetcher = fetcher
+        self.store = store
+        self.health = health
+        self.outbox = outbox
+        self.auth = auth
+        self.device_token = device_token
         self.states: dict[str, WarmState] = {u: WarmState(seed=True) for u in policy.urls}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -165,9 +159,7 @@ class Warmer:
         self._online_since = time.monotonic()
         self.walks = 0
         self.last_walk: WalkResult | None = None
-        add_listener = getattr(edge.health, "add_listener", None)
-        if add_listener is not None:
-            add_listener(self._on_transition)
+        health.add_listener(self._on_transition)
 
     def _on_transition(self, state: str, reason: str) -> None:
         if state == "online":
@@ -178,17 +170,17 @@ class Warmer:
     def _headers(self) -> list[tuple[str, str]]:
         headers = [("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"),
                    ("User-Agent", "edge-cache-warmer")]
-        token = self.edge.settings.device_token
-        if token and getattr(self.edge.auth, "enabled", False):
+        token = self.device_token
+        if token and self.auth.enabled:
             headers.append(("Authorization", f"Bearer {token}"))
         return headers
 
     def _usable(self, target: str) -> bool:
-        return any(not e.invalid for e in self.edge.store.variants(target))
+        return any(not e.invalid for e in self.store.variants(target))
 
     def _replay_first(self) -> bool:
         """Whether the full walk after a reconnection should wait for the outbox to drain."""
-        outbox = self.edge.outbox
+        outbox = self.outbox
         if not self._everything or outbox is None or not outbox.depth():
             return False
         return time.monotonic() - self._online_since < REPLAY_GRACE_S
@@ -209,7 +201,7 @@ class Warmer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK_S)
             self._wake.clear()
-            if not self.edge.health.is_online() or self._replay_first():
+            if not self.health.is_online() or self._replay_first():
                 continue
             everything, self._everything = self._everything, False
             targets = due(self.states, time.monotonic(), self.policy.interval, self._usable,
@@ -229,11 +221,11 @@ class Warmer:
 
         async def one(target: str) -> None:
             async with gate:
-                if not self.edge.health.is_online():
+                if not self.health.is_online():
                     return
                 state = self.states[target]
                 try:
-                    resp = await self.edge.proxy.handle(Request("GET", target, self._headers()))
+                    resp = await self.fetcher.handle(Request("GET", target, self._headers()))
                 except Exception as exc:
                     result.failed += 1
                     log.info("warm fetch failed", extra={
@@ -262,7 +254,3 @@ class Warmer:
             "targets": len(self.states), "ms": round((time.monotonic() - started) * 1000)})
         return result
 
-
-def create(edge: WarmEdge) -> Warmer | None:
-    policy = edge.policies.warm
-    return Warmer(edge, policy) if policy is not None else None
