@@ -190,7 +190,11 @@ def authenticate(session: Session, token: str) -> Principal | None:
     """The principal of a token, or None when unknown, revoked or expired."""
     if not token or len(token) > 512:
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.digest == token_digest(token)))
+    row = session.execute(  # the columns only (no ORM object per request)
+        select(ApiToken.id, ApiToken.kind, ApiToken.role, ApiToken.name, ApiToken.user_id,
+               ApiToken.warehouse_id, ApiToken.expires_at, ApiToken.revoked_at)
+        .where(ApiToken.digest == token_digest(token))
+    ).first()
     if row is None or row.revoked_at is not None:
         return None
     expires = _aware(row.expires_at)
