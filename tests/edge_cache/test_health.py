@@ -203,11 +203,16 @@ async def test_restart_while_the_link_is_down_serves_offline_hits_not_stale(
                 except aiohttp.ClientConnectionError:
                     return None
 
-            first: dict[str, object] | None = None
-            while first is None:
+            answers: list[dict[str, object]] = []
+
+            async def answered() -> bool:
                 assert edge.proc is not None and edge.proc.returncode is None, edge.log_tail()
-                first = await status()
-                await asyncio.sleep(0.02)
+                got = await status()
+                answers.extend([got] if got is not None else [])
+                return got is not None
+
+            await wait_until(answered, 30, "the first status answer", interval=0.02)
+            first = answers[0]
             assert first["state"] == "unknown"
             async with s.get(edge.url + "/readyz") as resp:
                 assert resp.status == 503  # not ready before the first verdict

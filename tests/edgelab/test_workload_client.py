@@ -12,6 +12,8 @@ import pytest
 from edgelab.process import ManagedProcess, free_port, python_module
 from edgelab.workload import COLUMNS, Operation, WorkloadRunner, generate, run_workload
 
+from tests.support.waiting import wait_until
+
 
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -89,9 +91,7 @@ async def test_background_run_can_be_stopped(origin: str) -> None:
     ops = (get(f"/items/{i % 10}") for i in range(10**9))
     runner = WorkloadRunner(ops, {"e1": origin}, concurrency=4, duration_s=60, progress=False)
     runner.start()
-    deadline = asyncio.get_running_loop().time() + 20
-    while len(runner.rows) < 20 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: len(runner.rows) >= 20, 20, "20 rows", interval=0.05)
     runner.stop()
     table = await asyncio.wait_for(runner.wait(), 20)
     assert len(table) >= 20
