@@ -25,26 +25,19 @@ from edgelab.process import (
 
 from tests.support.ports import busy_port, free_port
 
-SERVER = """
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a): pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-"""
-STUBBORN = """
-import signal, time
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-print("ignoring SIGTERM", flush=True)
-while True:
-    time.sleep(0.1)
-"""
+# ignores SIGTERM once it printed "stubborn" (a line of its own: the log's first line, our
+# start event, holds this text too)
+STUBBORN = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('stubborn', flush=True); time.sleep(600)")
+
+
+def _printed(log: Path) -> bool:
+    return "stubborn" in log.read_text().splitlines()
 
 
 def test_ready_child_listens_and_stops(tmp_path: Path) -> None:
     port = free_port()
-    with ManagedProcess("web", [sys.executable, "-c", SERVER, str(port)],
+    with ManagedProcess("web", python_module("http.server", "--bind", "127.0.0.1", str(port)),
                         tmp_path / "web.log") as web:
         web.wait_http(f"http://127.0.0.1:{port}/", timeout_s=30)
         web.wait_port("127.0.0.1", port, timeout_s=5)
@@ -68,9 +61,8 @@ def test_a_child_that_dies_fails_readiness_at_once_with_its_log(tmp_path: Path) 
 def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
     log = tmp_path / "stubborn.log"
     stubborn = ManagedProcess("stubborn", [sys.executable, "-c", STUBBORN], log)
-    # a line of its own: the log's first line, our start event, holds the script text too
-    wait_until(lambda: "ignoring SIGTERM" in log.read_text().splitlines(), timeout_s=30,
-               what="stubborn", record=stubborn.record, alive=stubborn.running)
+    wait_until(lambda: _printed(log), timeout_s=30, what="stubborn", record=stubborn.record,
+               alive=stubborn.running)
     stubborn.stop(timeout_s=0.5)
     assert stubborn.proc.returncode == -9
 
@@ -87,8 +79,8 @@ def test_leftovers_carry_the_token_and_are_reaped(tmp_path: Path) -> None:
         left = ManagedProcess("left", [sys.executable, "-c", STUBBORN], tmp_path / "left.log")
     assert os.environ.get(TOKEN_ENV) != token  # only for the block
     try:
-        wait_until(lambda: "ignoring SIGTERM" in (tmp_path / "left.log").read_text().splitlines(),
-                   timeout_s=30, what="left", record=left.record, alive=left.running)
+        wait_until(lambda: _printed(tmp_path / "left.log"), timeout_s=30, what="left",
+                   record=left.record, alive=left.running)
         found = wait_for_exit(token, grace_s=0.5)  # it does not exit by itself
         assert [p.pid for p in found] == [left.pid]
         described = reap(found, grace_s=0.5)

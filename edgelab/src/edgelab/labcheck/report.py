@@ -101,28 +101,21 @@ white-space:pre-wrap}.refl .q{white-space:pre-wrap;color:#333}table.pred{width:a
 """
 
 
-def _predictions_html(run: NotebookRun) -> str:
-    if not run.predictions:
-        return ""
+def _answers_html(run: NotebookRun) -> str:
+    """The student's predictions beside the recomputed values, then the reflection answers."""
     e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(p.name)}</td><td>{e(fmt(p.predicted))}</td>"
-        f"<td>{e(fmt(p.measured))}</td></tr>"
-        for p in run.predictions
-    )
-    return ("<h3>Predictions</h3><table class='pred'><tr><th>prediction</th><th>predicted"
-            f"</th><th>measured (recomputed from the raw data)</th></tr>{rows}</table>")
-
-
-def _reflections_html(run: NotebookRun) -> str:
-    if not run.reflections:
-        return ""
-    e = html.escape
-    items = "".join(
-        f"<li><div class='q'>{e(q)}</div><blockquote>{e(a)}</blockquote></li>"
-        for q, a in run.reflections
-    )
-    return f"<h3>Reflection answers</h3><ol class='refl'>{items}</ol>"
+    parts: list[str] = []
+    if run.predictions:
+        rows = "".join(f"<tr><td>{e(p.name)}</td><td>{e(fmt(p.predicted))}</td>"
+                       f"<td>{e(fmt(p.measured))}</td></tr>" for p in run.predictions)
+        parts.append("<h3>Predictions</h3><table class='pred'><tr><th>prediction</th>"
+                     "<th>predicted</th><th>measured (recomputed from the raw data)</th></tr>"
+                     f"{rows}</table>")
+    if run.reflections:
+        items = "".join(f"<li><div class='q'>{e(q)}</div><blockquote>{e(a)}</blockquote></li>"
+                        for q, a in run.reflections)
+        parts.append(f"<h3>Reflection answers</h3><ol class='refl'>{items}</ol>")
+    return "".join(parts)
 
 
 def write_index(runs: list[NotebookRun], run_dir: Path, title: str) -> Path:
@@ -162,7 +155,7 @@ def write_index(runs: list[NotebookRun], run_dir: Path, title: str) -> Path:
         status = "✘ failed" if run.failed else "✔ passed"
         sections.append(
             f"<h2>{e(run.stem)} <small>{status}, {run.duration_s:.0f} s</small></h2>"
-            f"<p>{' · '.join(links)}</p>{_predictions_html(run)}{_reflections_html(run)}"
+            f"<p>{' · '.join(links)}</p>{_answers_html(run)}"
             f"<div class='plots'>{figures}</div>"
         )
     page = (

@@ -57,11 +57,7 @@ def compare(results: Results, name: str, predicted: Any, measured: Any,
 
 def fmt(value: Any) -> str:
     """A predicted or measured value as the notebook and the grader's report show it."""
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
+    return "—" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def exercise(results: Results, name: str, func: Callable[..., Any] | None,
