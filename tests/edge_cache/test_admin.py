@@ -1,4 +1,4 @@
-"""The `/_edge/*` admin surface, driven in-process through the real wiring object (`EdgeCache`)
+"""The `/_edge/*` admin surface, driven in-process through a sidecar from `wiring.build`
 against a real origin on a loopback port."""
 
 from __future__ import annotations

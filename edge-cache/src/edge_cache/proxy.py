@@ -16,7 +16,6 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from edge_cache import answers
 from edge_cache.answers import problem
@@ -144,7 +143,7 @@ class Proxy:
         self.auth = auth
         self.policies = policies
         self.coalescer: Coalescer[Fetched] = Coalescer()
-        self.background: set[asyncio.Task[Any]] = set()
+        self.background: set[asyncio.Future[object]] = set()
         self.origin_host = self.settings.origin_host
         self.credential_cookies = self.settings.credential_cookie_names
         self.owners = OutboxOwners(self.settings.outbox_share)
@@ -213,7 +212,7 @@ class Proxy:
                 return entry
         return None
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def _spawn(self, coro: Awaitable[object]) -> None:
         task = asyncio.ensure_future(coro)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
