@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psutil
-from edgelab.process import ProcessRecord, wait_until
+from edgelab.process import ManagedProcess, python_module, wait_until
 from inventory_app.db import Database
 from inventory_app.migrate import upgrade
 from inventory_app.services import auth, masters
@@ -67,6 +65,7 @@ class InventoryProcess:
         self.port = free_port()
         self.log_path = log_path
         self.env = env
+        self.managed: ManagedProcess | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,16 +78,15 @@ class InventoryProcess:
         return self.url
 
     def launch(self) -> None:
-        """Start the process without waiting for it."""
-        env = {**os.environ, "INVENTORY_DATABASE_URL": self.db_url,
-               "INVENTORY_LOG_REQUESTS": "false", **self.env}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT)
+        """Start the process (edgelab.process.ManagedProcess) without waiting for it."""
+        env = {"INVENTORY_DATABASE_URL": self.db_url, "INVENTORY_LOG_REQUESTS": "false",
+               **self.env}
+        self.managed = ManagedProcess("inventory-app", self.command(), self.log_path, env=env)
+        self.proc = self.managed.proc
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "inventory_app.cli", "serve", "--host", "127.0.0.1",
-                "--port", str(self.port)]
+        return python_module("inventory_app.cli", "serve", "--host", "127.0.0.1",
+                             "--port", str(self.port))
 
     def ready(self) -> bool:
         """One readiness probe; raises when the process has exited."""
@@ -105,29 +103,15 @@ class InventoryProcess:
 
     def wait_ready(self, deadline: float = 60.0) -> None:
         """Wait for `ready()`; fails early, with the log's tail, when the process exits."""
-        proc = self.proc
-        assert proc is not None, "not launched"
-        try:
-            started = psutil.Process(proc.pid).create_time()
-        except psutil.Error:  # already gone: say why
-            self.ready()
-            raise
-        record = ProcessRecord("inventory-app", proc.pid, started, self.command(),
-                               str(self.log_path))
+        managed = self.managed
+        assert managed is not None, "not launched"
         wait_until(self.ready, timeout_s=deadline, what=f"inventory-app on port {self.port}",
-                   record=record)
+                   record=managed.record, alive=managed.running)
 
     def terminate(self) -> None:
         """SIGTERM, then SIGKILL after 20 s; nothing when it is not running."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if self.managed is not None:
+            self.managed.stop(20.0)
 
     def output(self) -> str:
         try:

@@ -1,4 +1,9 @@
-"""Free TCP ports on loopback for real servers started by tests."""
+"""Ports on loopback for the real servers tests start. `free_port` and `listens` are
+edgelab.process's (one implementation in the repository); `busy_port` holds a port in use.
+
+A port picked by `free_port` can be taken by another test's server before ours binds it
+(pytest-xdist runs two at once); then a readiness probe on that port reaches the other server,
+so readiness checks also ask `listens(pid, port)`."""
 
 from __future__ import annotations
 
@@ -6,14 +11,9 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import psutil
+from edgelab.process import free_port, listens
 
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["busy_port", "free_port", "listens"]
 
 
 @contextmanager
@@ -24,15 +24,3 @@ def busy_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield int(sock.getsockname()[1])
-
-
-def listens(pid: int, port: int) -> bool:
-    """Whether process `pid` itself listens on `port`. A port picked by `free_port` can be
-    taken by another test's server before ours binds it (pytest-xdist runs two at once); then
-    a readiness probe on that port reaches the other server, so readiness checks ask this too."""
-    try:
-        conns = psutil.Process(pid).net_connections(kind="tcp")
-    except psutil.Error:
-        return False
-    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
-               for c in conns)
