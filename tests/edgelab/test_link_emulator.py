@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,23 +87,26 @@ def test_passes_traffic_when_up(lab: Lab) -> None:
     assert response.json()["id"] == "7"
 
 
-def test_added_latency_within_tolerance(lab: Lab) -> None:
-    def median_rtt(client: httpx.Client) -> float:
+def test_added_latency_is_never_less_than_asked(lab: Lab) -> None:
+    """50 ms one way in each direction: every request/response round trip through a degraded
+    link takes at least ~100 ms, however idle or busy the machine (a delay can only be longer
+    than asked, never shorter). How much longer is a timing, measured in `make bench`, not here."""
+
+    def rtts(client: httpx.Client) -> list[float]:
         samples = []
         for _ in range(5):
             start = time.perf_counter()
             assert client.get(f"{lab.url}/items/1").status_code == 200
             samples.append((time.perf_counter() - start) * 1000)
-        return statistics.median(samples)
+        return samples
 
     with httpx.Client(timeout=10) as client:
-        base = median_rtt(client)
+        rtts(client)  # the connection is open before the link is degraded
         state = lab.link.degrade(latency_ms=50)
         assert state.state == "degraded" and state.latency_ms == 50
-        slowed = median_rtt(client)
-    # 50 ms one way in each direction: a request/response round trip gains ~100 ms.
-    added = slowed - base
-    assert 90 <= added <= 400, (base, slowed)
+        slowed = rtts(client)
+    # 95, not 100: the event loop may wake a timer up to its clock resolution early.
+    assert min(slowed) >= 95, slowed
 
 
 def test_refuse_resets_new_and_cuts_existing(lab: Lab) -> None:
