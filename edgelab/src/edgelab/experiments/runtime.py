@@ -7,6 +7,7 @@ there; `run_async()` runs the coroutine on a fresh loop in a worker thread inste
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Coroutine, Mapping
@@ -83,6 +84,23 @@ def edge_status(client: httpx.Client, url: str) -> dict[str, Any]:
     r.raise_for_status()
     data = r.json()
     return data if isinstance(data, dict) else {}
+
+
+def wait_queued(url: str, *, at_least: int, timeout_s: float, interval_s: float = 0.1) -> int:
+    """Poll the edge's `/_edge/status` until its outbox holds `at_least` writes, for at most
+    `timeout_s`. Returns the depth seen last (less than `at_least` when the deadline passed).
+
+    An experiment that kills an edge to show what survives must first know something is
+    queued: killing an empty outbox proves nothing either way."""
+    deadline = time.monotonic() + timeout_s
+    depth = 0
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                depth = int(edge_status(client, url).get("outbox_depth") or 0)
+            if depth >= at_least or time.monotonic() >= deadline:
+                return depth
+            time.sleep(interval_s)
 
 
 class StatusSampler:

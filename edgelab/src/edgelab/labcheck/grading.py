@@ -126,8 +126,17 @@ def grade_03(raw: RawData) -> list[Graded]:
                detail=f"recomputed: {accepted}/{len(writes)} accepted", source=src),
     ]
     if raw.has("crash/writes.csv"):
-        out.append(_exactly_once("queued writes survive kill -9 while offline",
-                                 raw.csv("crash/writes.csv"), "crash/writes.csv"))
+        crash = raw.json("crash/summary.json") if raw.has("crash/summary.json") else {}
+        if crash.get("queued_at_kill", 1) == 0:
+            # nothing was queued when the edge was killed: the run cannot tell a durable
+            # outbox from a lost one, so it is not graded either way
+            out.append(Graded("queued writes survive kill -9 while offline", SKIPPED,
+                              "no write was queued when the edge was killed",
+                              detail="recomputed: queued_at_kill 0",
+                              source="crash/summary.json"))
+        else:
+            out.append(_exactly_once("queued writes survive kill -9 while offline",
+                                     raw.csv("crash/writes.csv"), "crash/writes.csv"))
     if raw.has("writes.csv"):
         out.append(_exactly_once("every write applied exactly once", raw.csv("writes.csv"),
                                  "writes.csv"))
