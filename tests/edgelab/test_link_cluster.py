@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 from edgelab.link import Link
-from edgelab.link.cluster import AnsibleLink, inventory_hosts, link_extravars, runner_kwargs
+from edgelab.link.cluster import (
+    AnsibleLink,
+    inventory_hosts,
+    link_extravars,
+    run_playbook,
+    runner_kwargs,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO / "playbooks"
@@ -87,3 +94,25 @@ def test_bad_parameters_fail_before_any_playbook_runs() -> None:
     with pytest.raises(ValueError, match="rate_kbit"):
         link.degrade(rate_kbit=0)
     assert link.state().state == "up"
+
+
+class _Result:
+    def __init__(self, status: str, rc: int, output: str) -> None:
+        self.status, self.rc = status, rc
+        self.stdout = io.StringIO(output)
+
+
+def test_a_failed_play_is_reported_with_its_status_rc_and_last_output() -> None:
+    calls: list[dict[str, object]] = []
+
+    def run(**kwargs: object) -> _Result:
+        calls.append(kwargs)
+        return _Result("failed", 2, "x" * 3000 + "fatal: [edge1]: UNREACHABLE!\n")
+
+    failure = run_playbook({"playbook": "link.yml", "limit": "edge1"}, run)
+    assert calls == [{"playbook": "link.yml", "limit": "edge1"}]
+    assert failure is not None and failure.startswith("ended failed (rc=2): ")
+    assert failure.endswith("fatal: [edge1]: UNREACHABLE!")
+    assert len(failure) < 1600  # only the tail of a long output
+    assert run_playbook({}, lambda **_: _Result("successful", 0, "ok")) is None
+    assert run_playbook({}, lambda **_: _Result("successful", 1, "")) == "ended successful (rc=1): "

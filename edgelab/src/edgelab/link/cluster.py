@@ -78,6 +78,30 @@ def link_extravars(
     return extravars
 
 
+def run_playbook(kwargs: Mapping[str, Any], run: Callable[..., Any] | None = None) -> str | None:
+    """Run `ansible_runner.run(**kwargs)` (or `run`, a stand-in with the same signature).
+
+    None when the play succeeded; otherwise why, for the caller's error:
+    ``ended <status> (rc=<rc>): <the last 1,500 characters of its output>``.
+    """
+    if run is None:
+        import ansible_runner
+
+        run = ansible_runner.run
+    result = run(**kwargs)
+    status, rc = getattr(result, "status", None), getattr(result, "rc", None)
+    if status == "successful" and rc == 0:
+        return None
+    tail = ""
+    stdout = getattr(result, "stdout", None)
+    if stdout is not None:
+        try:
+            tail = stdout.read()[-1500:]
+        except (OSError, ValueError):
+            tail = ""
+    return f"ended {status} (rc={rc}): {tail.strip()}"
+
+
 def runner_kwargs(
     edge_name: str,
     inventory: str | Path,
@@ -200,25 +224,11 @@ class AnsibleLink:
             check_mode=self.check_mode,
         )
         kwargs["timeout"] = self.timeout_s
-        run = self._run
-        if run is None:
-            import ansible_runner
-
-            run = ansible_runner.run
-        result = run(**kwargs)
-        status = getattr(result, "status", None)
-        rc = getattr(result, "rc", None)
-        if status != "successful" or rc != 0:
-            tail = ""
-            stdout = getattr(result, "stdout", None)
-            if stdout is not None:
-                try:
-                    tail = stdout.read()[-1500:]
-                except (OSError, ValueError):
-                    tail = ""
+        failure = run_playbook(kwargs, self._run)
+        if failure is not None:
             raise LinkError(
-                f"link.yml on {self.edge_name} ended {status} (rc={rc}) with "
-                f"link_state={extravars['link_state']}: {tail.strip()}"
+                f"link.yml on {self.edge_name} {failure} "
+                f"(link_state={extravars['link_state']})"
             )
         self._state = new
         return new

@@ -333,22 +333,11 @@ class ClusterTarget:
         private = Path(tempfile.mkdtemp(prefix="edgelab-restart-"))
         kwargs = restart_kwargs(edge, self.inventory_path, private)
         kwargs["timeout"] = timeout_s
-        if run is None:
-            import ansible_runner
+        from edgelab.link.cluster import run_playbook
 
-            run = ansible_runner.run
-        result = run(**kwargs)
-        status, rc = getattr(result, "status", None), getattr(result, "rc", None)
-        if status != "successful" or rc != 0:
-            tail = ""
-            stdout = getattr(result, "stdout", None)
-            if stdout is not None:
-                try:
-                    tail = stdout.read()[-1500:]
-                except (OSError, ValueError):
-                    tail = ""
-            raise ClusterError(f"{RESTART_PLAYBOOK} on {edge} ended {status} (rc={rc}): "
-                               f"{tail.strip()}")
+        failure = run_playbook(kwargs, run)
+        if failure is not None:
+            raise ClusterError(f"{RESTART_PLAYBOOK} on {edge} {failure}")
 
     def tokens(self) -> Tokens:
         data: dict[str, str] = {}
