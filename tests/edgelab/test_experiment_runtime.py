@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import contextlib
+import json
 import threading
+from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
-from edgelab.experiments.runtime import run_async
+from edgelab.experiments.runtime import PeriodicSampler, run_async, wait_queued
+from edgelab.process import wait_until
+
+from tests.support.origins.threaded import QuietHandler, serve_in_thread
 
 
 def test_result_and_errors_cross_the_thread() -> None:
@@ -56,3 +63,46 @@ def test_interrupt_cancels_and_runs_cleanup() -> None:
     with pytest.raises(KeyboardInterrupt):
         run_async(outage())
     assert events == ["down", "up"]
+
+
+class _Counting(PeriodicSampler):
+    def __init__(self) -> None:
+        super().__init__(interval_s=0.01)
+        self.samples = 0
+        self.events: list[str] = []
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[None]:
+        self.events.append("open")
+        yield
+        self.events.append("close")
+
+    def sample_once(self) -> None:
+        self.samples += 1
+
+
+def test_periodic_sampler_samples_until_stopped_inside_what_it_opened() -> None:
+    with _Counting() as sampler:
+        wait_until(lambda: sampler.samples >= 3, timeout_s=30, what="three samples")
+    taken = sampler.samples
+    assert sampler.events == ["open", "close"]  # stop() joined the thread: it closed
+    assert sampler.samples == taken
+    with pytest.raises(ValueError, match="interval_s"):
+        PeriodicSampler(interval_s=0)
+
+
+class _Status(QuietHandler):
+    depths: ClassVar[list[int]] = [0, 0, 2]
+
+    def do_GET(self) -> None:
+        depth = self.depths.pop(0) if len(self.depths) > 1 else self.depths[0]
+        self.reply(200, json.dumps({"state": "offline", "outbox_depth": depth}).encode())
+
+
+def test_wait_queued_returns_once_the_outbox_holds_enough() -> None:
+    with serve_in_thread(_Status) as url:
+        assert wait_queued(url, at_least=1, timeout_s=30, interval_s=0.01) == 2
+        # never that deep: the deadline ends the wait with the depth seen last
+        assert wait_queued(url, at_least=5, timeout_s=0.2, interval_s=0.01) == 2
+    # nothing listens any more: the depth stays unknown (0) until the deadline
+    assert wait_queued(url, at_least=1, timeout_s=0.2, interval_s=0.01) == 0

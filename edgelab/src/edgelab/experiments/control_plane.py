@@ -24,13 +24,13 @@ when a deletion is pending), ``taints`` (``key:effect`` joined by ``,``), ``uid`
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from edgelab.experiments.runtime import PeriodicSampler
 from edgelab.targets.kubectl import Kubectl, KubectlError
 
 NODE_MONITOR_GRACE_PERIOD_S = 50.0  # Kubernetes 1.32 default (K3s v1.32 does not change it)
@@ -167,24 +167,22 @@ def expected_canary_evicted(outage_s: float, margin_s: float = 15.0) -> bool | N
     return None
 
 
-class ControlPlaneSampler:
+class ControlPlaneSampler(PeriodicSampler):
     """Samples nodes and the lab's pods with `kubectl` every `interval_s` in a thread.
 
     Use as a context manager around the experiment; `frame(t0)` puts the samples on the
     experiment's clock (``time.monotonic()`` of its start). A failed sample is kept in
     `errors` (the API server is on the cloud side, so it normally stays reachable)."""
 
+    thread_name = "control-plane-sampler"
+
     def __init__(self, kubectl: Kubectl, interval_s: float = 2.0,
                  selector: str = "app.kubernetes.io/part-of=edgelab") -> None:
-        if interval_s <= 0:
-            raise ValueError(f"interval_s must be > 0, got {interval_s}")
+        super().__init__(interval_s, join_timeout_s=kubectl.timeout_s + 10.0)
         self.kubectl = kubectl
-        self.interval_s = interval_s
         self.selector = selector
         self.rows: list[dict[str, Any]] = []
         self.errors: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def sample_once(self) -> None:
         at = time.monotonic()
@@ -195,26 +193,6 @@ class ControlPlaneSampler:
             self.errors.append((at, str(exc)))
             return
         self.rows += node_rows(nodes, at) + pod_rows(pods, at)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.sample_once()
-            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
-
-    def __enter__(self) -> ControlPlaneSampler:
-        self._thread = threading.Thread(target=self._run, name="control-plane-sampler",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.kubectl.timeout_s + 10.0)
 
     def frame(self, t0_mono: float) -> pd.DataFrame:
         table = samples_frame(self.rows)

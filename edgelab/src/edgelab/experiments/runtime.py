@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Coroutine, Iterator, Mapping
+from typing import Any, Self, TypeVar
 
 import httpx
 import pandas as pd
@@ -103,17 +103,38 @@ def wait_queued(url: str, *, at_least: int, timeout_s: float, interval_s: float 
             time.sleep(interval_s)
 
 
-class StatusSampler:
-    """Polls every edge's `/_edge/status` every `interval_s` in a thread (outbox depth etc.)."""
+class PeriodicSampler:
+    """A daemon thread that calls `sample_once()` every `interval_s` (measured from the start
+    of one sample to the next) until `stop()`; use it as a context manager around the
+    experiment. Subclasses say what a sample is and may open and close what they sample with
+    in `opened()`, which runs on the sampling thread."""
 
-    def __init__(self, edges: Mapping[str, str], interval_s: float = 0.5) -> None:
-        self.edges = dict(edges)
+    thread_name = "edgelab-sampler"
+
+    def __init__(self, interval_s: float, join_timeout_s: float = 10.0) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be > 0, got {interval_s}")
         self.interval_s = interval_s
-        self.rows: list[dict[str, Any]] = []
+        self.join_timeout_s = join_timeout_s
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="edgelab-status", daemon=True)
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> StatusSampler:
+    def sample_once(self) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[None]:
+        yield
+
+    def _run(self) -> None:
+        with self.opened():
+            while not self._stop.is_set():
+                started = time.monotonic()
+                self.sample_once()
+                self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
@@ -122,27 +143,43 @@ class StatusSampler:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=self.join_timeout_s)
 
-    def _run(self) -> None:
+
+class StatusSampler(PeriodicSampler):
+    """Polls every edge's `/_edge/status` every `interval_s` in a thread (outbox depth etc.)."""
+
+    thread_name = "edgelab-status"
+
+    def __init__(self, edges: Mapping[str, str], interval_s: float = 0.5) -> None:
+        super().__init__(interval_s)
+        self.edges = dict(edges)
+        self.rows: list[dict[str, Any]] = []
+        self._client: httpx.Client | None = None
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[None]:
         with httpx.Client(timeout=min(2.0, max(self.interval_s * 2, 0.5))) as client:
-            while not self._stop.is_set():
-                for edge, url in self.edges.items():
-                    row: dict[str, Any] = {"t_mono": time.monotonic(), "edge": edge}
-                    try:
-                        s = edge_status(client, url)
-                        row.update(
-                            state=s.get("state"),
-                            outbox_depth=s.get("outbox_depth"),
-                            dead_letters=_count(s.get("dead_letters")),
-                            hits=s.get("hits"),
-                            misses=s.get("misses"),
-                        )
-                    except (httpx.HTTPError, ValueError) as exc:
-                        row["error"] = f"{type(exc).__name__}: {exc}"[:200]
-                    self.rows.append(row)
-                self._stop.wait(self.interval_s)
+            self._client = client
+            yield
+
+    def sample_once(self) -> None:
+        assert self._client is not None, "sample_once runs inside opened()"
+        for edge, url in self.edges.items():
+            row: dict[str, Any] = {"t_mono": time.monotonic(), "edge": edge}
+            try:
+                s = edge_status(self._client, url)
+                row.update(
+                    state=s.get("state"),
+                    outbox_depth=s.get("outbox_depth"),
+                    dead_letters=_count(s.get("dead_letters")),
+                    hits=s.get("hits"),
+                    misses=s.get("misses"),
+                )
+            except (httpx.HTTPError, ValueError) as exc:
+                row["error"] = f"{type(exc).__name__}: {exc}"[:200]
+            self.rows.append(row)
 
     def frame(self, t0_mono: float) -> pd.DataFrame:
         """Samples with `t` in seconds relative to `t0_mono` (a `time.monotonic()` value)."""
