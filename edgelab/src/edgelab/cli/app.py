@@ -14,7 +14,7 @@ from typing import Any
 from rich.markup import escape
 
 from edgelab.cli import arguments as a
-from edgelab.cli.output import console, error_console, health_table, kv_table, print_json
+from edgelab.cli.output import cell, console, error_console, health_table, kv_table, print_json
 from edgelab.process import ProcessError
 from edgelab.settings import LabSettings, SettingsError
 from edgelab.targets.base import TargetError, UnknownEdgeError
@@ -526,17 +526,9 @@ def cmd_run_cache_sweep(args: argparse.Namespace) -> int:
         for c in cols:
             table.add_column(c, justify="right")
         for rec in result.table.to_dict(orient="records"):
-            table.add_row(*[_cell(rec.get(c)) for c in cols])
+            table.add_row(*[cell(rec.get(c)) for c in cols])
         console().print(table)
     return 0
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
 
 
 def _results_dir(s: LabSettings, name: str) -> Path:

@@ -27,7 +27,8 @@ def error_console() -> Console:
     return Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
 
 
-def _fmt(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A value as a table cell: – for none, yes/no, floats to three places (whole above 1000)."""
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -53,7 +54,7 @@ def health_table(rows: Sequence[PartHealth], title: str = "EdgeLab") -> Table:
             str(r.pid) if r.pid else (r.node or "–"),
             "[green]yes[/]" if r.healthy else "[red]no[/]",
             f"[{state_style}]{r.state}[/]" + (f"\n[dim]{r.detail}[/]" if r.detail else ""),
-            _fmt(r.outbox_depth),
+            cell(r.outbox_depth),
             "–" if r.hit_ratio is None else f"{r.hit_ratio:.1%}",
         )
     return table
@@ -66,5 +67,5 @@ def kv_table(data: Mapping[str, Any], title: str) -> Table:
     for key, value in data.items():
         if isinstance(value, Mapping | list):
             value = dumps(value, indent=None)
-        table.add_row(str(key), _fmt(value))
+        table.add_row(str(key), cell(value))
     return table
