@@ -68,7 +68,7 @@ edges = 1  # local: how many edge caches (shops) to start
 seed = 42  # seeds every random choice, so a rerun sends the same requests
 
 ttl_s = [0, 300]  # freshness lifetimes (s) the edge gives product data
-cache_sizes = [10, 60]  # cache capacity in entries (the catalogue has a few hundred)
+cache_sizes = [5, 20, 60, 150]  # cache capacity in entries (the catalogue has a few hundred)
 zipf_s = [1.0]  # popularity skews
 wan_latency_ms = [20]  # one-way WAN delays (ms)
 requests_per_point = 200  # measured requests per grid point
