@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from tests.notebooks.labcheck_support import NOTEBOOKS, edgelab_check
 
@@ -74,7 +75,10 @@ def test_all_notebooks_pass_with_quick_parameters(tmp_path: Path, lab_dir: Path)
     assert summary_03["verification_passed"] is True
     assert summary_03["writes_duplicated"] == 0 and summary_03["writes_lost"] == 0
     sweep = run.results("04-cache-performance")["values"]["sweep"]
-    assert {row["cache_size"] for row in sweep} == {10, 40}
+    quick = yaml.safe_load(Path(QUICK).read_text())["04-cache-performance"]
+    assert {row["cache_size"] for row in sweep} == set(quick["cache_sizes"])  # the file's grid
+    assert len(sweep) == (len(quick["cache_sizes"]) * len(quick["ttl_s"]) * len(quick["zipf_s"])
+                          * len(quick["wan_latency_ms"]))
     cases = ET.parse(run.run_dir / "junit.xml").getroot().findall(".//testcase")
     assert len(cases) == sum(len(run.checks(s)) for s in STEMS)
     assert "0 failed" in run.stdout and "report:" in run.stdout
