@@ -16,6 +16,8 @@ from typing import Any, Self, TypeVar
 import httpx
 import pandas as pd
 
+from edgelab.process import ProcessFailed, wait_until
+
 T = TypeVar("T")
 
 STATUS_COLUMNS = ["t_mono", "edge", "state", "outbox_depth", "dead_letters", "hits", "misses",
@@ -92,15 +94,17 @@ def wait_queued(url: str, *, at_least: int, timeout_s: float, interval_s: float 
 
     An experiment that kills an edge to show what survives must first know something is
     queued: killing an empty outbox proves nothing either way."""
-    deadline = time.monotonic() + timeout_s
     depth = 0
-    with httpx.Client(timeout=2.0) as client:
-        while True:
-            with contextlib.suppress(httpx.HTTPError, ValueError):
-                depth = int(edge_status(client, url).get("outbox_depth") or 0)
-            if depth >= at_least or time.monotonic() >= deadline:
-                return depth
-            time.sleep(interval_s)
+
+    def enough(client: httpx.Client) -> bool:
+        nonlocal depth
+        depth = int(edge_status(client, url).get("outbox_depth") or 0)
+        return depth >= at_least
+
+    with httpx.Client(timeout=2.0) as client, contextlib.suppress(ProcessFailed):
+        wait_until(lambda: enough(client), timeout_s=timeout_s, interval_s=interval_s,
+                   what=f"{at_least} queued writes at {url}")
+    return depth
 
 
 class PeriodicSampler:
