@@ -19,11 +19,12 @@ import pwd
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from edgelab.process import ProcessFailed, wait_until
 
 CTL, EDGE, CLOUD = "10.213.1.1", "10.213.1.2", "10.213.2.1"
 EDGE_TO_CLOUD = "10.213.2.2"
@@ -137,15 +138,13 @@ def netns_lab(tmp: Path) -> Iterator[NetnsLab]:
                  "import socket,sys\ns=socket.create_server(('0.0.0.0', int(sys.argv[1])))\n"
                  "while True:\n c,_=s.accept(); c.close()\n", str(port)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 60
-        while True:
-            if (lab.ssh("ctl").returncode == 0
-                    and lab.connect("edge", CLOUD, 6443) == "connected"
-                    and lab.connect("edge", CLOUD, 30800) == "connected"):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("netns lab did not come up: " + (tmp / "sshd.log").read_text())
-            time.sleep(0.5)
+        try:
+            wait_until(lambda: (lab.ssh("ctl").returncode == 0
+                                and lab.connect("edge", CLOUD, 6443) == "connected"
+                                and lab.connect("edge", CLOUD, 30800) == "connected"),
+                       timeout_s=60, interval_s=0.5, what="netns lab")
+        except ProcessFailed as exc:
+            raise RuntimeError(f"{exc}: {(tmp / 'sshd.log').read_text()}") from exc
         yield lab
     finally:
         for proc in lab.servers:
