@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, create_engine, event, select, update
+from sqlalchemy import BigInteger, Engine, Table, bindparam, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -175,27 +175,26 @@ class Database:
         self.engine.dispose()
 
 
+_COUNTERS = cast(Table, Counter.__table__)
+# Built once (every write runs them; SQLAlchemy then only looks the compiled form up).
+_LOCK_WRITERS = (select(_COUNTERS.c.value).where(_COUNTERS.c.name == GLOBAL_COUNTER)
+                 .with_for_update())
+_ALLOCATE = (update(_COUNTERS).where(_COUNTERS.c.name == GLOBAL_COUNTER)
+             .values(value=_COUNTERS.c.value + bindparam("count", type_=BigInteger))
+             .returning(_COUNTERS.c.value))
+
+
 def lock_writers(session: Session) -> None:
     """Take the global writer lock (on SQLite, BEGIN IMMEDIATE at the first statement is it)."""
     if session.get_bind().dialect.name == "sqlite":
         return
-    session.execute(
-        select(Counter.value).where(Counter.name == GLOBAL_COUNTER).with_for_update()
-    ).one()
-
-
-_COUNTERS = cast(Table, Counter.__table__)
+    session.connection().execute(_LOCK_WRITERS).one()
 
 
 def next_seqs(session: Session, count: int) -> range:
     """Allocate `count` consecutive global sequence numbers in one statement (call inside
     :meth:`Database.write`)."""
-    value = session.connection().execute(
-        update(_COUNTERS)
-        .where(_COUNTERS.c.name == GLOBAL_COUNTER)
-        .values(value=_COUNTERS.c.value + count)
-        .returning(_COUNTERS.c.value)
-    ).scalar_one()
+    value = session.connection().execute(_ALLOCATE, {"count": count}).scalar_one()
     return range(int(value) - count + 1, int(value) + 1)
 
 

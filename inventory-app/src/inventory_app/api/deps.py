@@ -34,9 +34,15 @@ async def get_db(request: Request) -> Database:
     return database_of(request)
 
 
-async def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
+    """The app's :class:`Settings`."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_settings(request: Request) -> Settings:
+    """Dependency: the app's :class:`Settings`."""
+    return settings_of(request)
 
 
 async def refuse_nul_params(request: Request) -> None:
@@ -118,13 +124,6 @@ def require(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
         return principal
 
     return check
-
-
-async def replay_context(request: Request) -> EdgeReplay | None:
-    """Dependency form of :func:`edge_replay` (no thread hop when the header is absent)."""
-    if not request.headers.get("x-edge-device-authorization"):
-        return None
-    return await anyio.to_thread.run_sync(edge_replay, request)
 
 
 def edge_replay(request: Request) -> EdgeReplay | None:

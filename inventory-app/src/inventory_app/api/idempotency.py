@@ -25,6 +25,7 @@ finish its request.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import os
@@ -33,7 +34,6 @@ import threading
 from dataclasses import dataclass, field
 
 import anyio
-from anyio.lowlevel import RunVar
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.requests import Request, cookie_parser
@@ -56,17 +56,22 @@ MAX_BODY = 4 * 1024 * 1024
 FAULT_POINTS = ("after-claim", "after-work", "before-commit", "after-commit")
 CLAIM_THREADS = 16
 
-_claim_limiter: RunVar[anyio.CapacityLimiter] = RunVar("inventory_claim_limiter")
 
 
-def claim_limiter() -> anyio.CapacityLimiter:
-    """The event loop's limiter for threads that wait for the writer lock."""
-    try:
-        return _claim_limiter.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(CLAIM_THREADS)
-        _claim_limiter.set(limiter)
-        return limiter
+class ClaimLimiter:
+    """The running event loop's limiter for threads that wait for the writer lock (one per
+    loop: a test client may run the app on several loops, one after the other)."""
+
+    def __init__(self, threads: int = CLAIM_THREADS) -> None:
+        self._threads = threads
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    def get(self) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        if self._limiter is None or self._loop is not loop:
+            self._loop, self._limiter = loop, anyio.CapacityLimiter(self._threads)
+        return self._limiter
 
 
 def _principal_scope(headers: Headers) -> str:
@@ -169,6 +174,7 @@ class IdempotencyMiddleware:
         self.inflight_timeout = dt.timedelta(seconds=settings.idempotency_inflight_timeout_s)
         self.fault = FaultPoint.parse(settings.fault_exit_at)
         self.registry = InFlightRegistry()
+        self.claim_limiter = ClaimLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -226,7 +232,7 @@ class IdempotencyMiddleware:
             with self.db.bind(tx):
                 decision = await anyio.to_thread.run_sync(
                     self._claim, tx, principal, key, request_hash, scope,
-                    limiter=claim_limiter())
+                    limiter=self.claim_limiter.get())
                 if decision.action != "proceed":
                     await anyio.to_thread.run_sync(tx.close)  # free the writer lock first
                     await self._answer(scope, send, decision)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import sys
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -61,7 +61,7 @@ class ObservabilityMiddleware:
             return
         start = time.perf_counter()
         status = 500
-        request_id = uuid.uuid4().hex[:16]
+        request_id = f"{random.getrandbits(64):016x}"  # a correlation id, not a secret
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status

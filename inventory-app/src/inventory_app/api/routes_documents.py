@@ -13,11 +13,12 @@ from inventory_app.api.deps import (
     ALL_ROLES,
     DOCUMENT_WRITERS,
     VOIDERS,
+    database_of,
+    edge_replay,
     get_db,
-    get_settings,
     refuse_nul_params,
-    replay_context,
     require,
+    settings_of,
 )
 from inventory_app.api.http import (
     IMMUTABLE,
@@ -33,15 +34,16 @@ from inventory_app.db import Database
 from inventory_app.models import Document
 from inventory_app.schemas import DocumentIn, DocumentOut, DocumentPatch, DocumentType, Page
 from inventory_app.services import documents
-from inventory_app.services.auth import EdgeReplay, Principal
+from inventory_app.services.auth import Principal
 from inventory_app.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["documents"], responses=PROBLEM_RESPONSES,
                    dependencies=[Depends(refuse_nul_params)])
 ONE: dict[int | str, dict[str, Any]] = {200: {"model": DocumentOut}}
 Db = Annotated[Database, Depends(get_db)]
-Edge = Annotated[EdgeReplay | None, Depends(replay_context)]
-Conf = Annotated[Settings, Depends(get_settings)]
+# The write routes read the database, settings and edge-replay context from the request in
+# their worker thread (`database_of`, `settings_of`, `edge_replay`) instead of as dependencies:
+# each dependency costs the event loop a resolution step on the sale path (issue 14).
 
 
 def _max_skew(settings: Settings) -> dt.timedelta:
@@ -63,7 +65,7 @@ def _respond(doc: Document, status: int = 200) -> Response:
 @router.post("/documents", status_code=201,
              responses={201: {"model": DocumentOut}, 200: {"model": DocumentOut}})
 def create_document(
-    body: DocumentIn, db: Db, edge: Edge, settings: Conf,
+    body: DocumentIn, request: Request,
     principal: Principal = Depends(require(*DOCUMENT_WRITERS)),
 ) -> Response:
     """Create a document (client UUID `id`); with `post: true` (default) post it at once.
@@ -72,9 +74,10 @@ def create_document(
     A time more than `INVENTORY_MAX_CLOCK_SKEW_S` in the future is clamped to the receive time
     and the document is flagged for review.
     """
-    with db.write() as session:
+    edge = edge_replay(request)
+    with database_of(request).write() as session:
         doc, created = documents.create_document(session, body, principal, edge,
-                                                 _max_skew(settings))
+                                                 _max_skew(settings_of(request)))
         return _respond(doc, 201 if created else 200)
 
 
@@ -106,23 +109,24 @@ def get_document(
 
 @router.patch("/documents/{document_id}", responses=ONE)
 def patch_document(
-    document_id: uuid.UUID, body: DocumentPatch, request: Request, db: Db, settings: Conf,
+    document_id: uuid.UUID, body: DocumentPatch, request: Request,
     principal: Principal = Depends(require(*DOCUMENT_WRITERS)),
 ) -> Response:
     """Change a draft; needs If-Match (428/412)."""
     version = expected_version(request, "document", document_id)
-    with db.write() as session:
+    with database_of(request).write() as session:
         return _respond(documents.update_draft(session, str(document_id), version, body,
-                                               principal, _max_skew(settings)))
+                                               principal, _max_skew(settings_of(request))))
 
 
 @router.post("/documents/{document_id}/post", responses=ONE)
 def post_document(
-    document_id: uuid.UUID, db: Db, edge: Edge,
+    document_id: uuid.UUID, request: Request,
     principal: Principal = Depends(require(*DOCUMENT_WRITERS)),
 ) -> Response:
     """Post a draft (no If-Match: posting commutes)."""
-    with db.write() as session:
+    edge = edge_replay(request)
+    with database_of(request).write() as session:
         return _respond(documents.post_document(session, str(document_id), principal, edge))
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from inventory_app.models import ROLES, ApiToken, User, Warehouse, utcnow
@@ -186,15 +187,23 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
+_TOKENS = cast(Table, ApiToken.__table__)
+_USERS = cast(Table, User.__table__)
+# Built once (the request path only looks their compiled form up).
+_TOKEN_BY_DIGEST = select(
+    _TOKENS.c.id, _TOKENS.c.kind, _TOKENS.c.role, _TOKENS.c.name, _TOKENS.c.user_id,
+    _TOKENS.c.warehouse_id, _TOKENS.c.expires_at, _TOKENS.c.revoked_at,
+).where(_TOKENS.c.digest == bindparam("digest"))
+_TOKEN_USER = select(_USERS.c.role, _USERS.c.username, _USERS.c.active).where(
+    _USERS.c.id == bindparam("user_id"))
+
+
 def authenticate(session: Session, token: str) -> Principal | None:
     """The principal of a token, or None when unknown, revoked or expired."""
     if not token or len(token) > 512:
         return None
-    row = session.execute(  # the columns only (no ORM object per request)
-        select(ApiToken.id, ApiToken.kind, ApiToken.role, ApiToken.name, ApiToken.user_id,
-               ApiToken.warehouse_id, ApiToken.expires_at, ApiToken.revoked_at)
-        .where(ApiToken.digest == token_digest(token))
-    ).first()
+    conn = session.connection()
+    row = conn.execute(_TOKEN_BY_DIGEST, {"digest": token_digest(token)}).first()
     if row is None or row.revoked_at is not None:
         return None
     expires = _aware(row.expires_at)
@@ -203,7 +212,7 @@ def authenticate(session: Session, token: str) -> Principal | None:
     role = row.role
     username = None
     if row.user_id is not None:
-        user = session.get(User, row.user_id)
+        user = conn.execute(_TOKEN_USER, {"user_id": row.user_id}).first()
         if user is None or not user.active:
             return None
         role, username = user.role, user.username

@@ -20,6 +20,7 @@ from inventory_app.problems import FieldError, ProblemError
 
 FLOOR_COUNTER = "changes_floor"
 _CHANGES = cast(Table, ChangeLogEntry.__table__)
+_INSERT_CHANGES = insert(_CHANGES)  # built once
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def change_row(seq: int, entity: str, entity_id: str, op: str, paths: list[str]
 def insert_changes(session: Session, rows: list[dict[str, object]]) -> None:
     """Append the changes of :func:`change_row` (seqs reserved with `next_seqs`)."""
     if rows:
-        session.connection().execute(insert(_CHANGES), rows)
+        session.connection().execute(_INSERT_CHANGES, rows)
 
 
 def floor_seq(session: Session) -> int:

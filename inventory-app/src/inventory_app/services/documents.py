@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Table, insert, select, tuple_
-from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy.orm import Session, selectinload
 
 from inventory_app import metrics
 from inventory_app.db import next_seqs
@@ -72,6 +72,36 @@ LATE_THRESHOLD = dt.timedelta(hours=1)
 _MOVEMENTS = cast(Table, StockMovement.__table__)
 _DOCUMENTS = cast(Table, Document.__table__)
 _LINES = cast(Table, DocumentLine.__table__)
+_BALANCES = cast(Table, StockBalance.__table__)
+_WAREHOUSES = cast(Table, Warehouse.__table__)
+_PRODUCTS = cast(Table, Product.__table__)
+_PARTNERS = cast(Table, Partner.__table__)
+
+# The statements of a posting, built once: SQLAlchemy then only looks their compiled form up,
+# which costs a fraction of building a statement (or an ORM query) per request.
+_DOCUMENT_EXISTS = select(_DOCUMENTS.c.type, _DOCUMENTS.c.warehouse_id).where(
+    _DOCUMENTS.c.id == bindparam("document_id"))
+_WAREHOUSE_STATE = select(_WAREHOUSES.c.active, _WAREHOUSES.c.deleted_at).where(
+    _WAREHOUSES.c.id == bindparam("warehouse_id"))
+_PARTNER_STATE = select(_PARTNERS.c.type, _PARTNERS.c.deleted_at).where(
+    _PARTNERS.c.id == bindparam("partner_id"))
+_LIVE_PRODUCTS = select(_PRODUCTS.c.id).where(
+    _PRODUCTS.c.id.in_(bindparam("product_ids", expanding=True)),
+    _PRODUCTS.c.deleted_at.is_(None))
+_BALANCE_OF = select(_BALANCES.c.qty).where(
+    _BALANCES.c.warehouse_id == bindparam("warehouse_id"),
+    _BALANCES.c.product_id == bindparam("product_id"))
+_BALANCES_OF = select(_BALANCES.c.warehouse_id, _BALANCES.c.product_id, _BALANCES.c.qty).where(
+    tuple_(_BALANCES.c.warehouse_id, _BALANCES.c.product_id).in_(
+        bindparam("keys", expanding=True)))
+_SET_BALANCE = update(_BALANCES).where(
+    _BALANCES.c.warehouse_id == bindparam("b_warehouse_id"),
+    _BALANCES.c.product_id == bindparam("b_product_id"),
+).values(qty=bindparam("b_qty"), last_seq=bindparam("b_last_seq"))
+_INSERT_BALANCES = insert(_BALANCES)
+_INSERT_DOCUMENT = insert(_DOCUMENTS)
+_INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
+_INSERT_MOVEMENTS = insert(_MOVEMENTS)
 
 
 @dataclass(frozen=True)
@@ -130,10 +160,10 @@ def _validate(
     principal: Principal | None,
 ) -> None:
     errors: list[FieldError] = []
+    conn = session.connection()
 
     def live_warehouse(field: str, ident: int) -> None:
-        wh = session.execute(select(Warehouse.active, Warehouse.deleted_at)
-                             .where(Warehouse.id == ident)).first()
+        wh = conn.execute(_WAREHOUSE_STATE, {"warehouse_id": ident}).first()
         if wh is None or wh.deleted_at is not None:
             errors.append(FieldError(field, f"unknown warehouse {ident}"))
         elif not wh.active:
@@ -152,7 +182,7 @@ def _validate(
     elif to_warehouse_id is not None:
         errors.append(FieldError("to_warehouse_id", "only transfers have to_warehouse_id"))
     if partner_id is not None:
-        partner = session.get(Partner, partner_id)
+        partner = conn.execute(_PARTNER_STATE, {"partner_id": partner_id}).first()
         if partner is None or partner.deleted_at is not None:
             errors.append(FieldError("partner_id", f"unknown partner {partner_id}"))
         elif type in PARTNER_TYPES and partner.type not in PARTNER_TYPES[type]:
@@ -162,11 +192,8 @@ def _validate(
     if type in ("other_in", "other_out") and not (reason and reason.strip()):
         errors.append(FieldError("reason", f"{type} needs a reason"))
     product_ids = {line.product_id for line in lines}
-    known = set(
-        session.scalars(
-            select(Product.id).where(Product.id.in_(product_ids), Product.deleted_at.is_(None))
-        ).all()
-    ) if product_ids else set()
+    known = set(conn.execute(_LIVE_PRODUCTS, {"product_ids": sorted(product_ids)}
+                             ).scalars().all()) if product_ids else set()
     for i, line in enumerate(lines):
         if line.product_id not in known:
             errors.append(FieldError(f"lines[{i}].product_id",
@@ -246,9 +273,7 @@ def create_document(
     expired), or a 409 problem is raised if it describes a different document.
     """
     doc_id = str(data.id)
-    existing = session.execute(
-        select(Document.type, Document.warehouse_id).where(Document.id == doc_id)
-    ).first()
+    existing = session.connection().execute(_DOCUMENT_EXISTS, {"document_id": doc_id}).first()
     if existing is not None:
         if existing.type != data.type or existing.warehouse_id != data.warehouse_id:
             raise ProblemError(
@@ -313,22 +338,20 @@ def create_document(
 
 
 def _insert_new(session: Session, doc: Document) -> None:
-    """INSERT a new (not yet added) document and its lines with Core statements, then attach
-    them to the session as loaded objects (no unit-of-work INSERT; later changes are UPDATEs)."""
+    """INSERT a new document (never added to the session) and its lines with Core statements.
+
+    `doc` stays a plain, transient object that describes what was stored (it is what the
+    response is made of); the session's unit of work never sees it, so nothing of it is
+    flushed again. Reading the document later loads it from the database."""
     conn = session.connection()
-    conn.execute(insert(_DOCUMENTS).values(
-        {col.key: doc.__dict__.get(col.key) for col in _DOCUMENTS.c}))
+    conn.execute(_INSERT_DOCUMENT, {col.key: doc.__dict__.get(col.key) for col in _DOCUMENTS.c})
     lines = list(doc.lines)
     if lines:
         rows = [{col.key: line.__dict__.get(col.key) for col in _LINES.c if col.key != "id"}
                 | {"document_id": doc.id} for line in lines]
-        ids = conn.execute(insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True),
-                           rows).scalars().all()
+        ids = conn.execute(_INSERT_LINES, rows).scalars().all()
         for line, ident in zip(lines, ids, strict=True):
             line.id, line.document_id = int(ident), doc.id
-            make_transient_to_detached(line)
-    make_transient_to_detached(doc)
-    session.add(doc)
 
 
 def update_draft(
@@ -429,15 +452,13 @@ def _apply(
     allow_negative = edge is not None and doc.type in EDGE_ACCEPTS_NEGATIVE and kind == "post"
     # Check first (all or nothing), in line order, with running balances.
     running: dict[tuple[int, int], int] = {}
-    balances: dict[tuple[int, int], StockBalance | None] = {}
     shortfalls: list[Shortfall] = []
     reviews = 0
-    balances.update(_balances(session, {(wh, prod) for _l, wh, prod, _d, _o in planned}))
+    stored = _balances(session, {(wh, prod) for _l, wh, prod, _d, _o in planned})
     for _line, wh, prod, delta, outdated in planned:
         key = (wh, prod)
         if key not in running:
-            found = balances[key]
-            running[key] = found.qty if found is not None else 0
+            running[key] = stored[key] or 0
         before = running[key]
         running[key] = before + delta
         if delta < 0 and running[key] < 0:
@@ -450,22 +471,19 @@ def _apply(
     seqs = iter(next_seqs(session, len(planned) + reviews + len(running) + extra_seqs))
     late = (now - _aware(doc.occurred_at)) > LATE_THRESHOLD
     rows = LedgerRows()
+    qty = {key: found or 0 for key, found in stored.items()}
     for line, wh, prod, delta, outdated in planned:
-        bal = balances[(wh, prod)]
-        if bal is None:  # first movement of this product × warehouse
-            bal = balances[(wh, prod)] = StockBalance(warehouse_id=wh, product_id=prod, qty=0,
-                                                      last_seq=0)
-            session.add(bal)
+        key = (wh, prod)
         seq = next(seqs)
-        bal.qty += delta
-        bal.last_seq = seq
-        negative = delta < 0 and bal.qty < 0
+        qty[key] += delta
+        rows.balances[key] = (qty[key], seq)
+        negative = delta < 0 and qty[key] < 0
         rows.movements.append((line, {
             "seq": seq,
             "product_id": prod,
             "warehouse_id": wh,
             "delta": delta,
-            "balance_after": bal.qty,
+            "balance_after": qty[key],
             "document_id": doc.id,
             "doc_type": doc.type,
             "kind": kind,
@@ -479,12 +497,13 @@ def _apply(
         if negative:
             doc.flagged = True
             _review(session, "oversell", doc, seq, prod, wh,
-                    f"balance went to {bal.qty} after an edge-replayed {doc.type}", next(seqs))
+                    f"balance went to {qty[key]} after an edge-replayed {doc.type}", next(seqs))
         if outdated:
             doc.flagged = True
             _review(session, "outdated_count", doc, seq, prod, wh,
-                    f"expected {line.expected_qty} but the ledger had {bal.qty - delta}",
+                    f"expected {line.expected_qty} but the ledger had {qty[key] - delta}",
                     next(seqs))
+    rows.new_balances = {key for key, found in stored.items() if found is None}
     for wh, prod in sorted(running):
         rows.changes.append(change_row(next(seqs), "stock", f"{wh}:{prod}", "upsert",
                                        stock_paths(wh, prod)))
@@ -493,33 +512,46 @@ def _apply(
 
 @dataclass
 class LedgerRows:
-    """Movements and changes of one posting, inserted in one statement per table (Core, no
-    unit-of-work objects: the ledger and the change feed are append-only)."""
+    """Balances, movements and changes of one posting, written in one statement per table and
+    kind (Core, no unit-of-work objects: the ledger and the change feed are append-only, and a
+    balance is a projection that only postings write)."""
 
+    balances: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    new_balances: set[tuple[int, int]] = field(default_factory=set)
     movements: list[tuple[DocumentLine, dict[str, object]]] = field(default_factory=list)
     changes: list[dict[str, object]] = field(default_factory=list)
 
     def write(self, session: Session) -> None:
-        """Insert the rows; call after the flush that inserted the document and its lines."""
+        """Write the rows; call after the flush that inserted the document and its lines."""
+        conn = session.connection()
+        updates = [{"b_warehouse_id": wh, "b_product_id": prod, "b_qty": qty, "b_last_seq": seq}
+                   for (wh, prod), (qty, seq) in self.balances.items()
+                   if (wh, prod) not in self.new_balances]
+        inserts = [{"warehouse_id": wh, "product_id": prod, "qty": qty, "last_seq": seq}
+                   for (wh, prod), (qty, seq) in self.balances.items()
+                   if (wh, prod) in self.new_balances]
+        if updates:
+            conn.execute(_SET_BALANCE, updates)
+        if inserts:
+            conn.execute(_INSERT_BALANCES, inserts)
         if self.movements:
-            session.connection().execute(insert(_MOVEMENTS), [
+            conn.execute(_INSERT_MOVEMENTS, [
                 {**row, "line_id": line.id} for line, row in self.movements])
         insert_changes(session, self.changes)
 
 
-def _balances(session: Session, keys: set[tuple[int, int]]
-              ) -> dict[tuple[int, int], StockBalance | None]:
-    """The balances of these (warehouse, product) keys in one statement (None: no row yet)."""
-    found: dict[tuple[int, int], StockBalance | None] = dict.fromkeys(keys)
+def _balances(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, int], int | None]:
+    """The stored quantities of these (warehouse, product) keys in one statement (None: no
+    balance row yet)."""
+    found: dict[tuple[int, int], int | None] = dict.fromkeys(keys)
+    conn = session.connection()
     if len(keys) == 1:
-        key = next(iter(keys))
-        found[key] = session.get(StockBalance, key)
-        return found
-    if keys:
-        rows = session.scalars(select(StockBalance).where(
-            tuple_(StockBalance.warehouse_id, StockBalance.product_id).in_(sorted(keys))))
-        for row in rows:
-            found[(row.warehouse_id, row.product_id)] = row
+        wh, prod = next(iter(keys))
+        found[(wh, prod)] = conn.execute(
+            _BALANCE_OF, {"warehouse_id": wh, "product_id": prod}).scalar()
+    elif keys:
+        for row in conn.execute(_BALANCES_OF, {"keys": sorted(keys)}):
+            found[(row.warehouse_id, row.product_id)] = row.qty
     return found
 
 
@@ -562,8 +594,8 @@ def post_document(
         elif doc.type == "stocktake":
             counted = line.counted_qty or 0
             expected = line.expected_qty or 0
-            bal = session.get(StockBalance, (doc.warehouse_id, line.product_id))
-            current = bal.qty if bal is not None else 0
+            current = _balances(session, {(doc.warehouse_id, line.product_id)}
+                                )[(doc.warehouse_id, line.product_id)] or 0
             # running effect of earlier lines of this document on the same product
             earlier = sum(
                 p[3] for p in planned if p[1] == doc.warehouse_id and p[2] == line.product_id

@@ -12,7 +12,17 @@ import json
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Executable, Table, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Executable,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -33,6 +43,40 @@ class Decision:
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _claim_insert(dialect: str) -> Executable:
+    """INSERT the key row unless it exists (on PostgreSQL also unless the advisory lock
+    `p_lock` is held by another transaction); RETURNING the new row's id. Built once per
+    dialect, executed with bind parameters."""
+    params = {name: bindparam(f"p_{name}", type_=_T.c[name].type)
+              for name in ("principal", "key", "request_hash", "created_at")}
+    if dialect == "postgresql":
+        row = (select(*(param.label(name) for name, param in params.items()))
+               .where(func.pg_try_advisory_xact_lock(bindparam("p_lock", type_=BigInteger))))
+        return (pg_insert(_T).from_select(list(params), row)
+                .on_conflict_do_nothing(index_elements=[_T.c.principal, _T.c.key])
+                .returning(_T.c.id))
+    if dialect == "sqlite":
+        return (sqlite_insert(_T).values(params)
+                .on_conflict_do_nothing(index_elements=[_T.c.principal, _T.c.key])
+                .returning(_T.c.id))
+    return insert(_T).values(params).returning(_T.c.id)  # a conflict raises IntegrityError
+
+
+# Built once: SQLAlchemy then only looks its compiled form up (no per-request construction).
+_CLAIM = {dialect: _claim_insert(dialect) for dialect in ("postgresql", "sqlite", "default")}
+_TRY_LOCK = select(func.pg_try_advisory_xact_lock(bindparam("p_lock", type_=BigInteger)))
+_EXISTING = (select(_T.c.id, _T.c.request_hash, _T.c.status_code, _T.c.response_headers,
+                    _T.c.response_body, _T.c.created_at)
+             .where(_T.c.principal == bindparam("p_principal"), _T.c.key == bindparam("p_key")))
+_DELETE = delete(_T).where(_T.c.id == bindparam("p_id"))
+_INSERT = insert(_T).returning(_T.c.id)
+_TAKE_OVER = update(_T).where(_T.c.id == bindparam("p_id")).values(
+    created_at=bindparam("p_created_at"))
+_FINISH = update(_T).where(_T.c.id == bindparam("p_id")).values(
+    status_code=bindparam("p_status"), response_headers=bindparam("p_headers"),
+    response_body=bindparam("p_body"), completed_at=bindparam("p_completed_at"))
 
 
 def begin(
@@ -59,32 +103,34 @@ def begin(
     """
     now = utcnow()
     conn = session.connection()
-    inserted = conn.execute(_claim_statement(conn.dialect.name, principal, key, request_hash,
-                                             now, advisory_lock)).scalar()
+    dialect = conn.dialect.name
+    if dialect == "postgresql" and advisory_lock is None:
+        dialect = "default"  # without a lock id a conflict raises IntegrityError
+    params: dict[str, object] = {"p_principal": principal, "p_key": key,
+                                 "p_request_hash": request_hash, "p_created_at": now}
+    if dialect == "postgresql":
+        params["p_lock"] = advisory_lock
+    claim = _CLAIM.get(dialect, _CLAIM["default"])
+    inserted = conn.execute(claim, params).scalar()
     if inserted is not None:
         return Decision("proceed", int(inserted))
     if advisory_lock is not None and not conn.execute(
-            select(func.pg_try_advisory_xact_lock(advisory_lock))).scalar_one():
+            _TRY_LOCK, {"p_lock": advisory_lock}).scalar_one():
         return Decision("in_flight")
-    row = conn.execute(
-        select(_T.c.id, _T.c.request_hash, _T.c.status_code, _T.c.response_headers,
-               _T.c.response_body, _T.c.created_at)
-        .where(_T.c.principal == principal, _T.c.key == key)
-    ).first()
+    row = conn.execute(_EXISTING, {"p_principal": principal, "p_key": key}).first()
     if row is not None and _aware(row.created_at) < now - retention:
-        conn.execute(delete(_T).where(_T.c.id == row.id))
+        conn.execute(_DELETE, {"p_id": row.id})
         row = None
     if row is None:
-        record_id = conn.execute(
-            insert(_T).values(principal=principal, key=key, request_hash=request_hash,
-                              created_at=now).returning(_T.c.id)
-        ).scalar_one()
+        record_id = conn.execute(_INSERT, {"principal": principal, "key": key,
+                                           "request_hash": request_hash,
+                                           "created_at": now}).scalar_one()
         return Decision("proceed", int(record_id))
     if row.request_hash != request_hash:
         return Decision("mismatch", row.id)
     if row.status_code is None:
         if _aware(row.created_at) < now - inflight_timeout:
-            conn.execute(update(_T).where(_T.c.id == row.id).values(created_at=now))
+            conn.execute(_TAKE_OVER, {"p_id": row.id, "p_created_at": now})
             return Decision("proceed", row.id)  # the first attempt died; take over
         return Decision("in_flight", row.id)
     return Decision(
@@ -96,35 +142,13 @@ def begin(
     )
 
 
-def _claim_statement(dialect: str, principal: str, key: str, request_hash: str,
-                     now: dt.datetime, advisory_lock: int | None) -> Executable:
-    """INSERT the key row unless it exists (or, with `advisory_lock`, unless that lock is held
-    by another transaction); RETURNING the new row's id."""
-    values = {"principal": principal, "key": key, "request_hash": request_hash,
-              "created_at": now}
-    if dialect == "postgresql":
-        row = select(*(literal(v, _T.c[k].type).label(k) for k, v in values.items()))
-        if advisory_lock is not None:
-            row = row.where(func.pg_try_advisory_xact_lock(advisory_lock))
-        return (pg_insert(_T).from_select(list(values), row)
-                .on_conflict_do_nothing(index_elements=[_T.c.principal, _T.c.key])
-                .returning(_T.c.id))
-    if dialect == "sqlite":
-        return (sqlite_insert(_T).values(**values)
-                .on_conflict_do_nothing(index_elements=[_T.c.principal, _T.c.key])
-                .returning(_T.c.id))
-    return insert(_T).values(**values).returning(_T.c.id)  # a conflict raises IntegrityError
-
-
 def finish(
     session: Session, record_id: int, status: int, headers: dict[str, str], body: bytes
 ) -> None:
     """Store the response of a completed request (in the same transaction as its claim)."""
-    session.connection().execute(
-        update(_T).where(_T.c.id == record_id).values(
-            status_code=status, response_headers=json.dumps(headers), response_body=body,
-            completed_at=utcnow())
-    )
+    session.connection().execute(_FINISH, {
+        "p_id": record_id, "p_status": status, "p_headers": json.dumps(headers),
+        "p_body": body, "p_completed_at": utcnow()})
 
 
 def abandon(session: Session, record_id: int) -> None:
