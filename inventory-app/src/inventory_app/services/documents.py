@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from inventory_app import metrics
@@ -85,6 +85,23 @@ _WAREHOUSE_STATE = select(_WAREHOUSES.c.active, _WAREHOUSES.c.deleted_at).where(
     _WAREHOUSES.c.id == bindparam("warehouse_id"))
 _PARTNER_STATE = select(_PARTNERS.c.type, _PARTNERS.c.deleted_at).where(
     _PARTNERS.c.id == bindparam("partner_id"))
+# What creating a document reads, in one statement: whether its id exists already (type and
+# warehouse), the warehouse's state, and the live products among the lines' ids, each with its
+# balance in that warehouse (NULL when it has none yet). No row: the warehouse does not exist.
+_DOCUMENT_FACTS = select(
+    select(_DOCUMENTS.c.type).where(_DOCUMENTS.c.id == bindparam("document_id"))
+    .scalar_subquery().label("existing_type"),
+    select(_DOCUMENTS.c.warehouse_id).where(_DOCUMENTS.c.id == bindparam("document_id"))
+    .scalar_subquery().label("existing_warehouse_id"),
+    _WAREHOUSES.c.active, _WAREHOUSES.c.deleted_at, _PRODUCTS.c.id.label("product_id"),
+    _BALANCES.c.qty,
+).select_from(
+    _WAREHOUSES.outerjoin(_PRODUCTS, and_(
+        _PRODUCTS.c.id.in_(bindparam("product_ids", expanding=True)),
+        _PRODUCTS.c.deleted_at.is_(None)))
+    .outerjoin(_BALANCES, and_(_BALANCES.c.product_id == _PRODUCTS.c.id,
+                               _BALANCES.c.warehouse_id == _WAREHOUSES.c.id))
+).where(_WAREHOUSES.c.id == bindparam("warehouse_id"))
 _LIVE_PRODUCTS = select(_PRODUCTS.c.id).where(
     _PRODUCTS.c.id.in_(bindparam("product_ids", expanding=True)),
     _PRODUCTS.c.deleted_at.is_(None))
@@ -102,6 +119,44 @@ _INSERT_BALANCES = insert(_BALANCES)
 _INSERT_DOCUMENT = insert(_DOCUMENTS)
 _INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
 _INSERT_MOVEMENTS = insert(_MOVEMENTS)
+
+
+# stored quantity per (warehouse, product); None: no balance row yet
+Balances = dict[tuple[int, int], int | None]
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    """What the database holds about a document to be created (see `_DOCUMENT_FACTS`)."""
+
+    existing: tuple[str, int] | None  # (type, warehouse_id) of a document with this id
+    warehouse: tuple[bool, dt.datetime | None] | None  # (active, deleted_at); None: unknown
+    live_products: set[int]
+    balances: Balances  # of the live products in the warehouse
+
+
+def _read_facts(session: Session, document_id: str | None, warehouse_id: int,
+                product_ids: list[int]) -> DocumentFacts:
+    """One statement in the usual case; when the warehouse does not exist, the document id and
+    the products are read on their own (an error follows anyway)."""
+    conn = session.connection()
+    rows = conn.execute(_DOCUMENT_FACTS, {"document_id": document_id,
+                                          "warehouse_id": warehouse_id,
+                                          "product_ids": product_ids}).all()
+    if rows:
+        first = rows[0]
+        balances: Balances = {(warehouse_id, row.product_id): row.qty for row in rows
+                              if row.product_id is not None}
+        return DocumentFacts(
+            None if first.existing_type is None
+            else (first.existing_type, first.existing_warehouse_id),
+            (first.active, first.deleted_at), {prod for _wh, prod in balances}, balances)
+    existing = None if document_id is None else conn.execute(
+        _DOCUMENT_EXISTS, {"document_id": document_id}).first()
+    live = set(conn.execute(_LIVE_PRODUCTS, {"product_ids": product_ids}).scalars()
+               ) if product_ids else set()
+    return DocumentFacts(None if existing is None else (existing.type, existing.warehouse_id),
+                         None, live, {})
 
 
 @dataclass(frozen=True)
@@ -158,18 +213,33 @@ def _validate(
     reason: str | None,
     lines: Sequence[DocumentLineIn],
     principal: Principal | None,
-) -> None:
+    facts: DocumentFacts | None = None,
+) -> Balances:
+    """Check a document's references and lines (a 422 problem listing every error, or 403 for
+    a device token of another warehouse), against `facts` (read here when not given).
+
+    Returns the stored balances of its products in `warehouse_id` (read in the same statement
+    as the warehouse and the products; valid for the rest of the write transaction, which
+    holds the writer lock)."""
     errors: list[FieldError] = []
     conn = session.connection()
 
-    def live_warehouse(field: str, ident: int) -> None:
-        wh = conn.execute(_WAREHOUSE_STATE, {"warehouse_id": ident}).first()
-        if wh is None or wh.deleted_at is not None:
+    def check_warehouse(field: str, ident: int,
+                        state: tuple[bool, dt.datetime | None] | None) -> None:
+        if state is None or state[1] is not None:
             errors.append(FieldError(field, f"unknown warehouse {ident}"))
-        elif not wh.active:
+        elif not state[0]:
             errors.append(FieldError(field, f"warehouse {ident} is inactive"))
 
-    live_warehouse("warehouse_id", warehouse_id)
+    def live_warehouse(field: str, ident: int) -> None:
+        row = conn.execute(_WAREHOUSE_STATE, {"warehouse_id": ident}).first()
+        check_warehouse(field, ident, None if row is None else (row.active, row.deleted_at))
+
+    if facts is None:
+        facts = _read_facts(session, None, warehouse_id,
+                            sorted({line.product_id for line in lines}))
+    check_warehouse("warehouse_id", warehouse_id, facts.warehouse)
+    known = facts.live_products
     if type == "transfer":
         if to_warehouse_id is None:
             errors.append(FieldError("to_warehouse_id", "a transfer needs to_warehouse_id"))
@@ -191,9 +261,6 @@ def _validate(
             )
     if type in ("other_in", "other_out") and not (reason and reason.strip()):
         errors.append(FieldError("reason", f"{type} needs a reason"))
-    product_ids = {line.product_id for line in lines}
-    known = set(conn.execute(_LIVE_PRODUCTS, {"product_ids": sorted(product_ids)}
-                             ).scalars().all()) if product_ids else set()
     for i, line in enumerate(lines):
         if line.product_id not in known:
             errors.append(FieldError(f"lines[{i}].product_id",
@@ -225,6 +292,7 @@ def _validate(
         )
     if errors:
         raise invalid(errors, errors[0].message)
+    return facts.balances
 
 
 def _lines(lines: Sequence[DocumentLineIn]) -> list[DocumentLine]:
@@ -273,9 +341,10 @@ def create_document(
     expired), or a 409 problem is raised if it describes a different document.
     """
     doc_id = str(data.id)
-    existing = session.connection().execute(_DOCUMENT_EXISTS, {"document_id": doc_id}).first()
-    if existing is not None:
-        if existing.type != data.type or existing.warehouse_id != data.warehouse_id:
+    facts = _read_facts(session, doc_id, data.warehouse_id,
+                        sorted({line.product_id for line in data.lines}))
+    if facts.existing is not None:
+        if facts.existing != (data.type, data.warehouse_id):
             raise ProblemError(
                 409,
                 "document-exists",
@@ -284,7 +353,7 @@ def create_document(
                 [FieldError("id", "already used by another document")],
             )
         return get_document(session, doc_id), False
-    _validate(
+    balances = _validate(
         session,
         type=data.type,
         warehouse_id=data.warehouse_id,
@@ -293,6 +362,7 @@ def create_document(
         reason=data.reason,
         lines=data.lines,
         principal=principal,
+        facts=facts,
     )
     if edge is not None and edge.warehouse_id not in (data.warehouse_id, data.to_warehouse_id):
         raise ProblemError(
@@ -330,7 +400,7 @@ def create_document(
                              occurred)
         if data.post:
             # inserted once, already posted, in Core statements (see `_insert_new`)
-            post_document(session, doc, principal, edge, new=True)
+            post_document(session, doc, principal, edge, new=True, balances=balances)
         else:
             doc.seq = record_change(session, "document", doc.id, "upsert", _doc_paths(doc.id))
     session.flush()
@@ -440,8 +510,12 @@ def _apply(
     kind: str,
     edge: EdgeReplay | None,
     extra_seqs: int = 0,
+    known: Balances | None = None,
 ) -> tuple[Iterator[int], LedgerRows]:
     """Append movements (line, warehouse, product, delta, outdated) and update balances.
+
+    `known`: balances read earlier in this write transaction (by `_validate`); the ones it
+    does not cover are read here.
 
     All sequence numbers of the posting are reserved in one statement; the returned iterator
     holds the `extra_seqs` numbers reserved on top for the caller (in allocation order).
@@ -454,7 +528,9 @@ def _apply(
     running: dict[tuple[int, int], int] = {}
     shortfalls: list[Shortfall] = []
     reviews = 0
-    stored = _balances(session, {(wh, prod) for _l, wh, prod, _d, _o in planned})
+    keys = {(wh, prod) for _l, wh, prod, _d, _o in planned}
+    stored = ({key: known[key] for key in keys} if known is not None and keys <= known.keys()
+              else _balances(session, keys))
     for _line, wh, prod, delta, outdated in planned:
         key = (wh, prod)
         if key not in running:
@@ -540,10 +616,10 @@ class LedgerRows:
         insert_changes(session, self.changes)
 
 
-def _balances(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, int], int | None]:
+def _balances(session: Session, keys: set[tuple[int, int]]) -> Balances:
     """The stored quantities of these (warehouse, product) keys in one statement (None: no
     balance row yet)."""
-    found: dict[tuple[int, int], int | None] = dict.fromkeys(keys)
+    found: Balances = dict.fromkeys(keys)
     conn = session.connection()
     if len(keys) == 1:
         wh, prod = next(iter(keys))
@@ -569,10 +645,12 @@ def post_document(
     principal: Principal | None = None,
     edge: EdgeReplay | None = None,
     new: bool = False,
+    balances: Balances | None = None,
 ) -> Document:
     """Post a draft: append its movements, assign its `number`. Posting twice is a no-op.
 
-    `new`: `doc` is a new document not yet in the session; it is inserted already posted."""
+    `new`: `doc` is a new document not yet in the session; it is inserted already posted.
+    `balances`: stored balances read earlier in this transaction (see `_validate`)."""
     if isinstance(doc, str):
         doc = get_document(session, doc)
     if doc.status == "posted":
@@ -594,8 +672,9 @@ def post_document(
         elif doc.type == "stocktake":
             counted = line.counted_qty or 0
             expected = line.expected_qty or 0
-            current = _balances(session, {(doc.warehouse_id, line.product_id)}
-                                )[(doc.warehouse_id, line.product_id)] or 0
+            key = (doc.warehouse_id, line.product_id)
+            current = (balances if balances is not None and key in balances
+                       else _balances(session, {key}))[key] or 0
             # running effect of earlier lines of this document on the same product
             earlier = sum(
                 p[3] for p in planned if p[1] == doc.warehouse_id and p[2] == line.product_id
@@ -607,7 +686,7 @@ def post_document(
                             False))
     if edge is not None and doc.origin_device is None:
         doc.origin_device = edge.device_name
-    seqs, rows = _apply(session, doc, planned, "post", edge, extra_seqs=1)
+    seqs, rows = _apply(session, doc, planned, "post", edge, extra_seqs=1, known=balances)
     now = utcnow()
     doc.status = "posted"
     doc.posted_at = now
