@@ -2,7 +2,7 @@
 (it builds none itself); it starts and stops them and answers the sidecar's own endpoints.
 
 `handle(request)` serves one request in-process (internal endpoints, `/_edge/*`, proxy);
-`fast_response(request, fields)` is the task-free hit path used by the HTTP server.
+`fast_response(request, fields, end)` is the task-free hit path used by the HTTP server.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from edge_cache.admin import EdgeAdmin
 from edge_cache.auth import CredentialVerifier
 from edge_cache.changefeed import ChangeFeedFollower
+from edge_cache.entry import CachedResponse
 from edge_cache.logs import AccessLog
 from edge_cache.messages import Request, Response
 from edge_cache.metrics import CONTENT_TYPE, Metrics
@@ -163,19 +164,24 @@ class EdgeCache:
             return result
         return Response(404, [("Content-Type", "text/plain")], b"not found\n")
 
-    def fast_response(self, request: Request, fields: dict[str, str]) -> tuple[bytes, bytes] | None:
-        """(head without the final CRLF, body) for a fresh hit, or None for the full path."""
+    def fast_response(
+        self, request: Request, fields: dict[str, str], end: bytes
+    ) -> tuple[bytes, CachedResponse] | None:
+        """(the whole answer, the entry it comes from) for a fresh hit, or None for the full
+        path. `end` closes the head: the connection field, if any, and the empty line."""
         found = self.proxy.fast_hit(request, fields)
         if found is None:
             return None
         entry, age = found
         outbox = self.outbox
         depth = outbox.depth() if outbox is not None else 0
-        extra = b"Age: %d\r\nX-Edge-Cache: HIT\r\nX-Edge-Outbox-Depth: %d\r\n" % (age, depth)
+        head = entry.wire_head()
         if depth:
             pending = self.proxy.pending_for(fields, request.path)  # the caller's own
             if pending:
-                extra += b"X-Edge-Pending: %d\r\n" % pending
-        self.metrics.by_status["HIT"].inc()
-        body = b"" if request.method == "HEAD" else entry.body
-        return entry.wire_head() + extra, body
+                end = b"X-Edge-Pending: %d\r\n%s" % (pending, end)
+        self.metrics.fast_hits += 1
+        extra = b"Age: %d\r\nX-Edge-Cache: HIT\r\nX-Edge-Outbox-Depth: %d\r\n" % (age, depth)
+        if request.method == "HEAD":
+            return head + extra + end, entry
+        return b"".join((head, extra, end, entry.body)), entry

@@ -820,8 +820,9 @@ class Proxy:
             age = plain_fresh_age(entry, now, policy)
             if age is None:
                 return None
-            self.store.touch(entry)
-            self.store.hits += 1
+            store = self.store
+            store.touch(entry, now)
+            store.hits += 1
             return entry, int(age)
         return None
 

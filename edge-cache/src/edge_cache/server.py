@@ -33,6 +33,13 @@ PIPELINE_MAX = 32
 IDLE_TIMEOUT = 75.0  # seconds a connection may stay silent (keep-alive idle or a stalled request)
 NO_BODY_STATUSES = frozenset({204, 304})
 _date_cache: list[Any] = [0, b""]
+_FAST_METHODS = frozenset({"GET", "HEAD"})
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+# what ends the head of a fast-path answer: keep-alive (HTTP/1.1), keep-alive confirmed for
+# HTTP/1.0, or the last answer on the connection
+_END_OF_HEAD = b"\r\n"
+_KEEP_ALIVE_10 = b"Connection: keep-alive\r\n\r\n"
+_CLOSE = b"Connection: close\r\n\r\n"
 
 
 def http_date() -> bytes:
@@ -124,9 +131,13 @@ class HttpServer:
         """Close connections that stayed silent for IDLE_TIMEOUT (slow or stuck clients)."""
         while not self.closing:
             await asyncio.sleep(min(1.0, self.idle_timeout / 3))
-            limit = time.monotonic() - self.idle_timeout
+            now = time.monotonic()
+            limit = now - self.idle_timeout
             for conn in list(self.connections):
-                if conn.last_active < limit and not conn.busy:
+                if conn.active:  # read or written since the last sweep (no clock per request)
+                    conn.active = False
+                    conn.last_active = now
+                elif conn.last_active < limit and not conn.busy:
                     conn.abort()
 
     @property
@@ -165,15 +176,12 @@ class Connection(asyncio.Protocol):
         self.close_after = False
         self.paused = False
         self.write_paused = False
-        self.last_active = time.monotonic()
+        self.last_active = time.monotonic()  # as of the last sweep that saw it active
+        self.active = False
         self.client = ""
-        self._url: list[bytes] = []
-        self._headers: list[tuple[str, str]] = []
-        self._fields: dict[str, str] = {}
-        self._body: list[bytes] = []
-        self._header_bytes = 0
-        self._body_bytes = 0
+        self.timed = server.access_log.enabled  # the request log gives each request's time
         self._started = 0.0
+        self._new_message()
 
     # -- transport callbacks ------------------------------------------------------------------
 
@@ -206,7 +214,7 @@ class Connection(asyncio.Protocol):
         self._dispatch()
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
+        self.active = True
         if self.close_after and not self.busy and not self.queue:
             return
         try:
@@ -238,20 +246,23 @@ class Connection(asyncio.Protocol):
 
     # -- parser callbacks ---------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._url = []
-        self._headers = []
-        self._fields = {}
-        self._body = []
+    def _new_message(self) -> None:
+        """Fresh state for the next request on this connection (no on_message_begin callback:
+        one Python call less per request)."""
+        self._url = b""
+        self._headers: list[tuple[str, str]] = []
+        self._fields: dict[str, str] = {}
+        self._body: list[bytes] = []
         self._header_bytes = 0
         self._body_bytes = 0
-        self._started = time.perf_counter()
 
     def on_url(self, url: bytes) -> None:
+        if self.timed and not self._url:
+            self._started = time.perf_counter()  # the request line begins
         self._header_bytes += len(url)
         if self._header_bytes > self.server.max_header:
             raise _Reject(414 if len(url) > self.server.max_header else 431, "request too large")
-        self._url.append(url)
+        self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value) + 4
@@ -282,19 +293,30 @@ class Connection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        target = b"".join(self._url).decode("latin-1")
+        target = self._url.decode("latin-1")
         if not target.startswith("/"):
             if target.startswith(("http://", "https://")):
                 rest = target.split("://", 1)[1]
                 target = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
             else:
                 raise _Reject(400, "invalid request target")
-        method = self.parser.get_method().decode("ascii", "replace")
-        request = Request(method, target, self._headers, b"".join(self._body))
-        keep_alive = self.parser.should_keep_alive()
-        pending = _Pending(request, self._fields, keep_alive, self._started)
-        if keep_alive and self.parser.get_http_version() == "1.0":
-            pending.http10 = True  # HTTP/1.0 keep-alive must be confirmed explicitly
+        parser = self.parser
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii", "replace")
+        body = b"".join(self._body) if self._body else b""
+        fields = self._fields
+        request = Request(method, target, self._headers, body)
+        self._new_message()
+        keep_alive = parser.should_keep_alive()
+        # HTTP/1.0 keep-alive must be confirmed explicitly; an HTTP/1.0 request is kept alive
+        # only when it sent `Connection: keep-alive`, so the version is asked only then
+        http10 = keep_alive and "connection" in fields and parser.get_http_version() == "1.0"
+        if not (self.queue or self.busy or self.closed or self.write_paused or self.paused):
+            # nothing owed before it on this connection: answer now (the common case)
+            self._answer(request, fields, keep_alive, http10, self._started)
+            return
+        pending = _Pending(request, fields, keep_alive, self._started)
+        pending.http10 = http10
         self.queue.append(pending)
         if len(self.queue) > PIPELINE_MAX and self.transport is not None and not self.paused:
             self.paused = True
@@ -306,47 +328,56 @@ class Connection(asyncio.Protocol):
     def _dispatch(self) -> None:
         while self.queue and not self.busy and not self.closed and not self.write_paused:
             item = self.queue.popleft()
-            req = item.request
-            keep_alive = item.keep_alive and not self.close_after and not self.server.closing
-            fast = None
-            if req.method in ("GET", "HEAD") and not req.target.startswith("/_edge/"):
-                try:
-                    fast = self.edge.fast_response(req, item.fields)
-                except Exception:
-                    log.exception("fast path failed")
-                    fast = None
-            if fast is not None:
-                head, body = fast
-                if not keep_alive:
-                    conn = b"Connection: close\r\n\r\n"
-                elif item.http10:
-                    conn = b"Connection: keep-alive\r\n\r\n"
-                else:
-                    conn = b"\r\n"
-                self._write(head + conn + body)
-                self.server.access_log.record(
-                    req.method, req.target, 200, "HIT", len(body), item.started, self.client
-                )
-                if not keep_alive:
-                    self._close()
-                    return
-                continue
-            self.busy = True
-            self.server.inflight += 1
-            task = asyncio.ensure_future(self._run(item, keep_alive))
-            self.server.tasks.add(task)
-            task.add_done_callback(self.server.tasks.discard)
+            self._answer(item.request, item.fields, item.keep_alive, item.http10, item.started)
         if (
             self.paused
             and len(self.queue) < PIPELINE_MAX // 2
             and self.transport is not None
             and not self.write_paused
+            and not self.closed
         ):
             self.paused = False
             self.transport.resume_reading()
 
-    async def _run(self, item: _Pending, keep_alive: bool) -> None:
-        req = item.request
+    def _answer(
+        self,
+        req: Request,
+        fields: dict[str, str],
+        keep_alive: bool,
+        http10: bool,
+        started: float,
+    ) -> None:
+        """Answer `req` at once from the fast hit path, or start a task for the full path
+        (the connection is busy until it finishes)."""
+        keep_alive = keep_alive and not self.close_after and not self.server.closing
+        if req.method in _FAST_METHODS and not req.target.startswith("/_edge/"):
+            end = (_KEEP_ALIVE_10 if http10 else _END_OF_HEAD) if keep_alive else _CLOSE
+            try:
+                fast = self.edge.fast_response(req, fields, end)
+            except Exception:
+                log.exception("fast path failed")
+                fast = None
+            if fast is not None:
+                data, entry = fast
+                transport = self.transport
+                if transport is not None and not self.closed and not transport.is_closing():
+                    transport.write(data)
+                access_log = self.server.access_log
+                if access_log.enabled:
+                    access_log.record(
+                        req.method, req.target, entry.status, "HIT",
+                        0 if req.method == "HEAD" else len(entry.body), started, self.client,
+                    )
+                if not keep_alive:
+                    self._close()
+                return
+        self.busy = True
+        self.server.inflight += 1
+        task = asyncio.ensure_future(self._run(req, keep_alive, http10, started))
+        self.server.tasks.add(task)
+        task.add_done_callback(self.server.tasks.discard)
+
+    async def _run(self, req: Request, keep_alive: bool, http10: bool, started: float) -> None:
         try:
             try:
                 resp = await self.edge.handle(req)
@@ -357,10 +388,10 @@ class Connection(asyncio.Protocol):
                     b"internal error\n",
                 )
             keep_alive = keep_alive and not self.close_after and not self.server.closing
-            self._write(serialize(resp, req.method == "HEAD", keep_alive, item.http10))
+            self._write(serialize(resp, req.method == "HEAD", keep_alive, http10))
             cache = next((v for k, v in resp.headers if k == "X-Edge-Cache"), "")
             self.server.access_log.record(
-                req.method, req.target, resp.status, cache, len(resp.body), item.started,
+                req.method, req.target, resp.status, cache, len(resp.body), started,
                 self.client,
             )
         finally:
@@ -372,7 +403,7 @@ class Connection(asyncio.Protocol):
         self._dispatch()
 
     def _write(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
+        self.active = True
         if self.transport is not None and not self.closed and not self.transport.is_closing():
             self.transport.write(data)
 

@@ -249,9 +249,11 @@ class CacheStore:
         self._stamp = now
         return now
 
-    def touch(self, entry: CachedResponse) -> None:
-        """Record a use of `entry` (every hit): in memory only, persisted in batches."""
-        now = self.clock()
+    def touch(self, entry: CachedResponse, now: float | None = None) -> None:
+        """Record a use of `entry` (every hit) at `now` (default: the store's clock): in memory
+        only, persisted in batches."""
+        if now is None:
+            now = self.clock()
         if now <= self._stamp:
             now = self._stamp + 1e-6
         self._stamp = entry.last_access = now
