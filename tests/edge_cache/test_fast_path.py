@@ -12,7 +12,7 @@ from edge_cache.logs import AccessLog
 from edge_cache.server import HttpServer
 
 from tests.support.origins import ScriptedOrigin
-from tests.support.sidecar_in_process import Reply, Sidecar
+from tests.support.sidecar_in_process import FakeClock, Reply, Sidecar
 
 HEADERS = {"Cache-Control": "max-age=600", "X-Kind": "doc"}
 # fields that differ between two answers of the same entry by design
@@ -114,3 +114,24 @@ async def test_fast_hit_log_line_has_the_stored_status(
     assert (line["status"], line["cache"], line["bytes"]) == (404, "HIT", 4)
     assert line["target"] == "/gone?token=REDACTED"
     assert line["ms"] >= 0
+
+
+async def test_fast_hit_head_follows_age_and_the_connection(
+    sidecar: Sidecar, origin: ScriptedOrigin, clock: FakeClock
+) -> None:
+    """The head the fast path keeps for an entry is sent again only for the same Age, outbox
+    depth and end of head (keep-alive or close)."""
+    origin.route("/h", headers=HEADERS, body=b"h")
+    await sidecar.get("/h")  # MISS at the fake clock's time
+    port = sidecar.server.port
+    close = b"GET /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert (await raw_exchange(port, close))[1]["age"] == "0"
+    keep = (await sidecar.get("/h")).headers  # same Age, kept alive
+    assert keep["Age"] == "0" and keep.get("Connection", "keep-alive") != "close"
+    again = (await raw_exchange(port, close))[1]
+    assert (again["age"], again["connection"]) == ("0", "close")
+    clock.advance(7)
+    assert (await raw_exchange(port, close))[1]["age"] == "7"
+    assert (await sidecar.get("/h")).age == 7
+    clock.advance(600)  # stale now: the full path answers, not a kept head
+    assert (await sidecar.get("/h")).cache != "HIT"

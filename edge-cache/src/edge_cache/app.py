@@ -175,13 +175,23 @@ class EdgeCache:
         entry, age = found
         outbox = self.outbox
         depth = outbox.depth() if outbox is not None else 0
-        head = entry.wire_head()
-        if depth:
-            pending = self.proxy.pending_for(fields, request.path)  # the caller's own
+        pending = self.proxy.pending_for(fields, request.path) if depth else 0  # the caller's own
+        memo = entry.hit_head  # the head of the last hit: reused for the same Age, depth, end
+        if (
+            memo is not None and memo[0] == age and memo[1] == depth and memo[2] == end
+            and not pending
+        ):
+            head = memo[3]
+        else:
+            head = entry.wire_head() + (
+                b"Age: %d\r\nX-Edge-Cache: HIT\r\nX-Edge-Outbox-Depth: %d\r\n" % (age, depth)
+            )
             if pending:
-                end = b"X-Edge-Pending: %d\r\n%s" % (pending, end)
+                head += b"X-Edge-Pending: %d\r\n%s" % (pending, end)
+            else:
+                head += end
+                entry.hit_head = (age, depth, end, head)
         self.metrics.fast_hits += 1
-        extra = b"Age: %d\r\nX-Edge-Cache: HIT\r\nX-Edge-Outbox-Depth: %d\r\n" % (age, depth)
         if request.method == "HEAD":
-            return head + extra + end, entry
-        return b"".join((head, extra, end, entry.body)), entry
+            return head, entry
+        return head + entry.body, entry

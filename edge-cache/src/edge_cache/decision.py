@@ -104,7 +104,7 @@ def plain_fresh_age(entry: CachedResponse, now: float, policy: RoutePolicy) -> f
     such a request, in the fewest steps (the fast hit path asks this). None otherwise."""
     if policy.bypass or entry.invalid or entry.cc.no_cache:
         return None
-    age = entry.current_age(now)
+    age = entry.initial_age + max(0.0, now - entry.response_time)  # current_age (§4.2.3)
     return age if age < entry.lifetime else None
 
 

@@ -72,6 +72,9 @@ class CachedResponse:
     wire: bytes | None = None  # pre-serialized status line + stored headers, for the hot tier
     last_access: float = 0.0  # as last written to the store (LRU)
     invalid: bool = False  # invalidated (§4.4, change feed): validate before reuse when online
+    # the last head the fast hit path sent for it: (Age, outbox depth, end of head, bytes) —
+    # the same for every hit within one second while nothing is queued
+    hit_head: tuple[int, int, bytes, bytes] | None = field(default=None, compare=False, repr=False)
 
     @property
     def variant(self) -> str:
@@ -97,6 +100,7 @@ class CachedResponse:
         self.last_modified = self.header("last-modified")
         self.shareable = self.cc.public or self.cc.s_maxage is not None or self.cc.must_revalidate
         self.wire = None
+        self.hit_head = None
 
     def header(self, name: str) -> str | None:
         values = [v for k, v in self.headers if k.lower() == name]
