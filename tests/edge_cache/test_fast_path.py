@@ -1,4 +1,4 @@
-"""The task-free hit path of the HTTP server (`EdgeCache.fast_response`) over real sockets: it
+"""The task-free hit path of the HTTP server (`Proxy.fast_hit`) over real sockets: it
 answers like the full path does for the same stored entry, counts in /metrics, and writes the
 entry's own status to the request log."""
 

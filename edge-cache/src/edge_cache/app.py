@@ -2,7 +2,7 @@
 (it builds none itself); it starts and stops them and answers the sidecar's own endpoints.
 
 `handle(request)` serves one request in-process (internal endpoints, `/_edge/*`, proxy);
-`fast_response(request, fields, end)` is the task-free hit path used by the HTTP server.
+the task-free hit path the HTTP server uses is `proxy.fast_hit(request, fields, end)`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Callable
 from edge_cache.admin import EdgeAdmin
 from edge_cache.auth import CredentialVerifier
 from edge_cache.changefeed import ChangeFeedFollower
-from edge_cache.entry import CachedResponse
 from edge_cache.logs import AccessLog
 from edge_cache.messages import Request, Response
 from edge_cache.metrics import CONTENT_TYPE, Metrics
@@ -163,35 +162,3 @@ class EdgeCache:
                 return Response(404, [("Content-Type", "text/plain")], b"not found\n")
             return result
         return Response(404, [("Content-Type", "text/plain")], b"not found\n")
-
-    def fast_response(
-        self, request: Request, fields: dict[str, str], end: bytes
-    ) -> tuple[bytes, CachedResponse] | None:
-        """(the whole answer, the entry it comes from) for a fresh hit, or None for the full
-        path. `end` closes the head: the connection field, if any, and the empty line."""
-        found = self.proxy.fast_hit(request, fields)
-        if found is None:
-            return None
-        entry, age = found
-        outbox = self.outbox
-        depth = outbox.depth() if outbox is not None else 0
-        pending = self.proxy.pending_for(fields, request.path) if depth else 0  # the caller's own
-        memo = entry.hit_head  # the head of the last hit: reused for the same Age, depth, end
-        if (
-            memo is not None and memo[0] == age and memo[1] == depth and memo[2] == end
-            and not pending
-        ):
-            head = memo[3]
-        else:
-            head = entry.wire_head() + (
-                b"Age: %d\r\nX-Edge-Cache: HIT\r\nX-Edge-Outbox-Depth: %d\r\n" % (age, depth)
-            )
-            if pending:
-                head += b"X-Edge-Pending: %d\r\n%s" % (pending, end)
-            else:
-                head += end
-                entry.hit_head = (age, depth, end, head)
-        self.metrics.fast_hits += 1
-        if request.method == "HEAD":
-            return head, entry
-        return head + entry.body, entry

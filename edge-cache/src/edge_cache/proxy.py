@@ -779,8 +779,12 @@ class Proxy:
 
     # -- the fast hit path ----------------------------------------------------------------------
 
-    def fast_hit(self, req: Request, fields: dict[str, str]) -> tuple[CachedResponse, int] | None:
-        """A fresh stored entry for a plain GET/HEAD that needs no further decision, with its Age.
+    def fast_hit(
+        self, req: Request, fields: dict[str, str], end: bytes
+    ) -> tuple[bytes, CachedResponse] | None:
+        """(the whole answer, the entry it comes from) for a plain GET/HEAD that a fresh stored
+        entry answers with no further decision; `end` closes the head (the connection field,
+        if any, and the empty line). The HTTP server sends it without a task.
 
         Returns None whenever anything needs the full path (request directives, conditionals,
         credentials on a non-shareable entry, staleness, offline state, bypass routes...).
@@ -788,11 +792,11 @@ class Proxy:
         if not SLOW_PATH_FIELDS.isdisjoint(fields):
             return None
         target = req.target
-        variants = self.store.variants(target)
+        store = self.store
+        variants = store.variants(target)
         if not variants or not self.health.is_online():
             return None
-        auth = self.auth
-        if not auth.accepts(req):
+        if not self.auth.accepts(req):
             return None  # the full path decides (and may wait for a token refresh)
         credentialed = "authorization" in fields or (
             "cookie" in fields
@@ -817,14 +821,39 @@ class Proxy:
                 if policies.routes else policies.default
             )
             # the core's SERVE_HIT rule for a request without directives (decision.py)
-            age = plain_fresh_age(entry, now, policy)
-            if age is None:
+            fresh_age = plain_fresh_age(entry, now, policy)
+            if fresh_age is None:
                 return None
-            store = self.store
             store.touch(entry, now)
             store.hits += 1
-            return entry, int(age)
+            self.metrics.fast_hits += 1
+            head = self._hit_head(entry, int(fresh_age), fields, req.path, end)
+            return (head if req.method == "HEAD" else head + entry.body), entry
         return None
+
+    def _hit_head(
+        self, entry: CachedResponse, age: int, fields: dict[str, str], path: str, end: bytes
+    ) -> bytes:
+        """Status line, stored fields, Age, X-Edge-Cache, X-Edge-Outbox-Depth (and the caller's
+        X-Edge-Pending), then `end`. The head of the entry's last hit is sent again while Age,
+        depth and `end` are the same (it depends on nothing else)."""
+        outbox = self.outbox
+        depth = outbox.depth() if outbox is not None else 0
+        pending = self.pending_for(fields, path) if depth else 0  # the caller's own
+        memo = entry.hit_head
+        if (
+            memo is not None and memo[0] == age and memo[1] == depth and memo[2] == end
+            and not pending
+        ):
+            return memo[3]
+        head = entry.wire_head() + (
+            b"Age: %d\r\nX-Edge-Cache: HIT\r\nX-Edge-Outbox-Depth: %d\r\n" % (age, depth)
+        )
+        if pending:
+            return head + b"X-Edge-Pending: %d\r\n%s" % (pending, end)
+        head += end
+        entry.hit_head = (age, depth, end, head)
+        return head
 
 
 def _new_key() -> str:

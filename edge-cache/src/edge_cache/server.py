@@ -5,8 +5,8 @@
 * limits: request line + headers over `max_header_bytes` -> 431, body over `max_body_bytes`
   -> 413 (from Content-Length before reading, or while reading a chunked body), malformed -> 400;
   each of these closes the connection;
-* fresh hits are answered synchronously from pre-serialized bytes (no task, no Response object);
-  everything else runs `EdgeCache.handle` in a task.
+* fresh hits are answered synchronously from pre-serialized bytes (`Proxy.fast_hit`: no task,
+  no Response object); everything else runs `EdgeCache.handle` in a task.
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ class HttpServer:
         self.tasks: set[asyncio.Future[None]] = set()
         self.idle_timeout = IDLE_TIMEOUT
         self._sweeper: asyncio.Future[None] | None = None
+        self.fast_hit = edge.proxy.fast_hit  # the task-free hit path (looked up once)
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         loop = asyncio.get_running_loop()
@@ -353,7 +354,7 @@ class Connection(asyncio.Protocol):
         if req.method in _FAST_METHODS and not req.target.startswith("/_edge/"):
             end = (_KEEP_ALIVE_10 if http10 else _END_OF_HEAD) if keep_alive else _CLOSE
             try:
-                fast = self.edge.fast_response(req, fields, end)
+                fast = self.server.fast_hit(req, fields, end)
             except Exception:
                 log.exception("fast path failed")
                 fast = None
