@@ -16,11 +16,14 @@ from edgelab.bench.edge_vs_nginx import (
     NGINX,
     EnqueueFigures,
     HitRun,
-    ab_schedule,
+    calm_pairs,
+    counted_runs,
     enqueue_rows,
     hit_rows,
+    pressure_note,
 )
 from edgelab.bench.nginx import NginxConfig, find_nginx, render_nginx_conf
+from edgelab.bench.pressure import cpu_some_us, share
 from edgelab.bench.report import Report, Row, Spread, render_table
 from edgelab.bench.wrk import WrkResult, parse_wrk_output
 
@@ -61,6 +64,8 @@ def test_nginx_config_has_the_reference_settings(tmp_path: Path) -> None:
     text = render_nginx_conf(cfg, run_as_root=False)
     for directive in (
         "worker_processes 1;",
+        "access_log off;",
+        "open_file_cache max=10000 inactive=60s;",
         "proxy_cache_lock on;",
         "proxy_cache_revalidate on;",
         "proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;",
@@ -146,12 +151,44 @@ def _wrk(rps: float, p99_ms: float) -> WrkResult:
     return WrkResult(1000, 1.0, rps, p99_ms / 4, p99_ms / 2, p99_ms, 0, 0)
 
 
-def test_ab_schedule_alternates_the_servers() -> None:
-    assert ab_schedule([EDGE, NGINX], 3) == [
-        (0, EDGE), (0, NGINX), (1, EDGE), (1, NGINX), (2, EDGE), (2, NGINX)
-    ]
-    assert ab_schedule([NGINX], 2) == [(0, NGINX), (1, NGINX)]
-    assert ab_schedule([EDGE, NGINX], 0) == [(0, EDGE), (0, NGINX)]
+def test_cpu_pressure_counter_and_share(tmp_path: Path) -> None:
+    psi = tmp_path / "cpu"
+    psi.write_text(
+        "some avg10=1.00 avg60=0.50 avg300=0.10 total=1500000\n"
+        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+    )
+    assert cpu_some_us(psi) == 1_500_000
+    assert cpu_some_us(tmp_path / "missing") is None
+    psi.write_text("full avg10=0.00 total=7\n")
+    assert cpu_some_us(psi) is None
+    assert share(1_000_000, 1_600_000, 6.0) == pytest.approx(0.1)
+    assert share(None, 5, 6.0) is None and share(5, 7, 0) is None
+    assert cpu_some_us() is None or cpu_some_us() >= 0  # this kernel's own file reads
+
+
+def _pair(pair: int, edge_pressure: float | None, nginx_pressure: float | None) -> list[HitRun]:
+    return [HitRun(pair, EDGE, _wrk(100, 1.0), edge_pressure),
+            HitRun(pair, NGINX, _wrk(100, 1.0), nginx_pressure)]
+
+
+def test_busy_pairs_are_left_out_when_enough_calm_pairs_exist() -> None:
+    runs = [*_pair(0, 0.01, 0.02), *_pair(1, 0.40, 0.01), *_pair(2, 0.0, 0.0),
+            *_pair(3, 0.02, 0.35), *_pair(4, 0.05, 0.05)]
+    assert calm_pairs(runs) == [0, 2, 4]  # a pair is busy when either of its runs was
+    kept = counted_runs(runs, 3)
+    assert [(r.pair, r.server) for r in kept] == [
+        (0, EDGE), (0, NGINX), (2, EDGE), (2, NGINX), (4, EDGE), (4, NGINX)]
+    assert [r.pair for r in counted_runs(runs, 2)] == [0, 0, 2, 2]  # the first calm ones
+    note = pressure_note(runs, kept)
+    assert "0%–40%" in note and "2 of 5 pairs over 10%" in note
+    assert "the rows use the 3 calm pairs" in note
+    # too few calm pairs: every pair counts, and the note says so
+    assert counted_runs(runs, 4) == runs
+    assert "too few calm pairs: the rows use all pairs" in pressure_note(runs, runs)
+    # no pressure file: every run is calm, nothing is measured again
+    blind = [*_pair(0, None, None), *_pair(1, None, None)]
+    assert calm_pairs(blind) == [0, 1] and counted_runs(blind, 2) == blind
+    assert "not available" in pressure_note(blind, blind)
 
 
 def test_spread_is_median_with_min_and_max() -> None:

@@ -7,9 +7,15 @@ and nginx both use the emulator as their origin; both are pinned to CPU 0, wrk t
 Measurements (targets from the edge-cache issue):
 
 1. cache-hit throughput and p50/p99 at 32 connections, in A/B pairs: edge-cache, nginx,
-   edge-cache, nginx … (same key, same wrk settings; 5 pairs by default). One pair is not a
-   measurement on a shared machine, so the table shows the median with its min–max, and the
-   ratio is the median of the per-pair ratios (target ≥ 0.85 × nginx, hit p99 ≤ nginx's);
+   edge-cache, nginx … (same key, same wrk settings: one thread, as wrk has one CPU; 5 pairs
+   by default). One pair is not a measurement on a shared machine, so the table shows the
+   median with its min–max, and the ratio is the median of the per-pair ratios (targets on
+   that ratio: throughput ≥ 0.85 × nginx, hit p99 ≤ nginx's). A pair in which other work made
+   tasks wait for a CPU (`bench.pressure`, over BUSY_PRESSURE of either run) is measured
+   again, up to as many extra pairs as asked for; every run is in the JSON with its pressure.
+   Fair to both: one nginx worker beside one edge-cache process, both on CPU 0; no access log
+   on either; nginx keeps hot cache files open (`open_file_cache`) as edge-cache keeps hot
+   entries in memory; the answers differ by ~20 header bytes;
 2. origin blackholed: time until the sidecar reports OFFLINE (≤ 3 s), then 1,000 sequential
    GETs on cached keys, fresh and stale: count over 50 ms (0) and p99, nginx beside;
 3. enqueue while offline: p50/p99 of 1,000 sequential POSTs answered 202 (p99 ≤ 10 ms, incl.
@@ -50,6 +56,7 @@ from edgelab.bench.clients import (
 )
 from edgelab.bench.disk import FlushProbe, load_line
 from edgelab.bench.nginx import NginxConfig, NginxServer, find_nginx
+from edgelab.bench.pressure import cpu_some_us, share
 from edgelab.bench.report import Report, Row, Spread
 from edgelab.bench.sidecar import SERVER_CPU, Sidecar, sidecar_command
 from edgelab.bench.wrk import WrkError, WrkResult, run_wrk, wrk_path
@@ -61,6 +68,15 @@ WRITE_DELAY_MS = 5.0
 HIT_RATIO_TARGET = 0.85
 HIT_P99_LIMIT_MS = 5.0  # the absolute target when there is no nginx to compare with
 HIT_CONNECTIONS = 32
+# wrk is pinned to one CPU (LOAD_CPU), so one thread: with two, the kernel time-slices them on
+# that CPU and a response waits while the other thread runs — a client-side tail of several
+# ms in both servers' p99 that says nothing about either server
+WRK_THREADS = 1
+# A pair is measured again when, in either of its runs, some task waited for a CPU more than
+# this share of the time (PSI, `bench.pressure`): other work on the shared machine, not the
+# server, would decide its p99. The server and wrk alone, one thread each on their own CPU,
+# stay near 0; at most as many extra pairs as asked for, then the busy pairs count too.
+BUSY_PRESSURE = 0.10
 ENQUEUE_P99_LIMIT_MS = 10.0
 EDGE, NGINX = "edge_cache", "nginx"
 # the outbox as it was before the lease of acknowledged ids (flushed every 0.2 s instead)
@@ -85,6 +101,7 @@ class Sizes:
     drain_writes: int
     fill_entries: int
     sequential_budget_s: float
+    repeat_busy_pairs: bool = True  # measure a pair again when other work took the CPUs
 
     @classmethod
     def for_run(cls, quick: bool) -> Sizes:
@@ -97,6 +114,7 @@ class Sizes:
                 drain_writes=200,
                 fill_entries=500,
                 sequential_budget_s=3,
+                repeat_busy_pairs=False,  # a smoke run: as many pairs as asked, busy or not
             )
         return cls(
             hit_seconds=6,
@@ -276,28 +294,40 @@ class Bench:
                 notes.append(f"{name} answered {header}: {status} on the second GET")
         load_before = _load_average()
         runs: list[HitRun] = []
-        schedule = ab_schedule(list(servers), self.sizes.hit_pairs)
-        for pair, name in schedule:
-            url = servers[name][0]
-            self.progress(f"  pair {pair + 1}/{self.sizes.hit_pairs}: {name}")
-            result = run_wrk(
-                f"{url}/items/hot",
-                connections=HIT_CONNECTIONS,
-                duration_s=self.sizes.hit_seconds,
-                threads=2,
-                cpu=LOAD_CPU,
-            )
-            runs.append(HitRun(pair, name, result))
+        wanted = self.sizes.hit_pairs
+        budget = wanted * 2 if self.sizes.repeat_busy_pairs else wanted
+        pair = 0
+        while pair < budget and len(calm_pairs(runs)) < wanted:
+            for name in servers:
+                url = servers[name][0]
+                self.progress(f"  pair {pair + 1} ({len(calm_pairs(runs))}/{wanted} calm): {name}")
+                before = cpu_some_us()
+                started = time.monotonic()
+                result = run_wrk(
+                    f"{url}/items/hot",
+                    connections=HIT_CONNECTIONS,
+                    duration_s=self.sizes.hit_seconds,
+                    threads=WRK_THREADS,
+                    cpu=LOAD_CPU,
+                )
+                busy = share(before, cpu_some_us(), time.monotonic() - started)
+                runs.append(HitRun(pair, name, result, busy))
+            pair += 1
         load_after = _load_average()
+        counted = counted_runs(runs, wanted)
+        notes.append(pressure_note(runs, counted))
         notes.append(
             f"1-min load average {_fmt_load(load_before)} before, {_fmt_load(load_after)} after"
         )
-        self.report.environment["cache_hit_runs"] = [run.to_dict() for run in runs]
+        kept = {(run.pair, run.server) for run in counted}
+        self.report.environment["cache_hit_runs"] = [
+            {**run.to_dict(), "counted": (run.pair, run.server) in kept} for run in runs
+        ]
         self.report.environment["load_average_1min"] = {
             "before_hits": load_before,
             "after_hits": load_after,
         }
-        for row in hit_rows(runs, self.sizes.hit_seconds, notes):
+        for row in hit_rows(counted, self.sizes.hit_seconds, notes):
             self.report.add(row)
 
     # -- 2-4. offline: reads, enqueue, drain -----------------------------------------------
@@ -615,12 +645,19 @@ class HitRun:
     pair: int
     server: str
     result: WrkResult
+    pressure: float | None = None  # share of the run in which some task waited for a CPU
+
+    @property
+    def calm(self) -> bool:
+        """Nothing else wanted the CPUs (or the kernel does not say)."""
+        return self.pressure is None or self.pressure <= BUSY_PRESSURE
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result
         return {
             "pair": self.pair,
             "server": self.server,
+            "cpu_pressure": None if self.pressure is None else round(self.pressure, 4),
             "requests_per_s": r.requests_per_s,
             "p50_ms": r.p50_ms,
             "p99_ms": r.p99_ms,
@@ -697,9 +734,41 @@ def enqueue_rows(f: EnqueueFigures) -> list[Row]:
     return rows
 
 
-def ab_schedule(servers: Sequence[str], pairs: int) -> list[tuple[int, str]]:
-    """(pair, server) in run order: A B A B … — every pair runs each server once, same order."""
-    return [(pair, server) for pair in range(max(1, pairs)) for server in servers]
+def calm_pairs(runs: Sequence[HitRun]) -> list[int]:
+    """The pairs whose every run was calm (no other work waiting for the CPUs), in order."""
+    pairs: dict[int, bool] = {}
+    for run in runs:
+        pairs[run.pair] = pairs.get(run.pair, True) and run.calm
+    return [pair for pair, calm in pairs.items() if calm]
+
+
+def counted_runs(runs: Sequence[HitRun], wanted: int) -> list[HitRun]:
+    """The runs the rows are made of: the first `wanted` calm pairs; when fewer were calm, all
+    pairs (a busy machine is then part of every figure, and the note says so)."""
+    calm = calm_pairs(runs)[:wanted]
+    if len(calm) < wanted:
+        return list(runs)
+    keep = set(calm)
+    return [run for run in runs if run.pair in keep]
+
+
+def pressure_note(runs: Sequence[HitRun], counted: Sequence[HitRun]) -> str:
+    """What the CPU pressure did to the pairs: how many were measured again, and its range."""
+    values = [run.pressure for run in runs if run.pressure is not None]
+    if not values:
+        return "CPU pressure not available (no /proc/pressure/cpu): no pair measured again"
+    pairs = len({run.pair for run in runs})
+    used = len({run.pair for run in counted})
+    busy = pairs - len(calm_pairs(runs))
+    text = (
+        f"CPU pressure (some task waiting for a CPU) {min(values):.0%}–{max(values):.0%} "
+        f"of each run; {busy} of {pairs} pairs over {BUSY_PRESSURE:.0%}"
+    )
+    if used < pairs:
+        text += f", measured again; the rows use the {used} calm pairs"
+    elif busy:
+        text += "; too few calm pairs: the rows use all pairs"
+    return text
 
 
 def _per_pair(
@@ -744,8 +813,8 @@ def hit_rows(runs: Sequence[HitRun], seconds: float, notes: Sequence[str] = ()) 
     """The three cache-hit rows (throughput, p50, p99) from the A/B runs.
 
     Each column is the median (min–max) over the pairs; the ratio is the median (min–max) of the
-    per-pair ratios. Targets: throughput ratio ≥ 0.85, edge-cache p99 ≤ nginx p99 (medians), or
-    ≤ 5 ms when nginx was not measured.
+    per-pair ratios. Targets, both on that paired ratio: throughput ≥ 0.85, p99 ≤ 1 (edge-cache
+    no slower than nginx in the median pair), or p99 ≤ 5 ms when nginx was not measured.
     """
     pairs = len({run.pair for run in runs})
     order = " → ".join(dict.fromkeys(run.server for run in runs))
@@ -768,9 +837,9 @@ def hit_rows(runs: Sequence[HitRun], seconds: float, notes: Sequence[str] = ()) 
     throughput.note = "; ".join([described, *notes, *errors])
     p50, _ = _spread_row("cache-hit p50 latency", "ms", runs, lambda r: r.p50_ms)
     p99, _ = _spread_row("cache-hit p99 latency", "ms", runs, lambda r: r.p99_ms)
-    if p99.edge_cache is not None and p99.nginx is not None:
+    if p99.ratio is not None:
         p99.target = "≤ nginx"
-        p99.met = p99.edge_cache <= p99.nginx
+        p99.met = p99.ratio <= 1.0
     elif p99.edge_cache is not None:
         p99.target = f"≤ {HIT_P99_LIMIT_MS:g} ms"
         p99.met = p99.edge_cache <= HIT_P99_LIMIT_MS
@@ -831,6 +900,7 @@ def run(
             "hit_pairs": sizes.hit_pairs,
             "cpus": len(psutil.Process().cpu_affinity() or []),
             "pinning": "server CPU 0, wrk CPU 1" if shutil.which("taskset") else "none",
+            "wrk": f"{WRK_THREADS} thread, {HIT_CONNECTIONS} connections",
         }
     )
     previous: set[int] | None = None
