@@ -52,7 +52,6 @@ PREFIX = {
     "other_in": "OI",
     "other_out": "OO",
 }
-# Types that record something that already happened physically at an edge shop.
 _DOCUMENTS = cast(Table, Document.__table__)
 _LINES = cast(Table, DocumentLine.__table__)
 # built once (see `services/ledger.py`)

@@ -32,6 +32,7 @@ from inventory_app.schemas import to_utc
 from inventory_app.services.auth import EdgeReplay
 from inventory_app.services.changes import change_row, insert_changes, record_change, stock_paths
 
+# Types that record something that already happened physically at an edge shop.
 EDGE_ACCEPTS_NEGATIVE = frozenset({"sales_issue", "stocktake"})
 LATE_THRESHOLD = dt.timedelta(hours=1)
 _MOVEMENTS = cast(Table, StockMovement.__table__)
