@@ -8,9 +8,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from inventory_app.models import Product, Warehouse, utcnow
 from sqlalchemy import update
 
-from inventory_app.models import Product, Warehouse, utcnow
 from tests.inventory_app.api_support import World
 
 
