@@ -827,7 +827,16 @@ class Proxy:
             store.touch(entry, now)
             store.hits += 1
             self.metrics.fast_hits += 1
-            head = self._hit_head(entry, int(fresh_age), fields, req.path, end)
+            age = int(fresh_age)
+            memo = entry.hit_head
+            outbox = self.outbox
+            if (
+                memo is not None and memo[0] == age and memo[2] == end and memo[1] == 0
+                and (outbox is None or not outbox.depth())
+            ):
+                head = memo[3]  # the usual case: the same head as the last hit, nothing queued
+            else:
+                head = self._hit_head(entry, age, fields, req.path, end)
             return (head if req.method == "HEAD" else head + entry.body), entry
         return None
 

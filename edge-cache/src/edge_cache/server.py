@@ -181,6 +181,7 @@ class Connection(asyncio.Protocol):
         self.active = False
         self.client = ""
         self.timed = server.access_log.enabled  # the request log gives each request's time
+        self.fast_hit = server.fast_hit
         self._started = 0.0
         self._new_message()
 
@@ -314,6 +315,22 @@ class Connection(asyncio.Protocol):
         http10 = keep_alive and "connection" in fields and parser.get_http_version() == "1.0"
         if not (self.queue or self.busy or self.closed or self.write_paused or self.paused):
             # nothing owed before it on this connection: answer now (the common case)
+            if (
+                keep_alive and not http10 and not self.timed and method in _FAST_METHODS
+                and not self.close_after and not self.server.closing
+                and not target.startswith("/_edge/")
+            ):
+                # a kept-alive request, no request log: _answer's fast path in fewer steps
+                try:
+                    fast = self.fast_hit(request, fields, _END_OF_HEAD)
+                except Exception:
+                    log.exception("fast path failed")
+                    fast = None
+                if fast is not None:
+                    self.transport.write(fast[0])  # type: ignore[union-attr]
+                else:
+                    self._start(request, True, False, self._started)
+                return
             self._answer(request, fields, keep_alive, http10, self._started)
             return
         pending = _Pending(request, fields, keep_alive, self._started)
@@ -354,7 +371,7 @@ class Connection(asyncio.Protocol):
         if req.method in _FAST_METHODS and not req.target.startswith("/_edge/"):
             end = (_KEEP_ALIVE_10 if http10 else _END_OF_HEAD) if keep_alive else _CLOSE
             try:
-                fast = self.server.fast_hit(req, fields, end)
+                fast = self.fast_hit(req, fields, end)
             except Exception:
                 log.exception("fast path failed")
                 fast = None
@@ -372,6 +389,10 @@ class Connection(asyncio.Protocol):
                 if not keep_alive:
                     self._close()
                 return
+        self._start(req, keep_alive, http10, started)
+
+    def _start(self, req: Request, keep_alive: bool, http10: bool, started: float) -> None:
+        """Answer `req` in a task on the full path; the connection is busy until it ends."""
         self.busy = True
         self.server.inflight += 1
         task = asyncio.ensure_future(self._run(req, keep_alive, http10, started))
