@@ -23,7 +23,7 @@ from typing import Any
 import httptools
 
 from edge_cache.app import EdgeCache
-from edge_cache.entry import reason
+from edge_cache.entry import CachedResponse, reason
 from edge_cache.logs import AccessLog
 from edge_cache.messages import Request, Response
 
@@ -321,11 +321,7 @@ class Connection(asyncio.Protocol):
                 and not target.startswith("/_edge/")
             ):
                 # a kept-alive request, no request log: _answer's fast path in fewer steps
-                try:
-                    fast = self.fast_hit(request, fields, _END_OF_HEAD)
-                except Exception:
-                    log.exception("fast path failed")
-                    fast = None
+                fast = self._fast_answer(request, fields, _END_OF_HEAD)
                 if fast is not None:
                     self.transport.write(fast[0])  # type: ignore[union-attr]
                 else:
@@ -342,6 +338,16 @@ class Connection(asyncio.Protocol):
         self._dispatch()
 
     # -- answering ----------------------------------------------------------------------------
+
+    def _fast_answer(self, req: Request, fields: dict[str, str], end: bytes
+                     ) -> tuple[bytes, CachedResponse] | None:
+        """The fast hit path's whole answer, or None: the full path answers (also when the
+        fast path failed, which is logged)."""
+        try:
+            return self.fast_hit(req, fields, end)
+        except Exception:
+            log.exception("fast path failed")
+            return None
 
     def _dispatch(self) -> None:
         while self.queue and not self.busy and not self.closed and not self.write_paused:
@@ -370,11 +376,7 @@ class Connection(asyncio.Protocol):
         keep_alive = keep_alive and not self.close_after and not self.server.closing
         if req.method in _FAST_METHODS and not req.target.startswith("/_edge/"):
             end = (_KEEP_ALIVE_10 if http10 else _END_OF_HEAD) if keep_alive else _CLOSE
-            try:
-                fast = self.fast_hit(req, fields, end)
-            except Exception:
-                log.exception("fast path failed")
-                fast = None
+            fast = self._fast_answer(req, fields, end)
             if fast is not None:
                 data, entry = fast
                 transport = self.transport
