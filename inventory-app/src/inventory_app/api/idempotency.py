@@ -57,7 +57,6 @@ FAULT_POINTS = ("after-claim", "after-work", "before-commit", "after-commit")
 CLAIM_THREADS = 16
 
 
-
 class ClaimLimiter:
     """The running event loop's limiter for threads that wait for the writer lock (one per
     loop: a test client may run the app on several loops, one after the other)."""

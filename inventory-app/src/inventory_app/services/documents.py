@@ -31,7 +31,7 @@ from inventory_app.services.ledger import (
     Planned,
     add_review,
     apply_movements,
-    stored_balances,
+    balances_of,
 )
 
 SIGN = {
@@ -57,10 +57,6 @@ _LINES = cast(Table, DocumentLine.__table__)
 # built once (see `services/ledger.py`)
 _INSERT_DOCUMENT = insert(_DOCUMENTS)
 _INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return to_utc(value)
 
 
 def get_document(session: Session, document_id: str) -> Document:
@@ -172,7 +168,7 @@ def create_document(
         )
     received = utcnow()
     occurred = bound_future(
-        _aware(data.occurred_at or (edge.queued_at if edge else None) or received), received,
+        to_utc(data.occurred_at or (edge.queued_at if edge else None) or received), received,
         max_future_skew)
     doc = Document(
         id=doc_id,
@@ -259,7 +255,7 @@ def update_draft(
     doc.warehouse_id, doc.to_warehouse_id, doc.partner_id, doc.reason = wh, to_wh, partner, reason
     clamped: BoundedTime | None = None
     if patch.occurred_at is not None:
-        bounded = bound_future(_aware(patch.occurred_at), utcnow(), max_future_skew)
+        bounded = bound_future(to_utc(patch.occurred_at), utcnow(), max_future_skew)
         doc.occurred_at = bounded.value
         if bounded.clamped_by is not None:
             clamped = bounded
@@ -292,7 +288,8 @@ def post_document(
     """Post a draft: append its movements, assign its `number`. Posting twice is a no-op.
 
     `new`: `doc` is a new document not yet in the session; it is inserted already posted.
-    `balances`: stored balances read earlier in this transaction (see `_validate`)."""
+    `balances`: stored balances read earlier in this transaction (see
+    `document_checks.validate`)."""
     if isinstance(doc, str):
         doc = get_document(session, doc)
     if doc.status == "posted":
@@ -306,6 +303,10 @@ def post_document(
         raise ProblemError(403, "forbidden", "Forbidden",
                            "a device token may only post documents for its own warehouse")
     planned: list[Planned] = []
+    counts: Balances = {}
+    if doc.type == "stocktake":  # each line compares with the stored balance: read them once
+        balances = counts = balances_of(
+            session, {(doc.warehouse_id, line.product_id) for line in doc.lines}, balances)
     for line in doc.lines:
         if doc.type == "transfer":
             assert doc.to_warehouse_id is not None
@@ -314,9 +315,7 @@ def post_document(
         elif doc.type == "stocktake":
             counted = line.counted_qty or 0
             expected = line.expected_qty or 0
-            key = (doc.warehouse_id, line.product_id)
-            current = (balances if balances is not None and key in balances
-                       else stored_balances(session, {key}))[key] or 0
+            current = counts[(doc.warehouse_id, line.product_id)] or 0
             # running effect of earlier lines of this document on the same product
             earlier = sum(
                 p[3] for p in planned if p[1] == doc.warehouse_id and p[2] == line.product_id
@@ -337,7 +336,7 @@ def post_document(
     rows.changes.append(change_row(seq, "document", doc.id, "upsert", _doc_paths(doc.id)))
     if not doc.seq:
         doc.seq = seq
-    doc.number = f"{PREFIX[doc.type]}-{_aware(doc.occurred_at):%Y%m%d}-{seq:07d}"
+    doc.number = f"{PREFIX[doc.type]}-{to_utc(doc.occurred_at):%Y%m%d}-{seq:07d}"
     if new:
         _insert_new(session, doc)
     session.flush()

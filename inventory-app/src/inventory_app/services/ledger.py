@@ -39,9 +39,6 @@ _MOVEMENTS = cast(Table, StockMovement.__table__)
 _BALANCES = cast(Table, StockBalance.__table__)
 # Built once: SQLAlchemy then only looks their compiled form up, which costs a fraction of
 # building a statement (or an ORM query) per request.
-_BALANCE_OF = select(_BALANCES.c.qty).where(
-    _BALANCES.c.warehouse_id == bindparam("warehouse_id"),
-    _BALANCES.c.product_id == bindparam("product_id"))
 _BALANCES_OF = select(_BALANCES.c.warehouse_id, _BALANCES.c.product_id, _BALANCES.c.qty).where(
     tuple_(_BALANCES.c.warehouse_id, _BALANCES.c.product_id).in_(
         bindparam("keys", expanding=True)))
@@ -114,8 +111,7 @@ def apply_movements(
     shortfalls: list[Shortfall] = []
     reviews = 0
     keys = {(wh, prod) for _l, wh, prod, _d, _o in planned}
-    stored = ({key: known[key] for key in keys} if known is not None and keys <= known.keys()
-              else stored_balances(session, keys))
+    stored = balances_of(session, keys, known)
     for _line, wh, prod, delta, outdated in planned:
         key = (wh, prod)
         if key not in running:
@@ -158,12 +154,13 @@ def apply_movements(
         if negative:
             doc.flagged = True
             add_review(session, "oversell", doc, seq, prod, wh,
-                    f"balance went to {qty[key]} after an edge-replayed {doc.type}", next(seqs))
+                       f"balance went to {qty[key]} after an edge-replayed {doc.type}",
+                       next(seqs))
         if outdated:
             doc.flagged = True
             add_review(session, "outdated_count", doc, seq, prod, wh,
-                    f"expected {line.expected_qty} but the ledger had {qty[key] - delta}",
-                    next(seqs))
+                       f"expected {line.expected_qty} but the ledger had {qty[key] - delta}",
+                       next(seqs))
     rows.new_balances = {key for key, found in stored.items() if found is None}
     for wh, prod in sorted(running):
         rows.changes.append(change_row(next(seqs), "stock", f"{wh}:{prod}", "upsert",
@@ -201,23 +198,22 @@ class LedgerRows:
         insert_changes(session, self.changes)
 
 
-def stored_balances(session: Session, keys: set[tuple[int, int]]) -> Balances:
-    """The stored quantities of these (warehouse, product) keys in one statement (None: no
-    balance row yet)."""
+def balances_of(session: Session, keys: set[tuple[int, int]], known: Balances | None = None
+                ) -> Balances:
+    """The stored quantities of these (warehouse, product) keys (None: no balance row yet):
+    from `known`, balances read earlier in this write transaction, when it covers them all,
+    else in one statement."""
+    if known is not None and keys <= known.keys():
+        return {key: known[key] for key in keys}
     found: Balances = dict.fromkeys(keys)
-    conn = session.connection()
-    if len(keys) == 1:
-        wh, prod = next(iter(keys))
-        found[(wh, prod)] = conn.execute(
-            _BALANCE_OF, {"warehouse_id": wh, "product_id": prod}).scalar()
-    elif keys:
-        for row in conn.execute(_BALANCES_OF, {"keys": sorted(keys)}):
+    if keys:
+        for row in session.connection().execute(_BALANCES_OF, {"keys": sorted(keys)}):
             found[(row.warehouse_id, row.product_id)] = row.qty
     return found
 
 
-def add_review(session: Session, reason: str, doc: Document, seq: int | None, prod: int, wh: int,
-            detail: str, change_seq: int | None = None) -> None:
+def add_review(session: Session, reason: str, doc: Document, seq: int | None, prod: int,
+               wh: int, detail: str, change_seq: int | None = None) -> None:
     session.add(ReviewItem(reason=reason, document_id=doc.id, movement_seq=seq, product_id=prod,
                            warehouse_id=wh, detail=detail, origin_device=doc.origin_device,
                            created_at=utcnow()))
