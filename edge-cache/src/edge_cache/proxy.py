@@ -805,11 +805,13 @@ class Proxy:
         for entry in variants:
             if entry.vary:
                 if credentialed and CREDENTIAL_FIELD in entry.vary:
-                    # fetched with a credential: keyed by it (see handle); named only here
-                    fields[CREDENTIAL_FIELD] = (
-                        "verified" if self.settings.auth_enabled
-                        else credential_of(fields, self.credential_cookies)
-                    )
+                    # fetched with a credential: keyed by it (see handle); named only here, in
+                    # a copy (the caller's fields may be a kept parse, `heads`)
+                    fields = {
+                        **fields,
+                        CREDENTIAL_FIELD: "verified" if self.settings.auth_enabled
+                        else credential_of(fields, self.credential_cookies),
+                    }
                 if not entry.matches(fields):
                     continue
             if credentialed and not entry.shareable:

@@ -24,6 +24,7 @@ import httptools
 
 from edge_cache.app import EdgeCache
 from edge_cache.entry import CachedResponse, reason
+from edge_cache.heads import HeadMemo, ParsedHead
 from edge_cache.logs import AccessLog
 from edge_cache.messages import Request, Response
 
@@ -119,6 +120,7 @@ class HttpServer:
         self.idle_timeout = IDLE_TIMEOUT
         self._sweeper: asyncio.Future[None] | None = None
         self.fast_hit = edge.proxy.fast_hit  # the task-free hit path (looked up once)
+        self.heads = HeadMemo()  # heads parsed before, by their bytes (shared by connections)
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         loop = asyncio.get_running_loop()
@@ -182,6 +184,13 @@ class Connection(asyncio.Protocol):
         self.client = ""
         self.timed = server.access_log.enabled  # the request log gives each request's time
         self.fast_hit = server.fast_hit
+        self.heads = server.heads
+        # the parser has consumed whole messages only (no request begun): a read may be
+        # answered from a kept parse (`heads`) without feeding the parser
+        self.at_boundary = True
+        self._raw: bytes | None = None  # this read, while it may become a kept head
+        self._completed = 0  # messages the parser completed in this read
+        self._keep: tuple[Request, dict[str, str]] | None = None  # the parse to keep
         self._started = 0.0
         self._new_message()
 
@@ -219,6 +228,16 @@ class Connection(asyncio.Protocol):
         self.active = True
         if self.close_after and not self.busy and not self.queue:
             return
+        if self.at_boundary and self.heads.fits(data):
+            kept = self.heads.get(data)
+            if kept is not None and not (
+                self.queue or self.busy or self.closed or self.write_paused or self.paused
+                or self.server.closing
+            ):
+                self._answer_kept(kept)
+                return
+            self._raw = data
+            self._completed = 0
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -232,6 +251,26 @@ class Connection(asyncio.Protocol):
                 self._fail(400, "malformed request")
         except httptools.HttpParserError:
             self._fail(400, "malformed request")
+        else:
+            # no request begun: nothing of one was read, past whole messages (only the
+            # method, which comes before the target, could be; it cannot end a read with CRLF)
+            self.at_boundary = not self._url and data.endswith(b"\r\n")
+            keep = self._keep
+            if keep is not None and self._completed == 1 and self.at_boundary:
+                self.heads.remember(data, keep[0], keep[1])
+        self._raw = self._keep = None
+
+    def _answer_kept(self, kept: ParsedHead) -> None:
+        """Answer bytes parsed before, as on_message_complete would (nothing is owed)."""
+        self.heads.reused += 1
+        if self.timed:
+            self._answer(kept.request, kept.fields, True, False, time.perf_counter(), kept)
+            return
+        fast = self._fast_answer(kept.request, kept.fields, _END_OF_HEAD)
+        if fast is not None:
+            self.transport.write(fast[0])  # type: ignore[union-attr]
+        else:
+            self._start(kept.fresh_request(), True, False, 0.0)
 
     def _fail(self, status: int, detail: str) -> None:
         """Answer a protocol error after the responses already owed, then close."""
@@ -313,6 +352,16 @@ class Connection(asyncio.Protocol):
         # HTTP/1.0 keep-alive must be confirmed explicitly; an HTTP/1.0 request is kept alive
         # only when it sent `Connection: keep-alive`, so the version is asked only then
         http10 = keep_alive and "connection" in fields and parser.get_http_version() == "1.0"
+        if self._raw is not None:
+            self._completed += 1
+            if (
+                self._completed == 1 and keep_alive and not body and method in _FAST_METHODS
+                and "connection" not in fields and "expect" not in fields
+                and not target.startswith("/_edge/")
+            ):
+                self._keep = (request, fields)  # kept if it was the whole read (data_received)
+            else:
+                self._keep = None
         if not (self.queue or self.busy or self.closed or self.write_paused or self.paused):
             # nothing owed before it on this connection: answer now (the common case)
             if (
@@ -370,9 +419,11 @@ class Connection(asyncio.Protocol):
         keep_alive: bool,
         http10: bool,
         started: float,
+        kept: ParsedHead | None = None,
     ) -> None:
         """Answer `req` at once from the fast hit path, or start a task for the full path
-        (the connection is busy until it finishes)."""
+        (the connection is busy until it finishes); `kept` when `req` is a kept parse, which
+        the full path gets a copy of."""
         keep_alive = keep_alive and not self.close_after and not self.server.closing
         if req.method in _FAST_METHODS and not req.target.startswith("/_edge/"):
             end = (_KEEP_ALIVE_10 if http10 else _END_OF_HEAD) if keep_alive else _CLOSE
@@ -391,7 +442,7 @@ class Connection(asyncio.Protocol):
                 if not keep_alive:
                     self._close()
                 return
-        self._start(req, keep_alive, http10, started)
+        self._start(req if kept is None else kept.fresh_request(), keep_alive, http10, started)
 
     def _start(self, req: Request, keep_alive: bool, http10: bool, started: float) -> None:
         """Answer `req` in a task on the full path; the connection is busy until it ends."""

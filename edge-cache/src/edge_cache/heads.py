@@ -1,0 +1,71 @@
+"""Parsed request heads, kept by their exact bytes.
+
+A keep-alive client asks for the same resource with the same bytes again and again: a page
+that polls stock levels, a browser reloading, a load balancer's check, a load generator. The
+parse of those bytes is the same every time, so the HTTP server keeps it: when a read delivers
+bytes it has parsed before, whole, at a message boundary, it takes the kept request and skips
+llhttp and the per-header work.
+
+Only what is safe to reuse is kept (`HttpServer` decides, see `Connection.data_received`):
+one complete GET or HEAD head, alone in the read that brought it, HTTP/1.1 kept alive, no
+body, no `Connection`/`Expect` field, origin-form target. The kept `Request` and fields are
+never changed: the fast hit path only reads them, and the full path gets a copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_cache.messages import Request
+
+CAPACITY = 512  # distinct heads kept; the oldest goes first
+MAX_HEAD_BYTES = 4096  # larger heads are parsed every time
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedHead:
+    """One parse: the request and its fields (lower-cased name -> combined value)."""
+
+    request: Request
+    fields: dict[str, str]
+
+    def fresh_request(self) -> Request:
+        """A copy of the request the caller may change."""
+        r = self.request
+        return Request(r.method, r.target, list(r.headers), b"")
+
+    def fresh_fields(self) -> dict[str, str]:
+        return dict(self.fields)
+
+
+class HeadMemo:
+    """Raw head bytes -> their `ParsedHead`, at most `capacity` of them."""
+
+    def __init__(self, capacity: int = CAPACITY, max_head_bytes: int = MAX_HEAD_BYTES) -> None:
+        if capacity < 0 or max_head_bytes < 0:
+            raise ValueError("capacity and max_head_bytes must be >= 0")
+        self.capacity = capacity
+        self.max_head_bytes = max_head_bytes
+        self._heads: dict[bytes, ParsedHead] = {}
+        self.reused = 0  # reads answered from a kept parse
+
+    def __len__(self) -> int:
+        return len(self._heads)
+
+    def get(self, raw: bytes) -> ParsedHead | None:
+        return self._heads.get(raw)
+
+    def fits(self, raw: bytes) -> bool:
+        """Whether `raw` could be kept: a whole head (ends with the empty line), small enough."""
+        return 0 < len(raw) <= self.max_head_bytes and raw.endswith(b"\r\n\r\n")
+
+    def remember(self, raw: bytes, request: Request, fields: dict[str, str]) -> None:
+        """Keep a copy of the parse of `raw` (the caller goes on using its own objects)."""
+        if not self.capacity or not self.fits(raw) or request.body:
+            return
+        heads = self._heads
+        if raw not in heads and len(heads) >= self.capacity:
+            del heads[next(iter(heads))]  # the oldest
+        heads[raw] = ParsedHead(
+            Request(request.method, request.target, list(request.headers), b""), dict(fields)
+        )
