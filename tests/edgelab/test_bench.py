@@ -14,6 +14,7 @@ from edgelab.bench.disk import FlushProbe
 from edgelab.bench.edge_vs_nginx import (
     EDGE,
     NGINX,
+    NGINX_AGAIN,
     EnqueueFigures,
     HitRun,
     calm_pairs,
@@ -228,6 +229,27 @@ def test_hit_rows_use_the_median_of_per_pair_ratios() -> None:
         report.add(row)
     assert "1.50 (0.50–2.00)" in render_table(report)
     assert json.loads(json.dumps(report.to_dict()))["rows"][0]["ratio_spread"]["low"] == 0.5
+
+
+def test_control_rows_compare_the_second_nginx_with_the_first() -> None:
+    # nginx 200/100 req/s, the second nginx 100/150 in the same pairs: ratios 0.5 and 1.5
+    runs = [
+        HitRun(0, EDGE, _wrk(300, 1.0)), HitRun(0, NGINX, _wrk(200, 2.0)),
+        HitRun(0, NGINX_AGAIN, _wrk(100, 4.0)),
+        HitRun(1, EDGE, _wrk(300, 1.0)), HitRun(1, NGINX, _wrk(100, 2.0)),
+        HitRun(1, NGINX_AGAIN, _wrk(150, 1.0)),
+    ]
+    rows = hit_rows(runs, 6)
+    assert len(rows) == 5
+    throughput, _, p99, again_rps, again_p99 = rows
+    assert throughput.ratio_spread == Spread(2.25, 1.5, 3.0, 2)  # edge-cache / the first nginx
+    assert p99.nginx_spread == Spread(2.0, 2.0, 2.0, 2)
+    assert again_rps.edge_cache is None and again_rps.target == "" and again_rps.met is None
+    assert again_rps.nginx_spread == Spread(125, 100, 150, 2)
+    assert again_rps.ratio_spread == Spread(1.0, 0.5, 1.5, 2)
+    assert again_p99.ratio_spread == Spread(1.25, 0.5, 2.0, 2)
+    assert "second, identical nginx" in again_p99.note
+    assert len(hit_rows([r for r in runs if r.server != NGINX_AGAIN], 6)) == 3
 
 
 def test_quick_ab_pairs_against_edge_cache_and_nginx(

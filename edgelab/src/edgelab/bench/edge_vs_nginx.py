@@ -15,7 +15,10 @@ Measurements (targets from the edge-cache issue):
    again, up to as many extra pairs as asked for; every run is in the JSON with its pressure.
    Fair to both: one nginx worker beside one edge-cache process, both on CPU 0; no access log
    on either; nginx keeps hot cache files open (`open_file_cache`) as edge-cache keeps hot
-   entries in memory; the answers differ by ~20 header bytes;
+   entries in memory; the answers differ by ~20 header bytes. Full runs also measure a second,
+   identical nginx right after nginx in every pair (`NGINX_AGAIN`): its ratios to the first
+   nginx, in two control rows without a target, show how far apart two equal servers fall on
+   this machine — the scale for reading edge-cache's ratios;
 2. origin blackholed: time until the sidecar reports OFFLINE (≤ 3 s), then 1,000 sequential
    GETs on cached keys, fresh and stale: count over 50 ms (0) and p99, nginx beside;
 3. enqueue while offline: p50/p99 of 1,000 sequential POSTs answered 202 (p99 ≤ 10 ms, incl.
@@ -79,6 +82,9 @@ WRK_THREADS = 1
 BUSY_PRESSURE = 0.10
 ENQUEUE_P99_LIMIT_MS = 10.0
 EDGE, NGINX = "edge_cache", "nginx"
+# a second, identical nginx measured right after nginx in every pair (full runs): how far apart
+# two equal servers' figures fall on this machine, the scale for reading edge-cache's ratios
+NGINX_AGAIN = "nginx_again"
 # the outbox as it was before the lease of acknowledged ids (flushed every 0.2 s instead)
 REFERENCE_ENV = {"EDGE_CACHE_OUTBOX_ACKED_SYNC": "background"}
 
@@ -102,6 +108,7 @@ class Sizes:
     fill_entries: int
     sequential_budget_s: float
     repeat_busy_pairs: bool = True  # measure a pair again when other work took the CPUs
+    control: bool = True  # a second nginx in every pair (NGINX_AGAIN)
 
     @classmethod
     def for_run(cls, quick: bool) -> Sizes:
@@ -115,6 +122,7 @@ class Sizes:
                 fill_entries=500,
                 sequential_budget_s=3,
                 repeat_busy_pairs=False,  # a smoke run: as many pairs as asked, busy or not
+                control=False,
             )
         return cls(
             hit_seconds=6,
@@ -144,6 +152,7 @@ class Bench:
     sidecar: Sidecar | None = None
     enqueue_pair: dict[str, Sidecar] = field(default_factory=dict)  # "new", "reference"
     nginx: NginxServer | None = None
+    nginx_again: NginxServer | None = None  # the control (Sizes.control)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     # -- set-up --------------------------------------------------------------------------
@@ -205,16 +214,22 @@ class Bench:
             )
             return
         host, port = "127.0.0.1", int(self.link_url.rsplit(":", 1)[1])
-        cfg = NginxConfig(free_port(), host, port, self.workdir / "nginx")
+        self.nginx = self._nginx(exe, NginxConfig(free_port(), host, port, self.workdir / "nginx"))
+        if self.nginx is not None and self.sizes.control:
+            self.nginx_again = self._nginx(
+                exe, NginxConfig(free_port(), host, port, self.workdir / "nginx-again")
+            )
+
+    def _nginx(self, exe: str, cfg: NginxConfig) -> NginxServer | None:
         server = NginxServer(exe, cfg, cpu=SERVER_CPU)
         try:
             server.start()
         except ProcessFailed as exc:
             self.report.skip(f"nginx did not start: {exc}")
             server.stop()
-            return
-        self.nginx = server
+            return None
         self.cleanups.append(server.stop)
+        return server
 
     def close(self) -> None:
         for cleanup in reversed(self.cleanups):
@@ -287,6 +302,8 @@ class Bench:
         servers = {name: (url, header) for name, url, header in self._servers()}
         if not servers:
             return
+        if self.nginx_again is not None:
+            servers[NGINX_AGAIN] = (self.nginx_again.url, "X-Cache-Status")
         notes = []
         for name, (url, header) in servers.items():
             status = self._warm(url, "/items/hot", header)
@@ -772,20 +789,23 @@ def pressure_note(runs: Sequence[HitRun], counted: Sequence[HitRun]) -> str:
 
 
 def _per_pair(
-    runs: Sequence[HitRun], value: Callable[[WrkResult], float | None]
+    runs: Sequence[HitRun], value: Callable[[WrkResult], float | None], measured: str = EDGE
 ) -> tuple[list[float], list[float], list[float]]:
-    """Edge-cache values, nginx values and per-pair ratios (edge-cache / nginx) of `value`."""
+    """`measured`'s values, nginx's values and the per-pair ratios (`measured` / nginx) of
+    `value`."""
     by_pair: dict[int, dict[str, float]] = {}
     for run in runs:
         v = value(run.result)
         if v is not None:
             by_pair.setdefault(run.pair, {})[run.server] = v
-    edge = [p[EDGE] for p in by_pair.values() if EDGE in p]
+    own = [p[measured] for p in by_pair.values() if measured in p]
     ref = [p[NGINX] for p in by_pair.values() if NGINX in p]
     ratios = [
-        p[EDGE] / p[NGINX] for p in by_pair.values() if EDGE in p and NGINX in p and p[NGINX] > 0
+        p[measured] / p[NGINX]
+        for p in by_pair.values()
+        if measured in p and NGINX in p and p[NGINX] > 0
     ]
-    return edge, ref, ratios
+    return own, ref, ratios
 
 
 def _median(spread: Spread | None) -> float | None:
@@ -843,7 +863,37 @@ def hit_rows(runs: Sequence[HitRun], seconds: float, notes: Sequence[str] = ()) 
     elif p99.edge_cache is not None:
         p99.target = f"≤ {HIT_P99_LIMIT_MS:g} ms"
         p99.met = p99.edge_cache <= HIT_P99_LIMIT_MS
-    return [throughput, p50, p99]
+    rows = [throughput, p50, p99]
+    if any(run.server == NGINX_AGAIN for run in runs):
+        rows.extend(control_rows(runs))
+    return rows
+
+
+def control_rows(runs: Sequence[HitRun]) -> list[Row]:
+    """Throughput and p99 of the second nginx against the first, pair by pair: the ratios two
+    identical servers give on this machine (no target: a scale for the rows above)."""
+    rows = []
+    for measurement, unit, value in (
+        ("control: throughput, nginx again", "req/s", lambda r: r.requests_per_s),
+        ("control: p99 latency, nginx again", "ms", lambda r: r.p99_ms),
+    ):
+        again, _, ratios = _per_pair(runs, value, NGINX_AGAIN)
+        again_s = Spread.of(again)
+        rows.append(
+            Row(
+                measurement,
+                unit,
+                None,
+                _median(again_s),
+                nginx_spread=again_s,
+                ratio_spread=Spread.of(ratios),
+                note=(
+                    "the nginx column is a second, identical nginx measured right after "
+                    "nginx in every pair; the ratio is second / first"
+                ),
+            )
+        )
+    return rows
 
 
 def _load_average() -> float | None:
