@@ -188,7 +188,7 @@ class Connection(asyncio.Protocol):
         # the parser has consumed whole messages only (no request begun): a read may be
         # answered from a kept parse (`heads`) without feeding the parser
         self.at_boundary = True
-        self._raw: bytes | None = None  # this read, while it may become a kept head
+        self._may_keep = False  # this read may become a kept head (a whole one, small)
         self._completed = 0  # messages the parser completed in this read
         self._keep: tuple[Request, dict[str, str]] | None = None  # the parse to keep
         self._started = 0.0
@@ -236,7 +236,7 @@ class Connection(asyncio.Protocol):
             ):
                 self._answer_kept(kept)
                 return
-            self._raw = data
+            self._may_keep = True
             self._completed = 0
         try:
             self.parser.feed_data(data)
@@ -258,7 +258,8 @@ class Connection(asyncio.Protocol):
             keep = self._keep
             if keep is not None and self._completed == 1 and self.at_boundary:
                 self.heads.remember(data, keep[0], keep[1])
-        self._raw = self._keep = None
+        self._may_keep = False
+        self._keep = None
 
     def _answer_kept(self, kept: ParsedHead) -> None:
         """Answer bytes parsed before, as on_message_complete would (nothing is owed)."""
@@ -352,7 +353,7 @@ class Connection(asyncio.Protocol):
         # HTTP/1.0 keep-alive must be confirmed explicitly; an HTTP/1.0 request is kept alive
         # only when it sent `Connection: keep-alive`, so the version is asked only then
         http10 = keep_alive and "connection" in fields and parser.get_http_version() == "1.0"
-        if self._raw is not None:
+        if self._may_keep:
             self._completed += 1
             if (
                 self._completed == 1 and keep_alive and not body and method in _FAST_METHODS
