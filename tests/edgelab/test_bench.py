@@ -21,6 +21,7 @@ from edgelab.bench.edge_vs_nginx import (
     counted_runs,
     enqueue_rows,
     hit_rows,
+    pair_order,
     pressure_note,
 )
 from edgelab.bench.nginx import NginxConfig, find_nginx, render_nginx_conf
@@ -192,6 +193,14 @@ def test_busy_pairs_are_left_out_when_enough_calm_pairs_exist() -> None:
     assert "not available" in pressure_note(blind, blind)
 
 
+def test_pairs_alternate_their_order() -> None:
+    servers = [EDGE, NGINX, NGINX_AGAIN]
+    assert pair_order(servers, 0) == [EDGE, NGINX, NGINX_AGAIN]
+    assert pair_order(servers, 1) == [NGINX_AGAIN, NGINX, EDGE]
+    assert pair_order(servers, 2) == servers
+    assert servers == [EDGE, NGINX, NGINX_AGAIN]  # not changed in place
+
+
 def test_spread_is_median_with_min_and_max() -> None:
     assert Spread.of([]) is None
     assert Spread.of([3.0, 1.0, 2.0, 10.0]) == Spread(2.5, 1.0, 10.0, 4)
@@ -211,7 +220,9 @@ def test_hit_rows_use_the_median_of_per_pair_ratios() -> None:
     assert throughput.ratio == pytest.approx(1.5)
     assert throughput.edge_cache_spread == Spread(200, 100, 300, 3)
     assert throughput.met is True and throughput.target == "ratio ≥ 0.85"
-    assert "3 A/B pairs (edge_cache → nginx, 6 s each)" in throughput.note
+    assert "3 A/B pairs (edge_cache → nginx, reversed in every other pair, 6 s each)" in (
+        throughput.note
+    )
     assert "per-pair ratios 0.50, 1.50, 2.00" in throughput.note and "load 1.00" in throughput.note
     assert p50.edge_cache == pytest.approx(0.5)
     assert p99.edge_cache_spread == Spread(2.0, 1.0, 3.0, 3)
@@ -266,19 +277,20 @@ def test_quick_ab_pairs_against_edge_cache_and_nginx(
     assert report["skipped"] == []
     runs = report["environment"]["cache_hit_runs"]
     assert [(r["pair"], r["server"]) for r in runs] == [
-        (0, EDGE), (0, NGINX), (1, EDGE), (1, NGINX)
+        (0, EDGE), (0, NGINX), (1, NGINX), (1, EDGE)  # the order reversed in the second pair
     ]
     assert all(r["requests_per_s"] > 0 and r["non_2xx_3xx"] == 0 for r in runs)
     rows = {row["measurement"]: row for row in report["rows"]}
     assert set(rows) == {"cache-hit throughput, 32 conns", "cache-hit p50 latency",
                          "cache-hit p99 latency"}
-    ratios = [runs[i]["requests_per_s"] / runs[i + 1]["requests_per_s"] for i in (0, 2)]
+    ratios = [runs[0]["requests_per_s"] / runs[1]["requests_per_s"],
+              runs[3]["requests_per_s"] / runs[2]["requests_per_s"]]
     throughput = rows["cache-hit throughput, 32 conns"]
     assert throughput["ratio"] == pytest.approx(statistics.median(ratios))
     assert throughput["ratio_spread"]["low"] == pytest.approx(min(ratios))
     assert throughput["ratio_spread"]["high"] == pytest.approx(max(ratios))
     p99 = rows["cache-hit p99 latency"]
-    assert p99["nginx"] == pytest.approx(statistics.median([runs[1]["p99_ms"], runs[3]["p99_ms"]]))
+    assert p99["nginx"] == pytest.approx(statistics.median([runs[1]["p99_ms"], runs[2]["p99_ms"]]))
     assert p99["target"] == "≤ nginx" and isinstance(p99["met"], bool)
 
 

@@ -7,7 +7,8 @@ and nginx both use the emulator as their origin; both are pinned to CPU 0, wrk t
 Measurements (targets from the edge-cache issue):
 
 1. cache-hit throughput and p50/p99 at 32 connections, in A/B pairs: edge-cache, nginx,
-   edge-cache, nginx … (same key, same wrk settings: one thread, as wrk has one CPU; 5 pairs
+   then nginx, edge-cache … (the order is reversed in every other pair, so that neither is
+   always measured first; same key, same wrk settings: one thread, as wrk has one CPU; 5 pairs
    by default). One pair is not a measurement on a shared machine, so the table shows the
    median with its min–max, and the ratio is the median of the per-pair ratios (targets on
    that ratio: throughput ≥ 0.85 × nginx, hit p99 ≤ nginx's). A pair in which other work made
@@ -315,7 +316,7 @@ class Bench:
         budget = wanted * 2 if self.sizes.repeat_busy_pairs else wanted
         pair = 0
         while pair < budget and len(calm_pairs(runs)) < wanted:
-            for name in servers:
+            for name in pair_order(list(servers), pair):
                 url = servers[name][0]
                 self.progress(f"  pair {pair + 1} ({len(calm_pairs(runs))}/{wanted} calm): {name}")
                 before = cpu_some_us()
@@ -751,6 +752,12 @@ def enqueue_rows(f: EnqueueFigures) -> list[Row]:
     return rows
 
 
+def pair_order(servers: list[str], pair: int) -> list[str]:
+    """The order of the runs in `pair`: as given in even pairs, reversed in odd ones (A B, B A,
+    …), so that neither server is always the one measured first or right after the other."""
+    return servers if pair % 2 == 0 else servers[::-1]
+
+
 def calm_pairs(runs: Sequence[HitRun]) -> list[int]:
     """The pairs whose every run was calm (no other work waiting for the CPUs), in order."""
     pairs: dict[int, bool] = {}
@@ -837,7 +844,9 @@ def hit_rows(runs: Sequence[HitRun], seconds: float, notes: Sequence[str] = ()) 
     no slower than nginx in the median pair), or p99 ≤ 5 ms when nginx was not measured.
     """
     pairs = len({run.pair for run in runs})
-    order = " → ".join(dict.fromkeys(run.server for run in runs))
+    order = " → ".join(dict.fromkeys(run.server for run in runs if run.pair == 0))
+    if pairs > 1:
+        order += ", reversed in every other pair"
     errors = [
         f"{run.server} pair {run.pair + 1}: {run.result.non_2xx_3xx} non-2xx, "
         f"{run.result.socket_errors} socket errors"
