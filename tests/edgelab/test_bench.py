@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -196,9 +197,20 @@ def test_busy_pairs_are_left_out_when_enough_calm_pairs_exist() -> None:
 def test_pairs_alternate_their_order() -> None:
     servers = [EDGE, NGINX, NGINX_AGAIN]
     assert pair_order(servers, 0) == [EDGE, NGINX, NGINX_AGAIN]
-    assert pair_order(servers, 1) == [NGINX_AGAIN, NGINX, EDGE]
+    assert pair_order(servers, 1) == [NGINX, EDGE, NGINX_AGAIN]
     assert pair_order(servers, 2) == servers
     assert servers == [EDGE, NGINX, NGINX_AGAIN]  # not changed in place
+    assert pair_order([EDGE], 1) == [EDGE]
+    # over pairs, edge-cache and nginx wait the same between their runs, and no server runs
+    # twice in a row
+    sequence = [s for pair in range(7) for s in pair_order(servers, pair)]
+    assert all(a != b for a, b in itertools.pairwise(sequence))
+
+    def gaps(name: str) -> list[int]:
+        at = [i for i, s in enumerate(sequence) if s == name]
+        return [j - i - 1 for i, j in itertools.pairwise(at)]
+
+    assert sorted(gaps(EDGE)) == sorted(gaps(NGINX)) == [1, 1, 1, 3, 3, 3]
 
 
 def test_spread_is_median_with_min_and_max() -> None:
@@ -220,7 +232,7 @@ def test_hit_rows_use_the_median_of_per_pair_ratios() -> None:
     assert throughput.ratio == pytest.approx(1.5)
     assert throughput.edge_cache_spread == Spread(200, 100, 300, 3)
     assert throughput.met is True and throughput.target == "ratio ≥ 0.85"
-    assert "3 A/B pairs (edge_cache → nginx, reversed in every other pair, 6 s each)" in (
+    assert "3 A/B pairs (edge_cache → nginx, the first two swapped in every other pair, 6 s" in (
         throughput.note
     )
     assert "per-pair ratios 0.50, 1.50, 2.00" in throughput.note and "load 1.00" in throughput.note

@@ -6,20 +6,20 @@ and nginx both use the emulator as their origin; both are pinned to CPU 0, wrk t
 
 Measurements (targets from the edge-cache issue):
 
-1. cache-hit throughput and p50/p99 at 32 connections, in A/B pairs: edge-cache, nginx,
-   then nginx, edge-cache … (the order is reversed in every other pair, so that neither is
-   always measured first; same key, same wrk settings: one thread, as wrk has one CPU; 5 pairs
-   by default). One pair is not a measurement on a shared machine, so the table shows the
-   median with its min–max, and the ratio is the median of the per-pair ratios (targets on
-   that ratio: throughput ≥ 0.85 × nginx, hit p99 ≤ nginx's). A pair in which other work made
-   tasks wait for a CPU (`bench.pressure`, over BUSY_PRESSURE of either run) is measured
-   again, up to as many extra pairs as asked for; every run is in the JSON with its pressure.
-   Fair to both: one nginx worker beside one edge-cache process, both on CPU 0; no access log
-   on either; nginx keeps hot cache files open (`open_file_cache`) as edge-cache keeps hot
-   entries in memory; the answers differ by ~20 header bytes. Full runs also measure a second,
-   identical nginx right after nginx in every pair (`NGINX_AGAIN`): its ratios to the first
-   nginx, in two control rows without a target, show how far apart two equal servers fall on
-   this machine — the scale for reading edge-cache's ratios;
+1. cache-hit throughput and p50/p99 at 32 connections, in A/B pairs: edge-cache, nginx, then
+   nginx, edge-cache … (the two swap places in every other pair, so that neither is always
+   measured first, and both wait the same between their runs; same key, same wrk settings: one
+   thread, as wrk has one CPU; 5 pairs by default). One pair is not a measurement on a shared
+   machine, so the table shows the median with its min–max, and the ratio is the median of the
+   per-pair ratios (targets on that ratio: throughput ≥ 0.85 × nginx, hit p99 ≤ nginx's). A
+   pair in which other work made tasks wait for a CPU (`bench.pressure`, over BUSY_PRESSURE of
+   either run) is measured again, up to as many extra pairs as asked for; every run is in the
+   JSON with its pressure. Fair to both: one nginx worker beside one edge-cache process, both
+   on CPU 0; no access log on either; nginx keeps hot cache files open (`open_file_cache`) as
+   edge-cache keeps hot entries in memory; the answers differ by ~20 header bytes. Full runs
+   also measure a second, identical nginx, last in every pair (`NGINX_AGAIN`): its
+   ratios to the first nginx, in two control rows without a target, show how far apart two
+   equal servers fall on this machine — the scale for reading edge-cache's ratios;
 2. origin blackholed: time until the sidecar reports OFFLINE (≤ 3 s), then 1,000 sequential
    GETs on cached keys, fresh and stale: count over 50 ms (0) and p99, nginx beside;
 3. enqueue while offline: p50/p99 of 1,000 sequential POSTs answered 202 (p99 ≤ 10 ms, incl.
@@ -83,7 +83,7 @@ WRK_THREADS = 1
 BUSY_PRESSURE = 0.10
 ENQUEUE_P99_LIMIT_MS = 10.0
 EDGE, NGINX = "edge_cache", "nginx"
-# a second, identical nginx measured right after nginx in every pair (full runs): how far apart
+# a second, identical nginx measured last in every pair (full runs): how far apart
 # two equal servers' figures fall on this machine, the scale for reading edge-cache's ratios
 NGINX_AGAIN = "nginx_again"
 # the outbox as it was before the lease of acknowledged ids (flushed every 0.2 s instead)
@@ -753,9 +753,13 @@ def enqueue_rows(f: EnqueueFigures) -> list[Row]:
 
 
 def pair_order(servers: list[str], pair: int) -> list[str]:
-    """The order of the runs in `pair`: as given in even pairs, reversed in odd ones (A B, B A,
-    …), so that neither server is always the one measured first or right after the other."""
-    return servers if pair % 2 == 0 else servers[::-1]
+    """The order of the runs in `pair`: the first two (edge-cache and nginx) swap places in odd
+    pairs, the control stays last: E N A, N E A, E N A … Neither of the two is always measured
+    first, and both wait the same in turn between their runs (one run, then three); a server
+    that ran just before is warmer, so none of the two ever runs twice in a row."""
+    if pair % 2 == 0 or len(servers) < 2:
+        return list(servers)
+    return [servers[1], servers[0], *servers[2:]]
 
 
 def calm_pairs(runs: Sequence[HitRun]) -> list[int]:
@@ -846,7 +850,7 @@ def hit_rows(runs: Sequence[HitRun], seconds: float, notes: Sequence[str] = ()) 
     pairs = len({run.pair for run in runs})
     order = " → ".join(dict.fromkeys(run.server for run in runs if run.pair == 0))
     if pairs > 1:
-        order += ", reversed in every other pair"
+        order += ", the first two swapped in every other pair"
     errors = [
         f"{run.server} pair {run.pair + 1}: {run.result.non_2xx_3xx} non-2xx, "
         f"{run.result.socket_errors} socket errors"
@@ -897,8 +901,8 @@ def control_rows(runs: Sequence[HitRun]) -> list[Row]:
                 nginx_spread=again_s,
                 ratio_spread=Spread.of(ratios),
                 note=(
-                    "the nginx column is a second, identical nginx measured right after "
-                    "nginx in every pair; the ratio is second / first"
+                    "the nginx column is a second, identical nginx measured last in "
+                    "every pair; the ratio is second / first"
                 ),
             )
         )
