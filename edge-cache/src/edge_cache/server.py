@@ -185,6 +185,8 @@ class Connection(asyncio.Protocol):
         self.timed = server.access_log.enabled  # the request log gives each request's time
         self.fast_hit = server.fast_hit
         self.heads = server.heads
+        self._kept = server.heads.get  # looked up once: the lookup runs on every read
+        self._kept_max = server.heads.max_head_bytes
         # the parser has consumed whole messages only (no request begun): a read may be
         # answered from a kept parse (`heads`) without feeding the parser
         self.at_boundary = True
@@ -228,8 +230,8 @@ class Connection(asyncio.Protocol):
         self.active = True
         if self.close_after and not self.busy and not self.queue:
             return
-        if self.at_boundary and self.heads.fits(data):
-            kept = self.heads.get(data)
+        if self.at_boundary and len(data) <= self._kept_max:
+            kept = self._kept(data)
             if kept is not None and not (
                 self.queue or self.busy or self.closed or self.write_paused or self.paused
                 or self.server.closing
