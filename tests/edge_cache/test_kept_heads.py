@@ -123,13 +123,11 @@ async def test_pipelined_heads_are_answered_in_order_and_not_kept_together(
     await client.exchange(GET_HOT)  # a kept head now
     other = b"GET /other HTTP/1.1\r\nHost: shop\r\nAccept: */*\r\n\r\n"
     both = GET_HOT + other
-    await client.send(both)
-    assert (await client.answer())[2] == b"one"
-    assert (await client.answer())[2] == b"two"
-    assert sidecar.server.heads.get(both) is None
-    await client.send(both)  # not taken for the first head alone
-    assert (await client.answer())[2] == b"one"
-    assert (await client.answer())[2] == b"two"
+    for _ in range(3):  # never kept, not even after a second sighting
+        await client.send(both)
+        assert (await client.answer())[2] == b"one"
+        assert (await client.answer())[2] == b"two"
+        assert sidecar.server.heads.get(both) is None
     assert await client.nothing_more()
 
 

@@ -38,11 +38,7 @@ class ParsedHead:
 
     def fresh_request(self) -> Request:
         """A copy of the request the caller may change."""
-        r = self.request
-        return Request(r.method, r.target, list(r.headers), b"")
-
-    def fresh_fields(self) -> dict[str, str]:
-        return dict(self.fields)
+        return _bodiless_copy(self.request)
 
 
 class HeadMemo:
@@ -83,6 +79,9 @@ class HeadMemo:
         seen.discard(key)
         if len(heads) >= self.capacity:
             heads.popitem(last=False)  # the oldest
-        heads[raw] = ParsedHead(
-            Request(request.method, request.target, list(request.headers), b""), dict(fields)
-        )
+        heads[raw] = ParsedHead(_bodiless_copy(request), dict(fields))
+
+
+def _bodiless_copy(request: Request) -> Request:
+    """A request of its own with the same method, target and fields (a kept head has no body)."""
+    return Request(request.method, request.target, list(request.headers), b"")

@@ -191,8 +191,8 @@ class Connection(asyncio.Protocol):
         # answered from a kept parse (`heads`) without feeding the parser
         self.at_boundary = True
         self._may_keep = False  # this read may become a kept head (a whole one, small)
-        self._completed = 0  # messages the parser completed in this read
-        self._keep: tuple[Request, dict[str, str]] | None = None  # the parse to keep
+        # the parse to keep: this read's first message, while it is the only one completed
+        self._keep: tuple[Request, dict[str, str]] | None = None
         self._started = 0.0
         self._new_message()
 
@@ -236,10 +236,15 @@ class Connection(asyncio.Protocol):
                 self.queue or self.busy or self.closed or self.write_paused or self.paused
                 or self.server.closing
             ):
-                self._answer_kept(kept)
+                self.heads.reused += 1
+                if self.timed:
+                    self._answer(
+                        kept.request, kept.fields, True, False, time.perf_counter(), kept
+                    )
+                else:
+                    self._answer_now(kept.request, kept.fields, 0.0, kept)
                 return
             self._may_keep = True
-            self._completed = 0
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -258,22 +263,10 @@ class Connection(asyncio.Protocol):
             # method, which comes before the target, could be; it cannot end a read with CRLF)
             self.at_boundary = not self._url and data.endswith(b"\r\n")
             keep = self._keep
-            if keep is not None and self._completed == 1 and self.at_boundary:
+            if keep is not None and self.at_boundary:
                 self.heads.remember(data, keep[0], keep[1])
         self._may_keep = False
         self._keep = None
-
-    def _answer_kept(self, kept: ParsedHead) -> None:
-        """Answer bytes parsed before, as on_message_complete would (nothing is owed)."""
-        self.heads.reused += 1
-        if self.timed:
-            self._answer(kept.request, kept.fields, True, False, time.perf_counter(), kept)
-            return
-        fast = self._fast_answer(kept.request, kept.fields, _END_OF_HEAD)
-        if fast is not None:
-            self.transport.write(fast[0])  # type: ignore[union-attr]
-        else:
-            self._start(kept.fresh_request(), True, False, 0.0)
 
     def _fail(self, status: int, detail: str) -> None:
         """Answer a protocol error after the responses already owed, then close."""
@@ -355,16 +348,16 @@ class Connection(asyncio.Protocol):
         # HTTP/1.0 keep-alive must be confirmed explicitly; an HTTP/1.0 request is kept alive
         # only when it sent `Connection: keep-alive`, so the version is asked only then
         http10 = keep_alive and "connection" in fields and parser.get_http_version() == "1.0"
-        if self._may_keep:
-            self._completed += 1
+        if self._keep is not None:
+            self._keep = None  # a second message in the read: the read is not one head
+        elif self._may_keep:
+            self._may_keep = False  # only the read's first message may be kept
             if (
-                self._completed == 1 and keep_alive and not body and method in _FAST_METHODS
+                keep_alive and not body and method in _FAST_METHODS
                 and "connection" not in fields and "expect" not in fields
                 and not target.startswith("/_edge/")
             ):
                 self._keep = (request, fields)  # kept if it was the whole read (data_received)
-            else:
-                self._keep = None
         if not (self.queue or self.busy or self.closed or self.write_paused or self.paused):
             # nothing owed before it on this connection: answer now (the common case)
             if (
@@ -373,11 +366,7 @@ class Connection(asyncio.Protocol):
                 and not target.startswith("/_edge/")
             ):
                 # a kept-alive request, no request log: _answer's fast path in fewer steps
-                fast = self._fast_answer(request, fields, _END_OF_HEAD)
-                if fast is not None:
-                    self.transport.write(fast[0])  # type: ignore[union-attr]
-                else:
-                    self._start(request, True, False, self._started)
+                self._answer_now(request, fields, self._started)
                 return
             self._answer(request, fields, keep_alive, http10, self._started)
             return
@@ -400,6 +389,17 @@ class Connection(asyncio.Protocol):
         except Exception:
             log.exception("fast path failed")
             return None
+
+    def _answer_now(
+        self, req: Request, fields: dict[str, str], started: float, kept: ParsedHead | None = None
+    ) -> None:
+        """A kept-alive HTTP/1.1 request with nothing owed before it and no request log: the
+        fast hit path's answer, else a task on the full path (with a copy of a kept parse)."""
+        fast = self._fast_answer(req, fields, _END_OF_HEAD)
+        if fast is not None:
+            self.transport.write(fast[0])  # type: ignore[union-attr]
+        else:
+            self._start(req if kept is None else kept.fresh_request(), True, False, started)
 
     def _dispatch(self) -> None:
         while self.queue and not self.busy and not self.closed and not self.write_paused:
